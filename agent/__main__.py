@@ -1,0 +1,76 @@
+"""Command line of the agent:
+
+  python3 edgebench-agent.pyz probe                  device facts as one JSON record
+  python3 edgebench-agent.pyz run JOB.json|-         one trial; records on stdout and spooled
+  python3 edgebench-agent.pyz serve                  trial requests as JSON lines on stdin
+  python3 edgebench-agent.pyz fetch TRIAL            print a trial's spooled records
+
+Records go to stdout; diagnostics to stderr. Exit status 0 when the command (or the trial) did
+what was asked, 1 for a failed trial, 2 for a bad command line or job file.
+"""
+import argparse
+import json
+import os
+import sys
+
+from .probe import collect_facts
+from .protocol import make_record, encode
+from .serve import serve
+from .spool import Tee, spool_path
+from .trial import run_trial
+
+DEFAULT_WORKDIR = "~/.edgebench"
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="edgebench-agent", description="edgebench device agent")
+    parser.add_argument("--workdir", default=os.environ.get("EDGEBENCH_WORKDIR", DEFAULT_WORKDIR),
+                        help="folder for spool files (default %(default)s)")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("probe", help="print device facts")
+    run = commands.add_parser("run", help="run one trial from a JSON job file (- for stdin)")
+    run.add_argument("job")
+    commands.add_parser("serve", help="take trial requests as JSON lines on stdin")
+    fetch = commands.add_parser("fetch", help="print a trial's spooled records")
+    fetch.add_argument("trial_id")
+    return parser
+
+
+def _read_job(path):
+    try:
+        text = sys.stdin.read() if path == "-" else open(path).read()
+        return json.loads(text)
+    except (IOError, OSError, ValueError) as exc:
+        raise SystemExit("edgebench-agent: cannot read job %s: %s" % (path, exc))
+
+
+def _fetch(workdir, trial_id):
+    try:
+        path = spool_path(workdir, trial_id)
+        with open(path) as f:
+            sys.stdout.write(f.read())
+    except (ValueError, IOError, OSError) as exc:
+        sys.stderr.write("edgebench-agent: no spool for trial %s: %s\n" % (trial_id, exc))
+        return 1
+    return 0
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    if args.command == "probe":
+        sys.stdout.write(encode(make_record("facts", facts=collect_facts())))
+        return 0
+    if args.command == "run":
+        tee = Tee(sys.stdout, args.workdir)
+        status = run_trial(_read_job(args.job), tee.emit)
+        return 0 if status == "ok" else 1
+    if args.command == "serve":
+        return serve(sys.stdin, sys.stdout, args.workdir)
+    if args.command == "fetch":
+        return _fetch(args.workdir, args.trial_id)
+    _parser().print_help(sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

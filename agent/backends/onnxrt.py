@@ -1,0 +1,62 @@
+"""ONNX Runtime backend. CPU provider unless told otherwise; threads recorded as used."""
+import importlib
+
+
+class Backend(object):
+    name = "onnxruntime"
+    needs_model = True
+
+    def __init__(self):
+        self._ort = None
+        self._session = None
+        self._options = {}
+        self._import_error = None
+
+    def _runtime(self):
+        if self._ort is None and self._import_error is None:
+            try:
+                self._ort = importlib.import_module("onnxruntime")
+            except ImportError as exc:
+                self._import_error = str(exc)
+        return self._ort
+
+    def available(self):
+        return self._runtime() is not None
+
+    def why_unavailable(self):
+        return "onnxruntime cannot be imported (%s)" % self._import_error
+
+    def load(self, artifact, options):
+        from . import BackendError
+        ort = self._runtime()
+        providers = options.get("providers") or ["CPUExecutionProvider"]
+        missing = [p for p in providers if p not in ort.get_available_providers()]
+        if missing:
+            raise BackendError("provider(s) %s not available; this onnxruntime has %s"
+                               % (", ".join(missing), ", ".join(ort.get_available_providers())))
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        if options.get("intra_op_threads"):
+            so.intra_op_num_threads = int(options["intra_op_threads"])
+        if options.get("inter_op_threads"):
+            so.inter_op_num_threads = int(options["inter_op_threads"])
+        try:
+            self._session = ort.InferenceSession(artifact, sess_options=so, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own exception types per version
+            raise BackendError("onnxruntime cannot load %s: %s" % (artifact, str(exc).splitlines()[0]))
+        self._options = {"providers": self._session.get_providers(),
+                         "intra_op_threads": so.intra_op_num_threads,
+                         "inter_op_threads": so.inter_op_num_threads,
+                         "graph_optimization_level": "ORT_ENABLE_ALL"}
+
+    def inputs(self):
+        return [(i.name, i.type, list(i.shape)) for i in self._session.get_inputs()]
+
+    def run(self, feed):
+        return self._session.run(None, feed)
+
+    def info(self):
+        info = {"runtime": "onnxruntime", "version": self._ort.__version__}
+        info.update(self._options)
+        return info

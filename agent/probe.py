@@ -1,0 +1,91 @@
+"""Device facts: board, OS, kernel, CPUs, memory, Python, runtimes found.
+
+Each collector is small and best-effort: what cannot be read is None, never a guess.
+`root` lets tests point the file readers at a fake tree with the real layout.
+"""
+import importlib
+import os
+import platform
+import re
+
+from . import AGENT_VERSION
+from .memory import meminfo_mb
+
+# Runtimes a trial may use, and the module that provides each.
+RUNTIME_MODULES = (("onnxruntime", "onnxruntime"), ("tensorrt", "tensorrt"),
+                   ("tvm", "tvm"), ("numpy", "numpy"))
+
+
+def _read(root, path):
+    try:
+        with open(os.path.join(root, path.lstrip("/")), "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except (IOError, OSError):
+        return None
+
+
+def board_model(root="/"):
+    """/proc/device-tree/model is NUL-terminated on the device."""
+    text = _read(root, "/proc/device-tree/model") or _read(root, "/sys/firmware/devicetree/base/model")
+    if text is None:
+        return None
+    return text.replace("\x00", "").strip() or None
+
+
+def os_name(root="/"):
+    text = _read(root, "/etc/os-release")
+    if text is None:
+        return None
+    match = re.search(r'^PRETTY_NAME="?([^"\n]*)"?', text, re.MULTILINE)
+    return match.group(1) if match else None
+
+
+def l4t_release(root="/"):
+    """'# R32 (release), REVISION: 7.1, ...' -> '32.7.1' (L4T R32.7.1 = JetPack 4.6.1)."""
+    text = _read(root, "/etc/nv_tegra_release")
+    if text is None:
+        return None
+    match = re.search(r"#\s*R(\d+)\s*\(\w+\),\s*REVISION:\s*([\d.]+)", text)
+    return "%s.%s" % match.groups() if match else None
+
+
+def cpu_model(root="/"):
+    text = _read(root, "/proc/cpuinfo") or ""
+    for key in ("model name", "Model", "Hardware"):
+        match = re.search(r"^%s\s*:\s*(.+)$" % key, text, re.MULTILINE)
+        if match:
+            return match.group(1).strip()
+    return None
+
+
+def runtime_info(module_name):
+    """Version (and providers, for onnxruntime) of a runtime, or None when absent."""
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # absent, or present but broken: both mean "cannot use it"
+        if isinstance(exc, ImportError) and getattr(exc, "name", None) == module_name:
+            return None
+        return {"version": None, "error": "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")}
+    info = {"version": getattr(module, "__version__", None)}
+    if module_name == "onnxruntime":
+        info["providers"] = list(module.get_available_providers())
+    return info
+
+
+def collect_facts(root="/"):
+    memory = meminfo_mb(os.path.join(root, "proc"))
+    return {
+        "agent_version": AGENT_VERSION,
+        "hostname": platform.node(),
+        "board": board_model(root),
+        "l4t": l4t_release(root),
+        "os": os_name(root),
+        "kernel": platform.release(),
+        "arch": platform.machine(),
+        "cpu_model": cpu_model(root),
+        "cpus": os.cpu_count(),
+        "memory_total_mb": memory["total_mb"],
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "runtimes": dict((name, runtime_info(module)) for name, module in RUNTIME_MODULES),
+    }

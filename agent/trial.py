@@ -1,0 +1,115 @@
+"""One trial: validate the job, load the backend, warm up, time, summarize.
+
+`run_trial(job, emit)` calls `emit(record)` for each record (trial_start, result or error,
+trial_end). It never raises for a failing trial: the failure is a record.
+"""
+import os
+import time
+import traceback
+
+from . import AGENT_VERSION, bench, memory
+from .backends import BackendError, get_backend
+from .inputs import InputSpecError, make_feed
+from .protocol import make_record
+from .stats import summarize
+
+BYTES_PER_MIB = 1024.0 * 1024.0
+TIMING_KEYS = ("warmup_iters", "warmup_s", "min_iters", "min_s", "max_iters", "max_s")
+
+
+class JobError(ValueError):
+    """A job that is malformed (missing or wrong-typed field)."""
+
+
+def normalize_job(job):
+    """Fill defaults and check types; returns a new dict."""
+    if not isinstance(job, dict):
+        raise JobError("job must be a JSON object")
+    if not isinstance(job.get("trial_id"), str) or not job["trial_id"]:
+        raise JobError("job.trial_id must be a non-empty string")
+    timing = bench.QUICK if job.get("quick") else bench.DEFAULTS
+    out = dict(job)
+    out.setdefault("backend", "onnxruntime")
+    out.setdefault("batch", 1)
+    out.setdefault("seed", 0)
+    out.setdefault("shapes", {})
+    out.setdefault("backend_options", {})
+    out.setdefault("keep_samples", True)
+    for key in TIMING_KEYS:
+        out[key] = timing[key] if out.get(key) is None else out[key]
+    if not isinstance(out["batch"], int) or out["batch"] < 1:
+        raise JobError("job.batch must be an integer >= 1, got %r" % (out["batch"],))
+    if not isinstance(out["shapes"], dict):
+        raise JobError("job.shapes must be an object {input: [dims]}")
+    return out
+
+
+def _load(backend, job):
+    if not backend.needs_model:
+        return None
+    model = job.get("model")
+    if not model or not os.path.isfile(model):
+        raise JobError("model file not found on the device: %r" % (model,))
+    backend.load(model, job["backend_options"])
+    return os.path.getsize(model) / BYTES_PER_MIB
+
+
+def _clean(value):
+    """NaN/inf are not JSON: a measurement that is not a number is null."""
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    return value
+
+
+def measure(job):
+    """Runs the trial; returns (metrics, env, samples in ms)."""
+    backend = get_backend(job["backend"])
+    peak_reset = memory.reset_peak_rss()
+    rss_before = memory.rss_mb()
+    load_start = time.perf_counter()
+    model_size_mb = _load(backend, job)
+    load_s = time.perf_counter() - load_start
+    feed = make_feed(backend.inputs(), job["batch"], job["shapes"], job["seed"]) if backend.needs_model else {}
+    warmup_done = bench.warm_up(backend.run, feed, job["warmup_iters"], job["warmup_s"])
+    samples, wall_s, stopped_by = bench.timed_loop(
+        backend.run, feed, job["min_iters"], job["min_s"], job["max_iters"], job["max_s"])
+    metrics = summarize(samples, job["batch"], wall_s)
+    metrics.update({
+        "warmup_iterations": warmup_done,
+        "stopped_by": stopped_by,
+        "peak_rss_mb": memory.peak_rss_mb(),
+        "peak_rss_is_per_trial": peak_reset,
+        "rss_before_load_mb": rss_before,
+        "model_size_mb": model_size_mb,
+        "load_s": load_s,
+        "latency_per_sample_ms": metrics["latency_p50_ms"] / job["batch"],
+    })
+    metrics = dict((k, _clean(v)) for k, v in metrics.items())
+    env = backend.info()
+    env["system_memory"] = memory.meminfo_mb()
+    samples_ms = [s * 1000.0 for s in samples] if job["keep_samples"] else None
+    return metrics, env, samples_ms
+
+
+def run_trial(job, emit):
+    trial_id = job.get("trial_id") if isinstance(job, dict) else None
+    try:
+        job = normalize_job(job)
+        emit(make_record("trial_start", trial_id=trial_id, job=job, agent_version=AGENT_VERSION,
+                         started_monotonic=time.monotonic(), started_unix=time.time()))
+        metrics, env, samples_ms = measure(job)
+    except (JobError, BackendError, InputSpecError) as exc:
+        return _fail(emit, trial_id, str(exc), type(exc).__name__)
+    except Exception as exc:  # a crash inside a runtime must fail this trial, not the agent
+        detail = traceback.format_exc().strip().splitlines()[-1]
+        return _fail(emit, trial_id, "%s: %s" % (type(exc).__name__, exc) if str(exc) else detail, "crash")
+    emit(make_record("result", trial_id=trial_id, metrics=metrics, env=env, samples_ms=samples_ms,
+                     finished_unix=time.time()))
+    emit(make_record("trial_end", trial_id=trial_id, status="ok"))
+    return "ok"
+
+
+def _fail(emit, trial_id, message, kind):
+    emit(make_record("error", trial_id=trial_id, error=message.splitlines()[0] if message else kind, kind=kind))
+    emit(make_record("trial_end", trial_id=trial_id, status="failed"))
+    return "failed"

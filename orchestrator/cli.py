@@ -1,0 +1,253 @@
+"""The `edgebench` command line: parse arguments, call a function, print. Nothing else."""
+import json
+import functools
+import sys
+import traceback
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import options
+from .errors import DeviceError, UserError
+from .inventory import load_inventory
+from .modelinfo import find_models, inspect_model
+from .report.tables import device_table, model_table, render
+from .store import RESULT_COLUMNS, Store, results_frame
+from .store.queries import sweep_exists
+from .sweep import Settings, plan, run_sweep
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Benchmark ML models across a fleet of edge devices.")
+out = Console()
+err = Console(stderr=True)
+
+InventoryOpt = typer.Option(None, "--inventory", envvar="EDGEBENCH_INVENTORY",
+                            help="Inventory file [default: ./inventory.yaml, else the shipped one].")
+DbOpt = typer.Option(None, "--db", envvar="EDGEBENCH_DB",
+                     help="Results store URL [default: sqlite:///results/edgebench.db].")
+
+
+@app.command()
+def devices(inventory: Optional[Path] = InventoryOpt):
+    """List the devices of the inventory."""
+    inv = load_inventory(inventory)
+    table = Table(title="devices in %s" % inv.where())
+    for column in ("name", "connection", "address", "platform", "python", "workdir", "groups", "backends"):
+        table.add_column(column)
+    for d in inv.devices.values():
+        address = "-" if d.connection == "local" else (d.ssh_alias or "%s@%s:%s" % (d.user or "", d.host, d.port))
+        table.add_row(d.name, d.connection, address, d.platform, d.python, d.workdir,
+                      ",".join(d.groups), ",".join(d.backends))
+    out.print(table)
+
+
+@app.command()
+def probe(device: str = typer.Option("local", "--device", "-d", help="Device name from the inventory."),
+          as_json: bool = typer.Option(False, "--json", help="Print the facts as JSON."),
+          inventory: Optional[Path] = InventoryOpt, db: Optional[str] = DbOpt):
+    """Show a device's facts (board, OS, CPUs, memory, Python, runtimes) and store them."""
+    from .probe import probe_device
+    dev = load_inventory(inventory).device(device)
+    facts = probe_device(dev)
+    store = Store(db)
+    store.upsert_device(dev, facts=facts)
+    if as_json:
+        out.print_json(json.dumps(facts))
+        return
+    table = Table(title="device %s" % dev.name, show_header=False)
+    for key, value in facts.items():
+        table.add_row(key, _fact_text(value))
+    out.print(table)
+
+
+def _fact_text(value) -> str:
+    if value is None:
+        return "– (not found)"
+    if isinstance(value, dict):
+        return "; ".join("%s: %s" % (k, _fact_text(v) if not isinstance(v, dict) else
+                                     (v.get("version") or v.get("error"))) for k, v in value.items())
+    return str(value)
+
+
+@app.command()
+def run(device: str = typer.Option("local", "--device", "-d", help="Device name from the inventory."),
+        model: Optional[Path] = typer.Option(None, "--model", "-m", help="ONNX model file (not needed for --backend null)."),
+        backend: str = typer.Option("onnxruntime", "--backend", "-b", help="onnxruntime or null."),
+        batch: int = typer.Option(1, "--batch", help="Batch size (the model's dynamic first dimension)."),
+        threads: Optional[int] = typer.Option(None, "--threads", help="Intra-op threads [default: the runtime's own]."),
+        shape: List[str] = typer.Option([], "--shape", help="Input shape override, name=1x3x32x32 (repeatable)."),
+        quick: bool = typer.Option(False, "--quick", help="Short warm-up and timing window, for tests and demos."),
+        inventory: Optional[Path] = InventoryOpt, db: Optional[str] = DbOpt):
+    """Run one trial on one device and store it."""
+    options.check_batches([batch])
+    dev = load_inventory(inventory).device(device)
+    if backend != "null" and model is None:
+        raise UserError("--model is required for backend '%s'" % backend)
+    models = [inspect_model(model)] if model is not None else []
+    settings = Settings(quick=quick, threads=options.check_threads(threads), shapes=options.parse_shapes(shape))
+    cells = plan([dev], models, [backend], [batch])
+    _execute(cells, settings, db, {"command": "run"})
+
+
+@app.command()
+def sweep(models_dir: Path = typer.Argument(..., metavar="DIR", help="Folder of .onnx models (or one .onnx file)."),
+          device: List[str] = typer.Option([], "--device", "-d", help="Device name (repeatable) [default: local]."),
+          group: Optional[str] = typer.Option(None, "--group", "-g", help="Every device of this inventory group."),
+          backend: str = typer.Option("onnxruntime", "--backend", "-b", help="Comma-separated backends."),
+          batch: str = typer.Option("1", "--batch", help="Comma-separated batch sizes, e.g. 1,8."),
+          threads: Optional[int] = typer.Option(None, "--threads", help="Intra-op threads [default: the runtime's own]."),
+          shape: List[str] = typer.Option([], "--shape", help="Input shape override, name=1x3x32x32 (repeatable)."),
+          quick: bool = typer.Option(False, "--quick", help="Short warm-up and timing window, for tests and demos."),
+          inventory: Optional[Path] = InventoryOpt, db: Optional[str] = DbOpt):
+    """Benchmark every model in DIR on the chosen devices, backends and batch sizes."""
+    batches = options.parse_batches(batch)
+    backends = options.parse_list(backend, "--backend")
+    devices_ = load_inventory(inventory).select(device or None, group)
+    models = find_models(models_dir)
+    settings = Settings(quick=quick, threads=options.check_threads(threads), shapes=options.parse_shapes(shape))
+    cells = plan(devices_, models, backends, batches)
+    _execute(cells, settings, db, {"command": "sweep", "models_dir": str(models_dir)})
+
+
+def _execute(cells, settings: Settings, db: Optional[str], context: dict) -> None:
+    store = Store(db)
+    sweep_settings = dict(settings.as_dict(), **context)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=False) as progress:
+        task = progress.add_task("trials", total=len(cells))
+
+        def advance(outcome):
+            label = "%s %s b%d" % (outcome.cell.device.name, outcome.cell.model.name if outcome.cell.model else "null",
+                                   outcome.cell.batch)
+            progress.update(task, advance=1, description="%s: %s" % (label, outcome.status))
+
+        sweep_id, outcomes = run_sweep(cells, store, settings, on_progress=advance, sweep_settings=sweep_settings)
+    _print_summary(store, sweep_id, outcomes)
+
+
+def _print_summary(store, sweep_id, outcomes) -> None:
+    ok = sum(1 for o in outcomes if o.status == "ok")
+    err.print("sweep %s: %d ok, %d failed (results: edgebench results --sweep %s)"
+              % (sweep_id, ok, len(outcomes) - ok, sweep_id))
+    for o in outcomes:
+        if o.status != "ok":
+            err.print("[red]failed[/red] %s %s batch %d: %s" % (
+                o.cell.device.name, o.cell.model.name if o.cell.model else "null", o.cell.batch, o.error))
+    frame = results_frame(store, sweep_id)
+    if ok:
+        print(render(model_table(frame), "markdown"))
+    if ok < len(outcomes):
+        raise typer.Exit(1)
+
+
+@app.command()
+def results(fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
+            sweep_id: Optional[str] = typer.Option(None, "--sweep", help="Only this sweep."),
+            db: Optional[str] = DbOpt):
+    """Print stored trials, one row per trial."""
+    options.check_choice(fmt, ("table", "csv", "json"), "--format")
+    store = Store(db, create=False)
+    if sweep_id and not sweep_exists(store, sweep_id):
+        raise UserError("no sweep %r in %s" % (sweep_id, store.engine.url))
+    frame = results_frame(store, sweep_id)
+    if fmt == "csv":
+        sys.stdout.write(frame.to_csv(index=False))
+    elif fmt == "json":
+        sys.stdout.write(frame.to_json(orient="records", date_format="iso", indent=1) + "\n")
+    else:
+        _print_results_table(frame)
+
+
+def _print_results_table(frame) -> None:
+    shown = ["trial_id", "sweep_id", "device", "model", "backend", "precision", "batch", "status",
+             "iterations", "latency_p50_ms", "latency_p99_ms", "throughput_ips", "peak_rss_mb"]
+    table = Table()
+    for column in shown:
+        table.add_column(column, justify="right" if column not in ("trial_id", "sweep_id", "device", "model", "backend", "precision", "status") else "left")
+    for _, row in frame.iterrows():
+        table.add_row(*[_cell(row[c]) for c in shown])
+    out.print(table)
+
+
+def _cell(value) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    return "%.4g" % value if isinstance(value, float) else str(value)
+
+
+@app.command()
+def report(table: str = typer.Option("device", "--table", "-t", help="device (Table 2 shape) or model (Table 3 shape)."),
+           fmt: str = typer.Option("markdown", "--format", "-f", help="markdown, latex, csv or html."),
+           out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout."),
+           sweep_id: Optional[str] = typer.Option(None, "--sweep", help="Only this sweep [default: all]."),
+           model: Optional[str] = typer.Option(None, "--model", help="Device table: only this model."),
+           device: Optional[str] = typer.Option(None, "--device", help="Model table: only this device."),
+           db: Optional[str] = DbOpt):
+    """Paper-style tables from the latest successful trial of each cell."""
+    options.check_choice(table, ("device", "model"), "--table")
+    options.check_choice(fmt, ("markdown", "latex", "csv", "html"), "--format")
+    store = Store(db, create=False)
+    if sweep_id and not sweep_exists(store, sweep_id):
+        raise UserError("no sweep %r in %s" % (sweep_id, store.engine.url))
+    frame = results_frame(store, sweep_id)
+    shaped = device_table(frame, model=model) if table == "device" else model_table(frame, device=device)
+    text = render(shaped, fmt)
+    if out_file is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    options.write_atomically(out_file, text)
+    err.print("wrote %s" % out_file)
+
+
+def _log_path() -> Path:
+    from .agent_build import cache_dir
+    return cache_dir() / "edgebench.log"
+
+
+def _report_unexpected(exc: Exception) -> None:
+    """Unexpected errors: a short hint on screen, the traceback in a log."""
+    log = _log_path()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as f:
+        f.write(traceback.format_exc() + "\n")
+    _say("edgebench: unexpected error: %s: %s (traceback in %s)" % (type(exc).__name__, exc, log))
+
+
+def _say(line: str) -> None:
+    err.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def guarded(command):
+    """User mistakes become one line on stderr and exit status 2; device failures exit 1."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except UserError as exc:
+            _say("edgebench: error: %s" % exc)
+            raise typer.Exit(exc.exit_code)
+        except DeviceError as exc:
+            _say("edgebench: device error: %s" % exc)
+            raise typer.Exit(1)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            _report_unexpected(exc)
+            raise typer.Exit(1)
+    return wrapper
+
+
+for _command in app.registered_commands:
+    _command.callback = guarded(_command.callback)
+
+
+def main() -> None:
+    app(prog_name="edgebench")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""One exception family for the user's mistakes (DESIGN.md, "Errors").
+
+The CLI catches `UserError` once, prints its one-line message and exits with status 2.
+Messages name what is wrong and where (file, line, field, device, model) and what to do.
+"""
+
+
+class UserError(Exception):
+    """A mistake the user can fix: bad inventory, unknown device, bad model path, bad option."""
+
+    exit_code = 2
+
+
+class InventoryError(UserError):
+    """inventory.yaml is missing, malformed or invalid."""
+
+
+class UnknownDeviceError(UserError):
+    """A device or group name that the inventory does not define."""
+
+
+class ModelError(UserError):
+    """A model path that does not exist or is not an ONNX model."""
+
+
+class DeviceError(Exception):
+    """A device failed during a trial (agent crashed, bad record). Fails that trial only."""

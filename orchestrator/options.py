@@ -1,0 +1,66 @@
+"""Checks and parsers for command-line values; each mistake is a one-line UserError."""
+import os
+import re
+from pathlib import Path
+
+from .errors import UserError
+
+SHAPE = re.compile(r"^([^=]+)=(\d+(?:x\d+)*)$")
+
+
+def parse_list(text: str, option: str) -> list:
+    items = [part.strip() for part in text.split(",") if part.strip()]
+    if not items:
+        raise UserError("%s: give at least one value" % option)
+    return items
+
+
+def check_batches(batches) -> list:
+    for b in batches:
+        if b < 1:
+            raise UserError("--batch: batch size must be >= 1, got %d" % b)
+    return list(batches)
+
+
+def parse_batches(text: str) -> list:
+    values = []
+    for part in parse_list(text, "--batch"):
+        if not re.fullmatch(r"-?\d+", part):
+            raise UserError("--batch: not an integer: %r (example: --batch 1,8)" % part)
+        values.append(int(part))
+    return check_batches(values)
+
+
+def check_threads(threads):
+    if threads is not None and threads < 1:
+        raise UserError("--threads: must be >= 1, got %d" % threads)
+    return threads
+
+
+def parse_shapes(items) -> dict:
+    shapes = {}
+    for item in items:
+        match = SHAPE.match(item)
+        if not match:
+            raise UserError("--shape: expected name=1x3x32x32, got %r" % item)
+        dims = [int(d) for d in match.group(2).split("x")]
+        if any(d < 1 for d in dims):
+            raise UserError("--shape: dimensions must be >= 1 in %r" % item)
+        shapes[match.group(1)] = dims
+    return shapes
+
+
+def check_choice(value: str, choices, option: str) -> str:
+    if value not in choices:
+        raise UserError("%s: %r is not one of %s" % (option, value, ", ".join(choices)))
+    return value
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write beside the target and rename: a failed write never leaves half a file."""
+    path = Path(path)
+    if not path.parent.exists():
+        raise UserError("--out: folder does not exist: %s" % path.parent)
+    tmp = path.with_name(".%s.tmp-%d" % (path.name, os.getpid()))
+    tmp.write_text(text)
+    os.replace(tmp, path)

@@ -1,0 +1,352 @@
+"""Paper-style result tables built from a DataFrame of trial results.
+
+``device_table`` mirrors the source paper's Table 2 (one row per device) and
+``model_table`` its Table 3 (one row per model).  ``render`` turns either into
+markdown, LaTeX, CSV or HTML text.
+
+Missing values are never shown as 0: they are an en dash (``--`` in LaTeX) in
+human-readable formats and an empty field in CSV.  Rows whose values came from
+a simulated device are marked ``(simulated)`` and rendered output ends with a
+note saying so.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Callable, Dict, List, Optional
+
+import pandas as pd
+
+CELL_KEYS = ["device", "model", "backend", "precision", "batch"]
+
+TRIAL_COLUMNS = [
+    "trial_id", "sweep_id", "device", "model", "model_sha256", "backend",
+    "precision", "batch", "status", "iterations", "latency_p50_ms",
+    "latency_p90_ms", "latency_p95_ms", "latency_p99_ms", "latency_mean_ms",
+    "latency_std_ms", "throughput_ips", "peak_rss_mb", "model_size_mb",
+    "power_mw", "energy_mj", "accuracy", "params", "finished_at", "simulated",
+]
+
+DASH = "\u2013"
+SIM_SUFFIX = " (simulated)"
+EMPTY_MESSAGE = "no successful trials to report"
+SIM_NOTE = ("Note: rows marked (simulated) come from a simulated device or sensor;"
+            " their values are not real measurements.")
+FORMATS = ("markdown", "latex", "csv", "html")
+
+DEVICE_CAPTION = "Edge device benchmarking metrics"
+MODEL_CAPTION = "Model comparison"
+
+# Display name of each identifying column -> trial column it comes from.
+_ID_SOURCES = {"Device": "device", "Model": "model", "Backend": "backend",
+               "Precision": "precision", "Batch": "batch"}
+
+DEVICE_METRICS = ["Accuracy (%)", "Latency (ms)", "Power (mW)", "Memory (MB)",
+                  "Model size (MB)"]
+MODEL_METRICS = ["Accuracy (%)", "Latency (ms)", "Power (mW)", "Params (M)"]
+
+
+# --------------------------------------------------------------------------
+# Selecting trials
+# --------------------------------------------------------------------------
+
+def _with_trial_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Return a copy of ``df`` with every expected trial column present."""
+    out = df.copy()
+    for col in TRIAL_COLUMNS:
+        if col not in out.columns:
+            out[col] = None
+    return out
+
+
+def _finished_at_key(values: pd.Series) -> pd.Series:
+    """Parse ``finished_at`` (datetimes or ISO strings) to UTC timestamps."""
+    try:
+        return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+    except (TypeError, ValueError):
+        return pd.to_datetime(values.astype(str), utc=True, errors="coerce",
+                              format="mixed")
+
+
+def latest_successful(df: pd.DataFrame) -> pd.DataFrame:
+    """Keep ``status == 'ok'`` trials, the latest ``finished_at`` per cell.
+
+    A cell is (device, model, backend, precision, batch).  Trials without a
+    parseable ``finished_at`` lose to any timestamped trial of the same cell.
+    """
+    data = _with_trial_columns(df)
+    ok = data[data["status"].astype(str).str.strip().str.lower() == "ok"].copy()
+    if ok.empty:
+        return ok.reset_index(drop=True)
+    ok["_finished"] = _finished_at_key(ok["finished_at"])
+    ok = ok.sort_values("_finished", kind="mergesort", na_position="first")
+    ok = ok.drop_duplicates(subset=CELL_KEYS, keep="last")
+    return ok.drop(columns="_finished").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------
+# Building tables
+# --------------------------------------------------------------------------
+
+def _is_simulated(value: object) -> bool:
+    """Interpret a ``simulated`` cell (bool, 0/1, 'true', None) as a bool."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "y", "t")
+    try:
+        return bool(value) and not pd.isna(value)
+    except (TypeError, ValueError):
+        return False
+
+
+def _numeric(series: pd.Series, scale: float = 1.0) -> pd.Series:
+    """Coerce a column to floats (None/garbage -> NaN), optionally scaled."""
+    return pd.to_numeric(series, errors="coerce").astype(float) * scale
+
+
+def _metric_values(rows: pd.DataFrame) -> Dict[str, pd.Series]:
+    """All displayable metrics of ``rows`` keyed by table header."""
+    return {
+        "Accuracy (%)": _numeric(rows["accuracy"], 100.0),
+        "Latency (ms)": _numeric(rows["latency_p50_ms"]),
+        "Power (mW)": _numeric(rows["power_mw"]),
+        "Memory (MB)": _numeric(rows["peak_rss_mb"]),
+        "Model size (MB)": _numeric(rows["model_size_mb"]),
+        "Params (M)": _numeric(rows["params"], 1e-6),
+    }
+
+
+def _varying(rows: pd.DataFrame, column: str) -> bool:
+    """True when ``column`` takes more than one value (NaN counts) in rows."""
+    return rows[column].nunique(dropna=False) > 1
+
+
+def _build_table(rows: pd.DataFrame, lead: str, others: List[str],
+                 metrics: List[str], kind: str) -> pd.DataFrame:
+    """Assemble a table: ``lead`` column, varying ``others``, then metrics."""
+    id_cols = [lead] + [c for c in others if _varying(rows, _ID_SOURCES[c])]
+    sort_keys = [_ID_SOURCES[lead]] + [_ID_SOURCES[c] for c in others]
+    rows = rows.sort_values(sort_keys, kind="mergesort",
+                            na_position="last").reset_index(drop=True)
+    simulated = rows["simulated"].map(_is_simulated).astype(bool)
+
+    table = pd.DataFrame(index=rows.index)
+    for col in id_cols:
+        table[col] = rows[_ID_SOURCES[col]]
+    lead_text = table[lead].map(lambda v: "" if pd.isna(v) else str(v))
+    table[lead] = lead_text.where(~simulated, lead_text + SIM_SUFFIX)
+    values = _metric_values(rows)
+    for col in metrics:
+        table[col] = values[col]
+
+    table.attrs["kind"] = kind
+    table.attrs["simulated"] = bool(simulated.any())
+    return table
+
+
+def device_table(df: pd.DataFrame, model: Optional[str] = None) -> pd.DataFrame:
+    """Table 2: one row per device (latest successful trial per cell).
+
+    Columns: Device, [Model, Backend, Precision, Batch when they vary],
+    Accuracy (%), Latency (ms) (p50 per inference), Power (mW),
+    Memory (MB) (peak RSS), Model size (MB).
+    """
+    rows = latest_successful(df)
+    if model is not None:
+        rows = rows[rows["model"] == model]
+    return _build_table(rows, "Device", ["Model", "Backend", "Precision", "Batch"],
+                        DEVICE_METRICS, "device")
+
+
+def model_table(df: pd.DataFrame, device: Optional[str] = None) -> pd.DataFrame:
+    """Table 3: one row per model (latest successful trial per cell).
+
+    Columns: Model, [Device, Backend, Precision, Batch when they vary],
+    Accuracy (%), Latency (ms) (p50 per inference), Power (mW), Params (M).
+    """
+    rows = latest_successful(df)
+    if device is not None:
+        rows = rows[rows["device"] == device]
+    return _build_table(rows, "Model", ["Device", "Backend", "Precision", "Batch"],
+                        MODEL_METRICS, "model")
+
+
+# --------------------------------------------------------------------------
+# Formatting numbers
+# --------------------------------------------------------------------------
+
+def _is_missing(value: object) -> bool:
+    """True for None/NaN/NaT/pd.NA (not for inf)."""
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _fixed(decimals: int) -> Callable[[float], str]:
+    """Formatter with a fixed number of decimals."""
+    return lambda v: f"{float(v):.{decimals}f}"
+
+
+def _sig3(value: float) -> str:
+    """About three significant digits: 0.412, 12.3, 210 (no exponents)."""
+    v = float(value)
+    if v == 0 or not math.isfinite(v):
+        return f"{v:.0f}" if v == 0 else str(v)
+
+    def decimals(x: float) -> int:
+        return max(0, 2 - math.floor(math.log10(abs(x))))
+
+    d = decimals(v)
+    rounded = round(v, d)
+    if rounded != 0:
+        d = decimals(rounded)  # 9.996 -> 10.0, not 10.00
+    return f"{v:.{d}f}"
+
+
+def _as_label(value: object) -> str:
+    """Identifying cell as text; integral floats (batch 1.0) shown as ints."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+_NUMBER_FORMATS: Dict[str, Callable[[float], str]] = {
+    "Accuracy (%)": _fixed(1),
+    "Latency (ms)": _sig3,
+    "Power (mW)": _fixed(0),
+    "Memory (MB)": _fixed(1),
+    "Model size (MB)": _fixed(2),
+    "Params (M)": _fixed(2),
+}
+
+
+def _format_cells(table: pd.DataFrame, missing: str) -> pd.DataFrame:
+    """Every cell of ``table`` as text; missing values become ``missing``."""
+    out = pd.DataFrame(index=table.index)
+    for col in table.columns:
+        fmt = _NUMBER_FORMATS.get(col, _as_label)
+        out[col] = [missing if _is_missing(v) else fmt(v) for v in table[col]]
+    return out
+
+
+# --------------------------------------------------------------------------
+# Rendering
+# --------------------------------------------------------------------------
+
+def _has_simulated(table: pd.DataFrame) -> bool:
+    """True if the table is flagged simulated or any lead cell is marked."""
+    if table.attrs.get("simulated"):
+        return True
+    for col in ("Device", "Model"):
+        if col in table.columns and any(
+                isinstance(v, str) and v.endswith(SIM_SUFFIX) for v in table[col]):
+            return True
+    return False
+
+
+def _default_caption(table: pd.DataFrame) -> str:
+    """Caption matching the table kind (device or model table)."""
+    kind = table.attrs.get("kind")
+    if kind == "model" or (kind is None and "Params (M)" in table.columns):
+        return MODEL_CAPTION
+    return DEVICE_CAPTION
+
+
+def _is_numeric_column(col: str) -> bool:
+    return col in _NUMBER_FORMATS or col == "Batch"
+
+
+def _render_markdown(table: pd.DataFrame, caption: str) -> str:
+    cells = _format_cells(table, DASH)
+    align = tuple("right" if _is_numeric_column(c) else "left" for c in cells.columns)
+    return cells.to_markdown(index=False, disable_numparse=True, colalign=align)
+
+
+_LATEX_ESCAPES = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+    "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}", DASH: "--",
+}
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX special characters; the en dash becomes ``--``."""
+    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in str(text))
+
+
+def _render_latex(table: pd.DataFrame, caption: str, note: Optional[str]) -> str:
+    cells = _format_cells(table, DASH)
+    spec = "".join("r" if _is_numeric_column(c) else "l" for c in cells.columns)
+
+    def row(values: List[str]) -> str:
+        return " & ".join(latex_escape(v) for v in values) + r" \\"
+
+    lines = [r"\begin{table}[ht]", r"\centering",
+             r"\caption{" + latex_escape(caption) + "}",
+             r"\begin{tabular}{" + spec + "}", r"\toprule",
+             row(list(cells.columns)), r"\midrule"]
+    lines += [row(list(r)) for r in cells.itertuples(index=False, name=None)]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    if note:
+        lines.append(r"\par\smallskip{\footnotesize " + latex_escape(note) + "}")
+    lines.append(r"\end{table}")
+    return "\n".join(lines)
+
+
+def _render_csv(table: pd.DataFrame) -> str:
+    return _format_cells(table, "").to_csv(index=False, lineterminator="\n").rstrip("\n")
+
+
+def _render_html(table: pd.DataFrame, caption: str) -> str:
+    cells = _format_cells(table, DASH)
+    esc = html.escape
+    head = "".join(f"<th>{esc(str(c))}</th>" for c in cells.columns)
+    body = ["<tr>" + "".join(f"<td>{esc(v)}</td>" for v in r) + "</tr>"
+            for r in cells.itertuples(index=False, name=None)]
+    return "\n".join(["<table>", f"<caption>{esc(caption)}</caption>",
+                      f"<thead><tr>{head}</tr></thead>", "<tbody>", *body,
+                      "</tbody>", "</table>"])
+
+
+def _render_empty(table: pd.DataFrame, fmt: str) -> str:
+    """Output for a table without rows (CSV keeps just its header)."""
+    if fmt == "csv" and len(table.columns):
+        return table.iloc[0:0].to_csv(index=False, lineterminator="\n").rstrip("\n")
+    if fmt == "html":
+        return f"<p>{EMPTY_MESSAGE}</p>"
+    return EMPTY_MESSAGE
+
+
+def render(table_df: pd.DataFrame, fmt: str = "markdown",
+           caption: Optional[str] = None) -> str:
+    """Render a table from ``device_table``/``model_table`` as text.
+
+    ``fmt`` is one of markdown, latex, csv, html.  ``caption`` is used by
+    LaTeX and HTML (default depends on the table kind).  If any row is
+    simulated, the output ends with a note saying those values are not real
+    measurements (a ``#`` comment line in CSV).  Raises ``ValueError`` only
+    for an unknown ``fmt``.
+    """
+    fmt = str(fmt).strip().lower()
+    if fmt == "md":
+        fmt = "markdown"
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if table_df is None or len(table_df) == 0:
+        return _render_empty(table_df if table_df is not None else pd.DataFrame(), fmt)
+
+    caption = caption if caption is not None else _default_caption(table_df)
+    note = SIM_NOTE if _has_simulated(table_df) else None
+    if fmt == "latex":
+        return _render_latex(table_df, caption, note)
+    if fmt == "markdown":
+        text = _render_markdown(table_df, caption)
+        return text + (f"\n\n{note}" if note else "")
+    if fmt == "csv":
+        text = _render_csv(table_df)
+        return text + (f"\n# {note}" if note else "")
+    text = _render_html(table_df, caption)
+    return text + (f'\n<p class="note">{html.escape(note)}</p>' if note else "")

@@ -1,0 +1,48 @@
+"""Reading results back: one row per trial with the documented column names."""
+import pandas as pd
+from sqlalchemy import select
+
+from .schema import Metrics, Model, Trial
+
+# The contract of `edgebench results --format csv|json`: these names, in this order, first.
+RESULT_COLUMNS = [
+    "trial_id", "sweep_id", "device", "model", "model_sha256", "backend", "precision", "batch",
+    "status", "iterations", "latency_p50_ms", "latency_p90_ms", "latency_p95_ms",
+    "latency_p99_ms", "latency_mean_ms", "latency_std_ms", "throughput_ips", "peak_rss_mb",
+    "model_size_mb", "power_mw", "energy_mj", "accuracy",
+]
+EXTRA_COLUMNS = [
+    "latency_min_ms", "latency_max_ms", "latency_p50_ci95_low_ms", "latency_p50_ci95_high_ms",
+    "unstable", "params", "simulated", "error", "created_at", "finished_at",
+]
+
+
+def results_frame(store, sweep_id: str = None) -> pd.DataFrame:
+    query = (
+        select(Trial.id.label("trial_id"), Trial.sweep_id, Trial.device, Model.name.label("model"),
+               Trial.model_sha256, Trial.backend, Trial.precision, Trial.batch, Trial.status,
+               Metrics.iterations, Metrics.latency_p50_ms, Metrics.latency_p90_ms,
+               Metrics.latency_p95_ms, Metrics.latency_p99_ms, Metrics.latency_mean_ms,
+               Metrics.latency_std_ms, Metrics.throughput_ips, Metrics.peak_rss_mb,
+               Metrics.model_size_mb, Metrics.power_mw, Metrics.energy_mj, Metrics.accuracy,
+               Metrics.latency_min_ms, Metrics.latency_max_ms, Metrics.latency_p50_ci95_low_ms,
+               Metrics.latency_p50_ci95_high_ms, Metrics.unstable, Model.params, Trial.simulated,
+               Trial.error, Trial.created_at, Trial.finished_at)
+        .outerjoin(Metrics, Metrics.trial_id == Trial.id)
+        .outerjoin(Model, Model.sha256 == Trial.model_sha256)
+        .order_by(Trial.created_at, Trial.id)
+    )
+    if sweep_id:
+        query = query.where(Trial.sweep_id == sweep_id)
+    with store.Session() as s:
+        rows = s.execute(query).mappings().all()
+    frame = pd.DataFrame([dict(r) for r in rows], columns=RESULT_COLUMNS + EXTRA_COLUMNS)
+    # The null backend has no model: name it so tables do not show an empty model cell.
+    frame["model"] = frame["model"].where(frame["model"].notna(), "(none)")
+    return frame
+
+
+def sweep_exists(store, sweep_id: str) -> bool:
+    from .schema import Sweep
+    with store.Session() as s:
+        return s.get(Sweep, sweep_id) is not None

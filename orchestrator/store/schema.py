@@ -1,0 +1,97 @@
+"""Tables of the results store (SQLAlchemy 2.x ORM)."""
+from datetime import datetime, timezone
+from typing import Optional
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    connection: Mapped[str] = mapped_column(String(16))
+    platform: Mapped[str] = mapped_column(String(32))
+    facts: Mapped[Optional[dict]] = mapped_column(JSON)          # latest probe snapshot
+    facts_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Model(Base):
+    __tablename__ = "models"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    path: Mapped[str] = mapped_column(Text)
+    params: Mapped[Optional[int]] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    precision: Mapped[str] = mapped_column(String(32))
+    inputs: Mapped[Optional[list]] = mapped_column(JSON)
+    opset: Mapped[Optional[int]] = mapped_column(Integer)
+
+
+class Sweep(Base):
+    __tablename__ = "sweeps"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    settings: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    trials: Mapped[list["Trial"]] = relationship(back_populates="sweep")
+
+
+class Trial(Base):
+    __tablename__ = "trials"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sweep_id: Mapped[str] = mapped_column(ForeignKey("sweeps.id"), index=True)
+    device: Mapped[str] = mapped_column(ForeignKey("devices.name"), index=True)
+    model_sha256: Mapped[Optional[str]] = mapped_column(ForeignKey("models.sha256"))
+    backend: Mapped[str] = mapped_column(String(32))
+    precision: Mapped[Optional[str]] = mapped_column(String(32))
+    batch: Mapped[int] = mapped_column(Integer)
+    settings: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|running|ok|failed
+    error: Mapped[Optional[str]] = mapped_column(Text)
+    agent_version: Mapped[Optional[str]] = mapped_column(String(32))
+    env: Mapped[Optional[dict]] = mapped_column(JSON)      # runtime version, providers, threads
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    sweep: Mapped[Sweep] = relationship(back_populates="trials")
+    metrics: Mapped[Optional["Metrics"]] = relationship(back_populates="trial", uselist=False)
+
+
+class Metrics(Base):
+    """One row per successful trial. NULL means not measured, never zero."""
+    __tablename__ = "metrics"
+    trial_id: Mapped[str] = mapped_column(ForeignKey("trials.id"), primary_key=True)
+    iterations: Mapped[Optional[int]] = mapped_column(Integer)
+    latency_p50_ms: Mapped[Optional[float]] = mapped_column(Float)
+    latency_p90_ms: Mapped[Optional[float]] = mapped_column(Float)
+    latency_p95_ms: Mapped[Optional[float]] = mapped_column(Float)
+    latency_p99_ms: Mapped[Optional[float]] = mapped_column(Float)
+    latency_mean_ms: Mapped[Optional[float]] = mapped_column(Float)
+    latency_std_ms: Mapped[Optional[float]] = mapped_column(Float)
+    latency_min_ms: Mapped[Optional[float]] = mapped_column(Float)
+    latency_max_ms: Mapped[Optional[float]] = mapped_column(Float)
+    latency_p50_ci95_low_ms: Mapped[Optional[float]] = mapped_column(Float)
+    latency_p50_ci95_high_ms: Mapped[Optional[float]] = mapped_column(Float)
+    unstable: Mapped[Optional[bool]] = mapped_column(Boolean)
+    throughput_ips: Mapped[Optional[float]] = mapped_column(Float)
+    peak_rss_mb: Mapped[Optional[float]] = mapped_column(Float)
+    model_size_mb: Mapped[Optional[float]] = mapped_column(Float)
+    power_mw: Mapped[Optional[float]] = mapped_column(Float)
+    energy_mj: Mapped[Optional[float]] = mapped_column(Float)
+    accuracy: Mapped[Optional[float]] = mapped_column(Float)
+    extra: Mapped[Optional[dict]] = mapped_column(JSON)       # every metric the agent sent
+    samples_ms: Mapped[Optional[list]] = mapped_column(JSON)  # raw latencies, for re-analysis
+    trial: Mapped[Trial] = relationship(back_populates="metrics")
+
+
+METRIC_COLUMNS = [c.name for c in Metrics.__table__.columns if c.name not in ("trial_id", "extra", "samples_ms")]
