@@ -38,10 +38,16 @@ def _parser():
 
 def _read_job(path):
     try:
-        text = sys.stdin.read() if path == "-" else open(path).read()
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path) as f:
+                text = f.read()
         return json.loads(text)
     except (IOError, OSError, ValueError) as exc:
-        raise SystemExit("edgebench-agent: cannot read job %s: %s" % (path, exc))
+        # exit status 2 (bad job file), as documented above; SystemExit("msg") would give 1
+        sys.stderr.write("edgebench-agent: cannot read job %s: %s\n" % (path, exc))
+        raise SystemExit(2)
 
 
 def _fetch(workdir, trial_id):

@@ -36,8 +36,9 @@ def os_name(root="/"):
     text = _read(root, "/etc/os-release")
     if text is None:
         return None
-    match = re.search(r'^PRETTY_NAME="?([^"\n]*)"?', text, re.MULTILINE)
-    return match.group(1) if match else None
+    # os-release(5): the value may be in double quotes, single quotes, or bare.
+    match = re.search(r'^PRETTY_NAME=(["\']?)(.*?)\1[ \t\r]*$', text, re.MULTILINE)
+    return (match.group(2) or None) if match else None
 
 
 def l4t_release(root="/"):

@@ -5,11 +5,18 @@ import re
 
 from .protocol import encode
 
-SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+# \Z, not $: "$" also matches before a trailing newline ("x\n" would pass).
+SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}\Z")
+
+
+def is_safe_id(trial_id):
+    """A trial id that can name a spool file: a plain name, not a path, not "." or ".."."""
+    return (isinstance(trial_id, str) and SAFE_ID.match(trial_id) is not None
+            and trial_id not in (".", ".."))
 
 
 def spool_path(workdir, trial_id):
-    if not SAFE_ID.match(trial_id or "") or trial_id in (".", ".."):
+    if not is_safe_id(trial_id):
         raise ValueError("unsafe trial id %r" % (trial_id,))
     return os.path.join(os.path.expanduser(workdir), "spool", trial_id + ".jsonl")
 
@@ -37,7 +44,7 @@ class Tee(object):
     def emit(self, record):
         line = encode(record)
         trial_id = record.get("trial_id")
-        if trial_id and SAFE_ID.match(trial_id):
+        if is_safe_id(trial_id):  # an unsafe id is refused by run_trial; never crash here
             spool = self._spool_for(trial_id)
             spool.write(line)
             spool.flush()

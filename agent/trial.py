@@ -11,6 +11,7 @@ from . import AGENT_VERSION, bench, memory
 from .backends import BackendError, get_backend
 from .inputs import InputSpecError, make_feed
 from .protocol import make_record
+from .spool import is_safe_id
 from .stats import summarize
 
 BYTES_PER_MIB = 1024.0 * 1024.0
@@ -27,6 +28,9 @@ def normalize_job(job):
         raise JobError("job must be a JSON object")
     if not isinstance(job.get("trial_id"), str) or not job["trial_id"]:
         raise JobError("job.trial_id must be a non-empty string")
+    if not is_safe_id(job["trial_id"]):
+        raise JobError("job.trial_id %r must be 1-128 of letters, digits, '_', '.', '-' "
+                       "(it names the spool file)" % (job["trial_id"],))
     timing = bench.QUICK if job.get("quick") else bench.DEFAULTS
     out = dict(job)
     out.setdefault("backend", "onnxruntime")
@@ -37,7 +41,7 @@ def normalize_job(job):
     out.setdefault("keep_samples", True)
     for key in TIMING_KEYS:
         out[key] = timing[key] if out.get(key) is None else out[key]
-    if not isinstance(out["batch"], int) or out["batch"] < 1:
+    if not isinstance(out["batch"], int) or isinstance(out["batch"], bool) or out["batch"] < 1:
         raise JobError("job.batch must be an integer >= 1, got %r" % (out["batch"],))
     if not isinstance(out["shapes"], dict):
         raise JobError("job.shapes must be an object {input: [dims]}")

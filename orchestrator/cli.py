@@ -26,9 +26,9 @@ out = Console()
 err = Console(stderr=True)
 
 InventoryOpt = typer.Option(None, "--inventory", envvar="EDGEBENCH_INVENTORY",
-                            help="Inventory file [default: ./inventory.yaml, else the shipped one].")
+                            help="Inventory file (default: ./inventory.yaml, else the shipped one).")
 DbOpt = typer.Option(None, "--db", envvar="EDGEBENCH_DB",
-                     help="Results store URL [default: sqlite:///results/edgebench.db].")
+                     help="Results store URL (default: sqlite:///results/edgebench.db).")
 
 
 @app.command()
@@ -78,9 +78,12 @@ def run(device: str = typer.Option("local", "--device", "-d", help="Device name 
         model: Optional[Path] = typer.Option(None, "--model", "-m", help="ONNX model file (not needed for --backend null)."),
         backend: str = typer.Option("onnxruntime", "--backend", "-b", help="onnxruntime or null."),
         batch: int = typer.Option(1, "--batch", help="Batch size (the model's dynamic first dimension)."),
-        threads: Optional[int] = typer.Option(None, "--threads", help="Intra-op threads [default: the runtime's own]."),
+        threads: Optional[int] = typer.Option(None, "--threads", help="Intra-op threads (default: the runtime's own)."),
         shape: List[str] = typer.Option([], "--shape", help="Input shape override, name=1x3x32x32 (repeatable)."),
         quick: bool = typer.Option(False, "--quick", help="Short warm-up and timing window, for tests and demos."),
+        min_iters: Optional[int] = typer.Option(None, "--min-iters", help="Timed iterations at least (default: 100; --quick 20)."),
+        min_seconds: Optional[float] = typer.Option(None, "--min-seconds", help="Timed seconds at least (default: 10; --quick 0.3)."),
+        warmup: Optional[int] = typer.Option(None, "--warmup", help="Warm-up iterations at least (default: 10; --quick 3)."),
         inventory: Optional[Path] = InventoryOpt, db: Optional[str] = DbOpt):
     """Run one trial on one device and store it."""
     options.check_batches([batch])
@@ -88,27 +91,32 @@ def run(device: str = typer.Option("local", "--device", "-d", help="Device name 
     if backend != "null" and model is None:
         raise UserError("--model is required for backend '%s'" % backend)
     models = [inspect_model(model)] if model is not None else []
-    settings = Settings(quick=quick, threads=options.check_threads(threads), shapes=options.parse_shapes(shape))
+    settings = Settings(quick=quick, threads=options.check_threads(threads), shapes=options.parse_shapes(shape),
+                        timing=options.timing_overrides(min_iters, min_seconds, warmup))
     cells = plan([dev], models, [backend], [batch])
     _execute(cells, settings, db, {"command": "run"})
 
 
 @app.command()
 def sweep(models_dir: Path = typer.Argument(..., metavar="DIR", help="Folder of .onnx models (or one .onnx file)."),
-          device: List[str] = typer.Option([], "--device", "-d", help="Device name (repeatable) [default: local]."),
+          device: List[str] = typer.Option([], "--device", "-d", help="Device name (repeatable) (default: local)."),
           group: Optional[str] = typer.Option(None, "--group", "-g", help="Every device of this inventory group."),
           backend: str = typer.Option("onnxruntime", "--backend", "-b", help="Comma-separated backends."),
           batch: str = typer.Option("1", "--batch", help="Comma-separated batch sizes, e.g. 1,8."),
-          threads: Optional[int] = typer.Option(None, "--threads", help="Intra-op threads [default: the runtime's own]."),
+          threads: Optional[int] = typer.Option(None, "--threads", help="Intra-op threads (default: the runtime's own)."),
           shape: List[str] = typer.Option([], "--shape", help="Input shape override, name=1x3x32x32 (repeatable)."),
           quick: bool = typer.Option(False, "--quick", help="Short warm-up and timing window, for tests and demos."),
+          min_iters: Optional[int] = typer.Option(None, "--min-iters", help="Timed iterations at least (default: 100; --quick 20)."),
+          min_seconds: Optional[float] = typer.Option(None, "--min-seconds", help="Timed seconds at least (default: 10; --quick 0.3)."),
+          warmup: Optional[int] = typer.Option(None, "--warmup", help="Warm-up iterations at least (default: 10; --quick 3)."),
           inventory: Optional[Path] = InventoryOpt, db: Optional[str] = DbOpt):
     """Benchmark every model in DIR on the chosen devices, backends and batch sizes."""
     batches = options.parse_batches(batch)
     backends = options.parse_list(backend, "--backend")
     devices_ = load_inventory(inventory).select(device or None, group)
     models = find_models(models_dir)
-    settings = Settings(quick=quick, threads=options.check_threads(threads), shapes=options.parse_shapes(shape))
+    settings = Settings(quick=quick, threads=options.check_threads(threads), shapes=options.parse_shapes(shape),
+                        timing=options.timing_overrides(min_iters, min_seconds, warmup))
     cells = plan(devices_, models, backends, batches)
     _execute(cells, settings, db, {"command": "sweep", "models_dir": str(models_dir)})
 
@@ -183,7 +191,7 @@ def _cell(value) -> str:
 def report(table: str = typer.Option("device", "--table", "-t", help="device (Table 2 shape) or model (Table 3 shape)."),
            fmt: str = typer.Option("markdown", "--format", "-f", help="markdown, latex, csv or html."),
            out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout."),
-           sweep_id: Optional[str] = typer.Option(None, "--sweep", help="Only this sweep [default: all]."),
+           sweep_id: Optional[str] = typer.Option(None, "--sweep", help="Only this sweep (default: all)."),
            model: Optional[str] = typer.Option(None, "--model", help="Device table: only this model."),
            device: Optional[str] = typer.Option(None, "--device", help="Model table: only this device."),
            db: Optional[str] = DbOpt):

@@ -37,6 +37,25 @@ def check_threads(threads):
     return threads
 
 
+def timing_overrides(min_iters, min_seconds, warmup) -> dict:
+    """Only what the user set: the agent fills the rest from its defaults (or --quick)."""
+    overrides = {}
+    if min_iters is not None:
+        if min_iters < 1:
+            raise UserError("--min-iters: must be >= 1, got %d" % min_iters)
+        overrides["min_iters"] = min_iters
+    if min_seconds is not None:
+        if min_seconds < 0:
+            raise UserError("--min-seconds: must be >= 0, got %g" % min_seconds)
+        overrides["min_s"] = min_seconds
+        overrides["max_s"] = max(min_seconds * 4, 120.0)
+    if warmup is not None:
+        if warmup < 0:
+            raise UserError("--warmup: must be >= 0, got %d" % warmup)
+        overrides["warmup_iters"] = warmup
+    return overrides
+
+
 def parse_shapes(items) -> dict:
     shapes = {}
     for item in items:

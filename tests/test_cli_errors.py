@@ -1,0 +1,82 @@
+"""Each user mistake: one line on stderr naming what is wrong, exit status 2, no row written."""
+import pytest
+
+from .conftest import MODELS
+
+DWS = MODELS / "dws_cnn.onnx"
+
+
+def assert_user_error(proc, *needles):
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("edgebench: error: ")
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+@pytest.fixture
+def ws(workspace):
+    yield workspace
+    # Every case below fails before the store is opened: nothing is written.
+    assert not workspace.db_file.exists()
+
+
+def test_missing_inventory_file(ws):
+    proc = ws.edgebench("sweep", MODELS, "--quick", "--inventory", ws.path / "nope.yaml")
+    assert_user_error(proc, "nope.yaml", "not found")
+
+
+def test_malformed_yaml(ws):
+    bad = ws.path / "bad.yaml"
+    bad.write_text("devices:\n  local:\n    connection: local\n    groups: [a, b\n")
+    proc = ws.edgebench("run", "--model", DWS, "--quick", "--inventory", bad)
+    assert_user_error(proc, "bad.yaml:", "malformed YAML")
+
+
+def test_unknown_field(ws):
+    bad = ws.path / "typo.yaml"
+    bad.write_text("devices:\n  local:\n    connection: local\n    workdri: /tmp/x\n")
+    proc = ws.edgebench("sweep", MODELS, "--quick", "--inventory", bad)
+    assert_user_error(proc, "typo.yaml:4", "workdri", "workdir")
+
+
+def test_unknown_device_suggests_close_name(ws):
+    proc = ws.edgebench("run", "--device", "locl", "--model", DWS, "--quick")
+    assert_user_error(proc, "unknown device 'locl'", "local")
+
+
+def test_model_path_does_not_exist(ws):
+    proc = ws.edgebench("run", "--model", ws.path / "missing.onnx", "--quick")
+    assert_user_error(proc, "model not found", "missing.onnx")
+
+
+def test_model_folder_does_not_exist(ws):
+    proc = ws.edgebench("sweep", ws.path / "no-models", "--quick")
+    assert_user_error(proc, "no-models")
+
+
+def test_file_that_is_not_onnx(ws):
+    fake = ws.path / "fake.onnx"
+    fake.write_text("this is not a model\n")
+    proc = ws.edgebench("run", "--model", fake, "--quick")
+    assert_user_error(proc, "fake.onnx", "not a valid ONNX model")
+
+
+@pytest.mark.parametrize("args", [
+    ("run", "--model", DWS, "--batch", "0"),
+    ("sweep", MODELS, "--batch", "1,0"),
+])
+def test_batch_zero(ws, args):
+    proc = ws.edgebench(*args, "--quick")
+    assert_user_error(proc, "--batch", "0")
+
+
+def test_backend_the_device_does_not_list(ws):
+    proc = ws.edgebench("sweep", MODELS, "--backend", "tensorrt", "--quick")
+    assert_user_error(proc, "tensorrt", "local")
+
+
+def test_bad_shape_option(ws):
+    proc = ws.edgebench("run", "--model", DWS, "--shape", "input=1x3xAx32", "--quick")
+    assert_user_error(proc, "--shape")

@@ -1,0 +1,83 @@
+"""The spine as a user runs it: sweep the shipped models on `local`, read results and tables."""
+import csv
+import io
+import json
+
+from edgebench.orchestrator.store import RESULT_COLUMNS
+
+from .conftest import MODELS
+
+
+def read_csv(text):
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_sweep_stores_one_trial_per_cell_and_prints_model_table(workspace):
+    proc = workspace.edgebench("sweep", MODELS, "--batch", "1,2", "--threads", "1", "--quick", check=True)
+    # The table printed at the end: one row per model, measured latencies.
+    table_rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and "_cnn" in line]
+    assert sorted(row.split("|")[1].strip() for row in table_rows) == ["baseline_cnn"] * 2 + ["dws_cnn"] * 2
+
+    rows = read_csv(workspace.edgebench("results", "--format", "csv", check=True).stdout)
+    assert len(rows) == 4
+    assert list(rows[0].keys())[:len(RESULT_COLUMNS)] == RESULT_COLUMNS
+    for row in rows:
+        assert row["status"] == "ok"
+        assert row["device"] == "local" and row["backend"] == "onnxruntime" and row["precision"] == "fp32"
+        assert float(row["latency_p50_ms"]) > 0
+        assert float(row["latency_p50_ms"]) <= float(row["latency_p99_ms"])
+        assert int(row["iterations"]) >= 20
+        assert float(row["peak_rss_mb"]) > 10
+        assert float(row["model_size_mb"]) > 0.5
+        # No sensor here: unknown, never zero.
+        assert row["power_mw"] == "" and row["energy_mj"] == "" and row["accuracy"] == ""
+    by_model = {}
+    for row in rows:
+        by_model.setdefault(row["model"], []).append(float(row["latency_p50_ms"]))
+    assert min(by_model["baseline_cnn"]) > max(by_model["dws_cnn"])  # 7x the MACs
+
+
+def test_results_json_and_report_formats(workspace):
+    workspace.edgebench("sweep", MODELS / "dws_cnn.onnx", "--quick", check=True)
+    records = json.loads(workspace.edgebench("results", "--format", "json", check=True).stdout)
+    assert len(records) == 1 and records[0]["model"] == "dws_cnn" and records[0]["power_mw"] is None
+
+    device_md = workspace.edgebench("report", "--table", "device", check=True).stdout
+    assert "Latency (ms)" in device_md and "Power (mW)" in device_md and "| local" in device_md
+    assert "–" in device_md  # power not measured
+
+    latex = workspace.edgebench("report", "--table", "model", "--format", "latex", check=True).stdout
+    assert "\\toprule" in latex and "dws\\_cnn" in latex
+
+    out = workspace.path / "table3.csv"
+    workspace.edgebench("report", "--table", "model", "--format", "csv", "--out", out, check=True)
+    assert out.read_text().splitlines()[0].startswith("Model,")
+
+
+def test_run_null_backend_measures_harness_overhead(workspace):
+    workspace.edgebench("run", "--backend", "null", "--quick", check=True)
+    rows = read_csv(workspace.edgebench("results", "--format", "csv", check=True).stdout)
+    assert len(rows) == 1 and rows[0]["backend"] == "null" and rows[0]["model"] == "(none)"
+    # A clock pair and an empty call: well under 50 microseconds even on a slow board.
+    assert 0 < float(rows[0]["latency_p50_ms"]) < 0.05
+
+
+def test_failed_trial_is_stored_with_its_reason_and_sweep_goes_on(workspace):
+    proc = workspace.edgebench("sweep", MODELS, "--shape", "input=1x3x32", "--quick")
+    assert proc.returncode == 1
+    assert "failed" in proc.stderr and "dimensions" in proc.stderr
+    rows = read_csv(workspace.edgebench("results", "--format", "csv", check=True).stdout)
+    assert [r["status"] for r in rows] == ["failed", "failed"]  # both models attempted
+    assert all("dimensions" in r["error"] for r in rows)
+
+
+def test_results_for_unknown_sweep_is_a_user_error(workspace):
+    workspace.edgebench("run", "--backend", "null", "--quick", check=True)
+    proc = workspace.edgebench("results", "--sweep", "nope")
+    assert proc.returncode == 2 and "no sweep 'nope'" in proc.stderr
+
+
+def test_results_without_database_is_a_user_error(workspace):
+    proc = workspace.edgebench("results")
+    assert proc.returncode == 2 and "no results database" in proc.stderr
+    assert not workspace.db_file.exists()

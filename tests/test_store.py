@@ -1,0 +1,79 @@
+"""The results store: WAL mode, idempotent ingest on the trial id, null stays null."""
+import sqlite3
+from pathlib import Path
+
+from edgebench.agent.protocol import make_record
+from edgebench.orchestrator.inventory import Device
+from edgebench.orchestrator.modelinfo import inspect_model
+from edgebench.orchestrator.store import Store, results_frame
+from edgebench.orchestrator.sweep import Cell
+
+from .conftest import MODELS
+
+
+def make_store(tmp_path):
+    return Store("sqlite:///%s" % (tmp_path / "r.db"))
+
+
+def records_for(trial_id):
+    metrics = {"iterations": 50, "latency_p50_ms": 1.25, "latency_p99_ms": 2.0, "peak_rss_mb": 80.0,
+               "model_size_mb": 2.1, "throughput_ips": 800.0}
+    return [make_record("trial_start", trial_id=trial_id, agent_version="9.9"),
+            make_record("result", trial_id=trial_id, metrics=metrics, env={"runtime": "x"}, samples_ms=[1.25] * 50),
+            make_record("trial_end", trial_id=trial_id, status="ok")]
+
+
+def new_trial(store):
+    device = Device(name="local", connection="local")
+    model = inspect_model(MODELS / "dws_cnn.onnx")
+    store.upsert_device(device)
+    store.upsert_model(model)
+    sweep_id = store.create_sweep({"quick": True})
+    return store.create_trial(sweep_id, Cell(device, model, "onnxruntime", 1), {})
+
+
+def test_sqlite_store_runs_in_wal_mode(tmp_path):
+    make_store(tmp_path).close()
+    with sqlite3.connect(tmp_path / "r.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_ingesting_the_same_records_twice_stores_them_once(tmp_path):
+    store = make_store(tmp_path)
+    trial_id = new_trial(store)
+    for record in records_for(trial_id) * 2:
+        store.ingest(record)
+    frame = results_frame(store)
+    assert len(frame) == 1
+    row = frame.iloc[0]
+    assert row["status"] == "ok" and row["latency_p50_ms"] == 1.25 and row["iterations"] == 50
+    with sqlite3.connect(tmp_path / "r.db") as conn:
+        assert conn.execute("select count(*) from metrics").fetchone()[0] == 1
+
+
+def test_unmeasured_metrics_are_null_not_zero(tmp_path):
+    store = make_store(tmp_path)
+    trial_id = new_trial(store)
+    for record in records_for(trial_id):
+        store.ingest(record)
+    row = results_frame(store).iloc[0]
+    for column in ("power_mw", "energy_mj", "accuracy", "latency_p90_ms"):
+        assert row[column] is None or row[column] != row[column], column  # None or NaN
+
+
+def test_a_failed_trial_keeps_its_first_error(tmp_path):
+    store = make_store(tmp_path)
+    trial_id = new_trial(store)
+    store.ingest(make_record("error", trial_id=trial_id, error="first", kind="x"))
+    store.ingest(make_record("error", trial_id=trial_id, error="second", kind="x"))
+    store.ingest(make_record("trial_end", trial_id=trial_id, status="failed"))
+    store.ingest(make_record("trial_end", trial_id=trial_id, status="ok"))  # late duplicate
+    row = results_frame(store).iloc[0]
+    assert row["status"] == "failed" and row["error"] == "first"
+
+
+def test_records_for_unknown_trials_are_ignored(tmp_path):
+    store = make_store(tmp_path)
+    for record in records_for("not-a-trial"):
+        store.ingest(record)
+    assert len(results_frame(store)) == 0
