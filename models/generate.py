@@ -285,7 +285,7 @@ them into the Conv) and has no bias of its own.
 |---|---|
 | parameters | {generated.params:,} ({generated.params / 1e6:.3f} M) |
 | MACs per image | {generated.macs:,} ({generated.macs / 1e6:.1f} M) |
-| file size | {size_bytes:,} bytes ({size_bytes / 1e6:.2f} MB) |
+| file size | {size_bytes:,} bytes ({size_bytes / 2**20:.2f} MiB) |
 | sha256 | `{sha256}` |
 | dataset | none: untrained, random Kaiming-initialised weights |
 | accuracy | not measured |
@@ -324,8 +324,8 @@ def main(argv=None) -> None:
     for spec in MODEL_SPECS:
         generated = generate_model(spec, args.seed)
         path = write_model(generated, args.out, args.seed)
-        size_mb = path.stat().st_size / 1e6
-        print(f"{spec.name}: {generated.params:,} params, {size_mb:.2f} MB, sha256 {sha256_of(path)[:12]}")
+        size_mib = path.stat().st_size / 2**20
+        print(f"{spec.name}: {generated.params:,} params, {size_mib:.2f} MiB, sha256 {sha256_of(path)[:12]}")
 
 
 if __name__ == "__main__":

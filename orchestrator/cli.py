@@ -35,7 +35,7 @@ DbOpt = typer.Option(None, "--db", envvar="EDGEBENCH_DB",
 def devices(inventory: Optional[Path] = InventoryOpt):
     """List the devices of the inventory."""
     inv = load_inventory(inventory)
-    table = Table(title="devices in %s" % inv.where())
+    table = Table(title="devices in %s" % inv.where)
     for column in ("name", "connection", "address", "platform", "python", "workdir", "groups", "backends"):
         table.add_column(column)
     for d in inv.devices.values():
@@ -67,9 +67,13 @@ def probe(device: str = typer.Option("local", "--device", "-d", help="Device nam
 def _fact_text(value) -> str:
     if value is None:
         return "– (not found)"
+    if isinstance(value, float):
+        return "%.1f" % value
+    if isinstance(value, dict) and "version" in value:  # one runtime
+        extra = " (%s)" % ", ".join(value["providers"]) if value.get("providers") else ""
+        return "%s%s" % (value.get("version") or value.get("error"), extra)
     if isinstance(value, dict):
-        return "; ".join("%s: %s" % (k, _fact_text(v) if not isinstance(v, dict) else
-                                     (v.get("version") or v.get("error"))) for k, v in value.items())
+        return "; ".join("%s: %s" % (k, _fact_text(v)) for k, v in value.items())
     return str(value)
 
 

@@ -81,3 +81,17 @@ def test_results_without_database_is_a_user_error(workspace):
     proc = workspace.edgebench("results")
     assert proc.returncode == 2 and "no results database" in proc.stderr
     assert not workspace.db_file.exists()
+
+
+def test_devices_lists_the_inventory(workspace):
+    proc = workspace.edgebench("devices", check=True)
+    assert "local" in proc.stdout and "onnxruntime" in proc.stdout
+
+
+def test_probe_reports_facts_and_absent_runtimes_as_not_found(workspace):
+    facts = json.loads(workspace.edgebench("probe", "--json", check=True).stdout)
+    assert facts["cpus"] >= 1 and facts["python"] and facts["arch"]
+    assert facts["runtimes"]["onnxruntime"]["version"]
+    assert facts["runtimes"]["tensorrt"] is None  # absent: null, not a made-up version
+    table = workspace.edgebench("probe", check=True).stdout
+    assert "tensorrt: – (not found)" in " ".join(table.replace("│", " ").split())
