@@ -6,6 +6,7 @@ import traceback
 from pathlib import Path
 from typing import List, Optional
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -186,7 +187,7 @@ def _print_results_table(frame) -> None:
 
 
 def _cell(value) -> str:
-    if value is None or (isinstance(value, float) and value != value):
+    if value is None or pd.isna(value):
         return "–"
     return "%.4g" % value if isinstance(value, float) else str(value)
 

@@ -81,14 +81,16 @@ class DeviceRunner:
         self.deployed = DeployReport()
         agent_path = deploy_agent(self.conn, self.workdir, self.deployed)
         self.session = AgentSession(self.conn, self._python(), agent_path, self.workdir)
-        store.upsert_device(device, facts=self.session.probe())
+        self.facts = self.session.probe()
+        store.upsert_device(device, facts=self.facts)
 
     def _python(self) -> str:
         return self.device.python
 
     def run(self, cell: Cell) -> Outcome:
         remote_model = deploy_model(self.conn, self.workdir, cell.model, self.deployed) if cell.model else None
-        trial_id = self.store.create_trial(self.sweep_id, cell, self.settings.as_dict())
+        # Provenance travels with each trial: the device's facts as they were for this sweep.
+        trial_id = self.store.create_trial(self.sweep_id, cell, dict(self.settings.as_dict(), device_facts=self.facts))
         job = make_job(trial_id, cell, remote_model, self.settings)
         try:
             status = self.session.run_trial(job, self.store.ingest, _trial_timeout(job))

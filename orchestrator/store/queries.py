@@ -37,6 +37,9 @@ def results_frame(store, sweep_id: str = None) -> pd.DataFrame:
     with store.Session() as s:
         rows = s.execute(query).mappings().all()
     frame = pd.DataFrame([dict(r) for r in rows], columns=RESULT_COLUMNS + EXTRA_COLUMNS)
+    # Nullable integers: a failed trial has no iteration count, and 194 must not print as 194.0.
+    for column in ("batch", "iterations", "params"):
+        frame[column] = frame[column].astype("Int64")
     # The null backend has no model: name it so tables do not show an empty model cell.
     frame["model"] = frame["model"].where(frame["model"].notna(), "(none)")
     return frame
