@@ -84,6 +84,7 @@ def run(device: str = typer.Option("local", "--device", "-d", help="Device name 
         backend: str = typer.Option("onnxruntime", "--backend", "-b", help="onnxruntime or null."),
         batch: int = typer.Option(1, "--batch", help="Batch size (the model's dynamic first dimension)."),
         threads: Optional[int] = typer.Option(None, "--threads", help="Intra-op threads (default: the runtime's own)."),
+        providers: str = typer.Option("", "--providers", help="ONNX Runtime execution providers in order, comma-separated (default: CPUExecutionProvider)."),
         shape: List[str] = typer.Option([], "--shape", help="Input shape override, name=1x3x32x32 (repeatable)."),
         quick: bool = typer.Option(False, "--quick", help="Short warm-up and timing window, for tests and demos."),
         min_iters: Optional[int] = typer.Option(None, "--min-iters", help="Timed iterations at least (default: 100; --quick 20)."),
@@ -97,6 +98,7 @@ def run(device: str = typer.Option("local", "--device", "-d", help="Device name 
         raise UserError("--model is required for backend '%s'" % backend)
     models = [inspect_model(model)] if model is not None else []
     settings = Settings(quick=quick, threads=options.check_threads(threads), shapes=options.parse_shapes(shape),
+                        providers=options.parse_optional_list(providers),
                         timing=options.timing_overrides(min_iters, min_seconds, warmup))
     cells = plan([dev], models, [backend], [batch])
     _execute(cells, settings, db, {"command": "run"})
@@ -109,6 +111,7 @@ def sweep(models_dir: Path = typer.Argument(..., metavar="DIR", help="Folder of 
           backend: str = typer.Option("onnxruntime", "--backend", "-b", help="Comma-separated backends."),
           batch: str = typer.Option("1", "--batch", help="Comma-separated batch sizes, e.g. 1,8."),
           threads: Optional[int] = typer.Option(None, "--threads", help="Intra-op threads (default: the runtime's own)."),
+          providers: str = typer.Option("", "--providers", help="ONNX Runtime execution providers in order, comma-separated (default: CPUExecutionProvider)."),
           shape: List[str] = typer.Option([], "--shape", help="Input shape override, name=1x3x32x32 (repeatable)."),
           quick: bool = typer.Option(False, "--quick", help="Short warm-up and timing window, for tests and demos."),
           min_iters: Optional[int] = typer.Option(None, "--min-iters", help="Timed iterations at least (default: 100; --quick 20)."),
@@ -121,6 +124,7 @@ def sweep(models_dir: Path = typer.Argument(..., metavar="DIR", help="Folder of 
     devices_ = load_inventory(inventory).select(device or None, group)
     models = find_models(models_dir)
     settings = Settings(quick=quick, threads=options.check_threads(threads), shapes=options.parse_shapes(shape),
+                        providers=options.parse_optional_list(providers),
                         timing=options.timing_overrides(min_iters, min_seconds, warmup))
     cells = plan(devices_, models, backends, batches)
     _execute(cells, settings, db, {"command": "sweep", "models_dir": str(models_dir)})

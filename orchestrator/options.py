@@ -15,6 +15,10 @@ def parse_list(text: str, option: str) -> list:
     return items
 
 
+def parse_optional_list(text: str) -> list:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 def check_batches(batches) -> list:
     for b in batches:
         if b < 1:

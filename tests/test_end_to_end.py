@@ -95,3 +95,18 @@ def test_probe_reports_facts_and_absent_runtimes_as_not_found(workspace):
     assert facts["runtimes"]["tensorrt"] is None  # absent: null, not a made-up version
     table = workspace.edgebench("probe", check=True).stdout
     assert "tensorrt: – (not found)" in " ".join(table.replace("│", " ").split())
+
+
+def test_threads_and_providers_are_recorded_and_an_unknown_provider_fails_the_trial(workspace):
+    from edgebench.orchestrator.store import Store
+    from edgebench.orchestrator.store.schema import Trial
+    workspace.edgebench("run", "--model", MODELS / "dws_cnn.onnx", "--threads", "1",
+                        "--providers", "CPUExecutionProvider", "--quick", check=True)
+    proc = workspace.edgebench("run", "--model", MODELS / "dws_cnn.onnx", "--providers", "NoSuchProvider", "--quick")
+    assert proc.returncode == 1 and "NoSuchProvider" in proc.stderr
+    store = Store(workspace.db_url)
+    with store.Session() as s:
+        ok, failed = s.query(Trial).order_by(Trial.created_at).all()
+    assert ok.env["providers"] == ["CPUExecutionProvider"] and ok.env["intra_op_threads"] == 1
+    assert ok.settings["device_facts"]["cpus"] >= 1  # provenance stored with the trial
+    assert failed.status == "failed" and "NoSuchProvider" in failed.error
