@@ -64,7 +64,7 @@ class Device:
     name: str
     connection: str
     host: Optional[str] = None
-    port: int = DEFAULT_SSH_PORT
+    port: Optional[int] = None  # None: the ssh_config Port for an alias, else 22
     user: Optional[str] = None
     identity_file: Optional[str] = None
     ssh_alias: Optional[str] = None

@@ -155,7 +155,7 @@ def test_missing_file_from_env(tmp_path, monkeypatch):
 def test_full_fleet_parses():
     inventory = load_inventory(write(Path.cwd(), FLEET))
     nano01, nano02, rpi01 = (inventory.device(n) for n in ("nano01", "nano02", "rpi01"))
-    assert nano01.host == "192.0.2.10" and nano01.port == 22 and nano01.user == "ubuntu"
+    assert nano01.host == "192.0.2.10" and nano01.port is None and nano01.user == "ubuntu"
     assert nano01.identity_file == "~/.ssh/id_ed25519"  # kept as written: expanded on the device
     assert nano01.python == "python3"
     assert nano02.ssh_alias == "nano02" and nano02.port == 2222 and nano02.host is None

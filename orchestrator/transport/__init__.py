@@ -3,11 +3,14 @@ from ..errors import UserError
 from .base import Channel, Connection, Result
 
 
-def connect(device) -> Connection:
+def connect(device, accept_new: bool = False) -> Connection:
     if device.connection == "local":
         from .local import LocalConnection
         return LocalConnection(device.name)
-    raise UserError("device '%s' (%s): connection '%s' is not supported yet; only 'local' is"
+    if device.connection == "ssh":
+        from .ssh import SSHConnection  # paramiko is imported only for SSH devices
+        return SSHConnection(device, accept_new=accept_new)
+    raise UserError("device '%s' (%s): unknown connection '%s'; use local or ssh"
                     % (device.name, device.source, device.connection))
 
 

@@ -1,0 +1,235 @@
+"""A test fleet: N simulated devices, each a real OpenSSH `sshd` started by us.
+
+Without network namespaces every device listens on its own 127.0.0.1 port. With
+`netns=True` (root only) every device gets its own network namespace and address
+(10.231.N.2, reached through a veth pair), so a test can cut one device's link with
+`ip link set ebhN down`. Everything started is recorded in DIR/fleet.json and stopped by PID.
+"""
+import getpass
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import List, Optional
+
+from .errors import UserError
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+READY_DEADLINE_S = 15.0
+NETNS_PREFIX = "eb"
+
+
+@dataclass
+class SimDevice:
+    name: str
+    host: str
+    port: int
+    pid: int
+    dir: str
+    netns: Optional[str] = None
+    host_veth: Optional[str] = None
+
+
+def _run(argv: List[str]) -> None:
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise UserError("test fleet: %s failed: %s" % (" ".join(argv), proc.stderr.strip()))
+
+
+def _keygen(path: Path) -> None:
+    if not path.exists():
+        _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "edgebench-testfleet", "-f", str(path)])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _sshd_config(dev_dir: Path, host: str, port: int, authorized_keys: Path) -> Path:
+    config = dev_dir / "sshd_config"
+    config.write_text("\n".join([
+        "Port %d" % port, "ListenAddress %s" % host,
+        "HostKey %s" % (dev_dir / "host_ed25519"), "PidFile %s" % (dev_dir / "sshd.pid"),
+        "AuthorizedKeysFile %s" % authorized_keys,
+        "PubkeyAuthentication yes", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
+        "UsePAM no", "StrictModes no", "PermitRootLogin prohibit-password",
+        "Subsystem sftp internal-sftp", "LogLevel ERROR", "MaxSessions 64", "MaxStartups 200",
+    ]) + "\n")
+    return config
+
+
+def _wait_ready(host: str, port: int, proc: subprocess.Popen, log: Path) -> None:
+    """Polls for sshd's banner with a deadline; no fixed sleeps."""
+    deadline = time.monotonic() + READY_DEADLINE_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise UserError("test fleet: sshd on %s:%d exited: %s" % (host, port, log.read_text().strip()[-300:]))
+        try:
+            with socket.create_connection((host, port), timeout=1) as s:
+                if s.recv(64).startswith(b"SSH-"):
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise UserError("test fleet: sshd on %s:%d not ready after %.0f s" % (host, port, READY_DEADLINE_S))
+
+
+def _make_netns(index: int) -> tuple:
+    ns, host_veth, dev_veth = "%s%d" % (NETNS_PREFIX, index), "ebh%d" % index, "ebd%d" % index
+    host_ip, dev_ip = "10.231.%d.1" % index, "10.231.%d.2" % index
+    _run(["ip", "netns", "add", ns])
+    _run(["ip", "link", "add", host_veth, "type", "veth", "peer", "name", dev_veth])
+    _run(["ip", "link", "set", dev_veth, "netns", ns])
+    _run(["ip", "addr", "add", host_ip + "/24", "dev", host_veth])
+    _run(["ip", "link", "set", host_veth, "up"])
+    _run(["ip", "-n", ns, "addr", "add", dev_ip + "/24", "dev", dev_veth])
+    _run(["ip", "-n", ns, "link", "set", dev_veth, "up"])
+    _run(["ip", "-n", ns, "link", "set", "lo", "up"])
+    return ns, host_veth, dev_ip
+
+
+def _start_device(root: Path, index: int, authorized_keys: Path, netns: bool) -> SimDevice:
+    name = "sim%02d" % index
+    dev_dir = root / name
+    (dev_dir / "work").mkdir(parents=True, exist_ok=True)
+    _keygen(dev_dir / "host_ed25519")
+    ns = host_veth = None
+    if netns:
+        ns, host_veth, host = _make_netns(index)
+        port = 22
+    else:
+        host, port = "127.0.0.1", _free_port()
+    config = _sshd_config(dev_dir, host, port, authorized_keys)
+    log = dev_dir / "sshd.log"
+    argv = [SSHD, "-D", "-e", "-f", str(config)]
+    if ns:
+        argv = ["ip", "netns", "exec", ns] + argv
+    with open(log, "w") as log_file:
+        proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    device = SimDevice(name, host, port, proc.pid, str(dev_dir), ns, host_veth)
+    _wait_ready(host, port, proc, log)
+    return device
+
+
+def _known_hosts_line(device: SimDevice) -> str:
+    entry = device.host if device.port == 22 else "[%s]:%d" % (device.host, device.port)
+    key_type, key = (Path(device.dir) / "host_ed25519.pub").read_text().split()[:2]
+    return "%s %s %s\n" % (entry, key_type, key)
+
+
+def _inventory_text(root: Path, devices: List[SimDevice], python: str) -> str:
+    lines = ["# Test fleet made by `edgebench testfleet start` (simulated devices: real sshd, this host).",
+             "version: 1", "devices:"]
+    for d in devices:
+        lines += ["  %s:" % d.name, "    connection: ssh", "    host: %s" % d.host, "    port: %d" % d.port,
+                  "    user: %s" % getpass.getuser(), "    identity_file: %s" % (root / "id_ed25519"),
+                  "    python: %s" % python, "    workdir: %s" % (Path(d.dir) / "work"),
+                  "    platform: generic", "    groups: [fleet]", "    backends: [onnxruntime, null]"]
+    return "\n".join(lines) + "\n"
+
+
+def start(root: Path, count: int, netns: bool = False, python: str = sys.executable,
+          trust: bool = True) -> List[SimDevice]:
+    """Starts `count` devices under `root`; writes inventory.yaml, known_hosts, fleet.json."""
+    root = Path(root).resolve()
+    if (root / "fleet.json").exists():
+        raise UserError("test fleet: %s already holds a fleet; stop it first" % root)
+    if netns and os.geteuid() != 0:
+        raise UserError("test fleet: --netns needs root (network namespaces)")
+    root.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation folder
+    _keygen(root / "id_ed25519")
+    authorized = root / "authorized_keys"
+    shutil.copyfile(root / "id_ed25519.pub", authorized)
+    devices: List[SimDevice] = []
+    try:
+        for index in range(1, count + 1):
+            devices.append(_start_device(root, index, authorized, netns))
+    finally:
+        _write_state(root, devices)  # even a partial fleet can be stopped
+    (root / "known_hosts").write_text("".join(_known_hosts_line(d) for d in devices) if trust else "")
+    (root / "inventory.yaml").write_text(_inventory_text(root, devices, python))
+    return devices
+
+
+def _write_state(root: Path, devices: List[SimDevice]) -> None:
+    (root / "fleet.json").write_text(json.dumps([asdict(d) for d in devices], indent=1))
+
+
+def load(root: Path) -> List[SimDevice]:
+    state = Path(root) / "fleet.json"
+    if not state.exists():
+        raise UserError("test fleet: no fleet in %s" % root)
+    return [SimDevice(**d) for d in json.loads(state.read_text())]
+
+
+def _is_our_sshd(pid: int, dev_dir: str) -> bool:
+    try:
+        cmdline = Path("/proc/%d/cmdline" % pid).read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+    return dev_dir in cmdline
+
+
+def _children(pid: int) -> List[int]:
+    """PIDs whose parent is `pid` (sshd's per-connection processes start their own sessions,
+    so a process group does not reach them)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _descendants(pid: int) -> List[int]:
+    result = []
+    for child in _children(pid):
+        result += _descendants(child) + [child]
+    return result
+
+
+def stop_device(device: SimDevice, timeout: float = 10.0) -> None:
+    """Stops one device's sshd and every process under it, by the PIDs we recorded and found."""
+    if _is_our_sshd(device.pid, device.dir):
+        for pid in _descendants(device.pid) + [device.pid]:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        while _is_our_sshd(device.pid, device.dir) and time.monotonic() < deadline:
+            try:
+                if os.waitpid(device.pid, os.WNOHANG)[0]:
+                    break
+            except ChildProcessError:
+                time.sleep(0.05)
+    if device.netns:
+        subprocess.run(["ip", "netns", "del", device.netns], stderr=subprocess.DEVNULL)
+        subprocess.run(["ip", "link", "del", device.host_veth], stderr=subprocess.DEVNULL)
+
+
+def stop(root: Path) -> int:
+    devices = load(root)
+    for device in devices:
+        stop_device(device)
+    (Path(root) / "fleet.json").unlink()
+    return len(devices)
+
+
+def set_link(device: SimDevice, up: bool) -> None:
+    """Cuts or restores a namespaced device's link (the host side of its veth)."""
+    if not device.host_veth:
+        raise UserError("test fleet: %s has no namespace link to cut (start with --netns)" % device.name)
+    _run(["ip", "link", "set", device.host_veth, "up" if up else "down"])
