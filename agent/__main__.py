@@ -4,6 +4,7 @@
   python3 edgebench-agent.pyz run JOB.json|-         one trial; records on stdout and spooled
   python3 edgebench-agent.pyz serve                  trial requests as JSON lines on stdin
   python3 edgebench-agent.pyz fetch TRIAL            print a trial's spooled records
+  python3 edgebench-agent.pyz busy                   "busy" while a trial is being measured, else "idle"
 
 Records go to stdout; diagnostics to stderr. Exit status 0 when the command (or the trial) did
 what was asked, 1 for a failed trial, 2 for a bad command line or job file.
@@ -13,6 +14,7 @@ import json
 import os
 import sys
 
+from .lock import DeviceLock, device_busy
 from .probe import collect_facts
 from .protocol import make_record, encode
 from .serve import serve
@@ -33,6 +35,7 @@ def _parser():
     commands.add_parser("serve", help="take trial requests as JSON lines on stdin")
     fetch = commands.add_parser("fetch", help="print a trial's spooled records")
     fetch.add_argument("trial_id")
+    commands.add_parser("busy", help="print busy while a trial is being measured, else idle")
     return parser
 
 
@@ -68,12 +71,17 @@ def main(argv=None):
         return 0
     if args.command == "run":
         tee = Tee(sys.stdout, args.workdir)
-        status = run_trial(_read_job(args.job), tee.emit)
+        job = _read_job(args.job)
+        with DeviceLock(args.workdir):
+            status = run_trial(job, tee.emit)
         return 0 if status == "ok" else 1
     if args.command == "serve":
         return serve(sys.stdin, sys.stdout, args.workdir)
     if args.command == "fetch":
         return _fetch(args.workdir, args.trial_id)
+    if args.command == "busy":
+        sys.stdout.write("busy\n" if device_busy(args.workdir) else "idle\n")
+        return 0
     _parser().print_help(sys.stderr)
     return 2
 

@@ -16,12 +16,35 @@ class InputSpecError(ValueError):
     """The model's inputs cannot be fed with the settings given."""
 
 
+def _declared_text(declared):
+    return "x".join(str(d) if isinstance(d, int) and d > 0 else "N" for d in declared)
+
+
+def _checked_override(name, declared, batch, override):
+    """An override gives the whole shape; its first dimension is the batch and must be it."""
+    shape = [int(d) for d in override]
+    if len(shape) != len(declared):
+        raise InputSpecError("input %r has %d dimensions (%s), --shape gave %d"
+                             % (name, len(declared), _declared_text(declared), len(shape)))
+    if shape and shape[0] != batch:
+        raise InputSpecError("--shape %s=%s sets batch %d but the trial's batch is %d (the first dimension is the batch)"
+                             % (name, "x".join(map(str, shape)), shape[0], batch))
+    for position, (dim, given) in enumerate(zip(declared, shape)):
+        if isinstance(dim, int) and dim > 0 and dim != given:
+            raise InputSpecError("input %r has fixed size %d at position %d; --shape gave %d" % (name, dim, position, given))
+    return shape
+
+
+def check_override_names(names, overrides):
+    unknown = sorted(set(overrides) - set(names))
+    if unknown:
+        raise InputSpecError("--shape names %s, but the model's inputs are: %s"
+                             % (", ".join(unknown), ", ".join(names) or "(none)"))
+
+
 def resolve_shape(name, declared, batch, overrides):
     if name in overrides:
-        shape = [int(d) for d in overrides[name]]
-        if len(shape) != len(declared):
-            raise InputSpecError("input %r has %d dimensions, --shape gave %d" % (name, len(declared), len(shape)))
-        return shape
+        return _checked_override(name, declared, batch, overrides[name])
     shape = []
     for position, dim in enumerate(declared):
         if isinstance(dim, int) and dim > 0:
@@ -32,20 +55,26 @@ def resolve_shape(name, declared, batch, overrides):
             shape.append(batch)
         else:
             raise InputSpecError("input %r has dynamic dimension %r at position %d; give --shape %s=%s"
-                                 % (name, dim, position, name, "x".join(str(d if isinstance(d, int) else "N") for d in declared)))
+                                 % (name, dim, position, name, _declared_text(declared)))
     return shape
+
+
+def resolve_shapes(specs, batch, overrides):
+    """specs: (name, declared shape) pairs. Checks everything before any tensor is made."""
+    check_override_names([name for name, _ in specs], overrides)
+    return [resolve_shape(name, declared, batch, overrides) for name, declared in specs]
 
 
 def make_feed(specs, batch, overrides, seed):
     """specs: list of (name, onnx type string, declared shape). Returns {name: ndarray}."""
     import numpy  # lazily: the null backend runs without it
     rng = numpy.random.RandomState(seed)  # RandomState: present in the old numpy of JetPack 4.6
+    shapes = resolve_shapes([(name, declared) for name, _, declared in specs], batch, overrides)
     feed = {}
-    for name, type_str, declared in specs:
+    for (name, type_str, declared), shape in zip(specs, shapes):
         dtype = ONNX_TO_NUMPY.get(type_str)
         if dtype is None:
             raise InputSpecError("input %r has unsupported type %s" % (name, type_str))
-        shape = resolve_shape(name, declared, batch, overrides)
         if dtype == "bool":
             feed[name] = rng.randint(0, 2, size=shape).astype("bool")
         elif dtype.startswith(("int", "uint")):

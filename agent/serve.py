@@ -1,47 +1,92 @@
-"""`serve`: one agent process for a whole sweep. Requests arrive as JSON lines on stdin and
-each is answered with records on stdout, so a trial costs no new process or SSH session."""
+"""`serve`: one agent for a whole sweep. Requests arrive as JSON lines on stdin and each is
+answered with records on stdout, so a trial costs no new SSH session.
+
+Each trial runs in a child process (`run -`): its peak RSS is its own (not the largest model
+seen so far in this process), a crash inside a runtime kills only the child, and the child
+spools its records itself, so they survive this process and the link.
+"""
+import json
+import os
 import platform
+import subprocess
+import sys
+import time
 
 from . import AGENT_VERSION
 from .probe import collect_facts
 from .protocol import ProtocolError, decode, encode, make_record
 from .spool import Tee
-from .trial import run_trial
+
+TRIAL_END_PREFIX = '{"v":1,"type":"trial_end"'
+# Runs this same agent (a folder or the .pyz) as a child: `python -c BOOT --workdir W run -`.
+BOOT = "import sys; sys.path.insert(0, %r); from %s.__main__ import main; sys.exit(main())"
+
+
+def child_command(workdir):
+    package_dir = os.path.dirname(os.path.abspath(__file__))
+    boot = BOOT % (os.path.dirname(package_dir), __package__.split(".")[0])
+    return [sys.executable, "-c", boot, "--workdir", workdir, "run", "-"]
+
+
+def _with_agent_time(line, received):
+    """The child's own time becomes trial_s; agent_s covers the whole request, process
+    start included, so the host can tell its own overhead from the agent's."""
+    record = decode(line)
+    record["trial_s"] = record.get("agent_s")
+    record["agent_s"] = time.monotonic() - received
+    return encode(record)
+
+
+def run_in_child(job, tee):
+    received = time.monotonic()
+    child = subprocess.Popen(child_command(tee.workdir), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             universal_newlines=True)
+    child.stdin.write(json.dumps(job))
+    child.stdin.close()
+    ended = False
+    for line in child.stdout:
+        if line.startswith(TRIAL_END_PREFIX):
+            line, ended = _with_agent_time(line, received), True
+        tee.relay(line)
+    status = child.wait()
+    if not ended:  # the child died mid-trial: say so, in the stream and in the spool
+        trial_id = job.get("trial_id") if isinstance(job, dict) else None
+        tee.emit(make_record("error", trial_id=trial_id, kind="crash",
+                             error="trial process died with status %s" % status))
+        tee.emit(make_record("trial_end", trial_id=trial_id, status="failed", agent_s=time.monotonic() - received))
 
 
 def _answer(request, tee, out):
     """Handles one request; returns False when the host asked to stop."""
     op = request.get("op")
     if op == "run":
-        run_trial(request.get("job"), tee.emit)
+        run_in_child(request.get("job"), tee)
     elif op == "probe":
-        out.write(encode(make_record("facts", facts=collect_facts())))
+        tee.relay(encode(make_record("facts", facts=collect_facts())))
     elif op == "ping":
-        out.write(encode(make_record("pong")))
+        tee.relay(encode(make_record("pong")))
     elif op == "exit":
-        out.write(encode(make_record("bye")))
+        tee.relay(encode(make_record("bye")))
         return False
     else:
-        out.write(encode(make_record("error", trial_id=None, kind="bad_request",
+        tee.relay(encode(make_record("error", trial_id=None, kind="bad_request",
                                      error="unknown op %r; valid: run, probe, ping, exit" % (op,))))
     return True
 
 
 def serve(inp, out, workdir):
     tee = Tee(out, workdir)
-    out.write(encode(make_record("hello", agent_version=AGENT_VERSION, python=platform.python_version())))
-    out.flush()
+    tee.relay(encode(make_record("hello", agent_version=AGENT_VERSION, python=platform.python_version())))
     keep_going = True
     while keep_going:
         line = inp.readline()
         if not line:
-            break  # the host closed stdin: the sweep is over
+            break  # the host closed stdin (or the link is gone): the sweep is over
         if not line.strip():
             continue
         try:
             keep_going = _answer(decode(line), tee, out)
         except ProtocolError as exc:
-            out.write(encode(make_record("error", trial_id=None, kind="bad_request", error=str(exc))))
-        out.flush()
+            tee.relay(encode(make_record("error", trial_id=None, kind="bad_request", error=str(exc))))
     tee.close()
     return 0

@@ -48,10 +48,20 @@ class Tee(object):
             spool = self._spool_for(trial_id)
             spool.write(line)
             spool.flush()
-        self.out.write(line)
-        self.out.flush()
+        self.relay(line)
         if record.get("type") == "trial_end":
             self.close()
+
+    def relay(self, line):
+        """The host may be gone (link cut, controller killed): the trial goes on and its
+        records stay in the spool, to be fetched later."""
+        if self.out is None:
+            return
+        try:
+            self.out.write(line)
+            self.out.flush()
+        except (IOError, OSError, ValueError):
+            self.out = None
 
     def close(self):
         if self._file is not None:

@@ -38,7 +38,8 @@ def normalize_job(job):
     out.setdefault("seed", 0)
     out.setdefault("shapes", {})
     out.setdefault("backend_options", {})
-    out.setdefault("keep_samples", True)
+    # The null backend makes a million samples of nothing: not worth 20 MB of JSON by default.
+    out.setdefault("keep_samples", out["backend"] != "null")
     for key in TIMING_KEYS:
         out[key] = timing[key] if out.get(key) is None else out[key]
     if not isinstance(out["batch"], int) or isinstance(out["batch"], bool) or out["batch"] < 1:
@@ -77,11 +78,12 @@ def measure(job):
     warmup_done = bench.warm_up(backend.run, feed, job["warmup_iters"], job["warmup_s"])
     samples, wall_s, stopped_by = bench.timed_loop(
         backend.run, feed, job["min_iters"], job["min_s"], job["max_iters"], job["max_s"])
+    peak_rss = memory.peak_rss_mb()  # before the statistics add their own copies of the samples
     metrics = summarize(samples, job["batch"], wall_s)
     metrics.update({
         "warmup_iterations": warmup_done,
         "stopped_by": stopped_by,
-        "peak_rss_mb": memory.peak_rss_mb(),
+        "peak_rss_mb": peak_rss,
         "peak_rss_is_per_trial": peak_reset,
         "rss_before_load_mb": rss_before,
         "model_size_mb": model_size_mb,
@@ -96,24 +98,31 @@ def measure(job):
 
 
 def run_trial(job, emit):
+    """The trial_end record carries `agent_s`, the agent's own time for the whole trial, so
+    the host can tell its orchestration overhead from the measurement."""
+    received = time.monotonic()
     trial_id = job.get("trial_id") if isinstance(job, dict) else None
+
+    def end(status):
+        emit(make_record("trial_end", trial_id=trial_id, status=status, agent_s=time.monotonic() - received))
+        return status
+
     try:
         job = normalize_job(job)
         emit(make_record("trial_start", trial_id=trial_id, job=job, agent_version=AGENT_VERSION,
                          started_monotonic=time.monotonic(), started_unix=time.time()))
         metrics, env, samples_ms = measure(job)
     except (JobError, BackendError, InputSpecError) as exc:
-        return _fail(emit, trial_id, str(exc), type(exc).__name__)
+        _error(emit, trial_id, str(exc), type(exc).__name__)
+        return end("failed")
     except Exception as exc:  # a crash inside a runtime must fail this trial, not the agent
         detail = traceback.format_exc().strip().splitlines()[-1]
-        return _fail(emit, trial_id, "%s: %s" % (type(exc).__name__, exc) if str(exc) else detail, "crash")
+        _error(emit, trial_id, "%s: %s" % (type(exc).__name__, exc) if str(exc) else detail, "crash")
+        return end("failed")
     emit(make_record("result", trial_id=trial_id, metrics=metrics, env=env, samples_ms=samples_ms,
                      finished_unix=time.time()))
-    emit(make_record("trial_end", trial_id=trial_id, status="ok"))
-    return "ok"
+    return end("ok")
 
 
-def _fail(emit, trial_id, message, kind):
+def _error(emit, trial_id, message, kind):
     emit(make_record("error", trial_id=trial_id, error=message.splitlines()[0] if message else kind, kind=kind))
-    emit(make_record("trial_end", trial_id=trial_id, status="failed"))
-    return "failed"

@@ -54,7 +54,13 @@ def build_agent(out_dir: Path = None) -> Path:
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, dest)
         (Path(staging) / "__main__.py").write_text(ENTRY)
-        tmp = target.with_suffix(".tmp")
-        zipapp.create_archive(staging, tmp, interpreter="/usr/bin/env python3", compressed=True)
-        os.replace(tmp, target)
+        # A unique temporary name: two edgebench processes may build at once.
+        handle, tmp = tempfile.mkstemp(dir=out_dir, suffix=".tmp")
+        os.close(handle)
+        try:
+            zipapp.create_archive(staging, tmp, interpreter="/usr/bin/env python3", compressed=True)
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     return target

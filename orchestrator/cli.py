@@ -9,7 +9,6 @@ from typing import List, Optional
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import options
@@ -19,7 +18,8 @@ from .modelinfo import find_models, inspect_model
 from .report.tables import device_table, model_table, render
 from .store import RESULT_COLUMNS, Store, results_frame
 from .store.queries import sweep_exists
-from .sweep import Settings, plan, run_sweep
+from .display import LiveProgress
+from .sweep import FleetOptions, Settings, plan, resume_plan, run_sweep
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Benchmark ML models across a fleet of edge devices.")
@@ -46,23 +46,40 @@ def devices(inventory: Optional[Path] = InventoryOpt):
     out.print(table)
 
 
+ParallelOpt = typer.Option(8, "--parallel", help="Devices worked on at once.")
+AcceptNewOpt = typer.Option(False, "--accept-new", help="Record unknown SSH host keys (changed keys are still refused).")
+
+
+def _select(inventory, device: List[str], group: Optional[str], all_: bool):
+    return load_inventory(inventory).select(device or None, group, all_)
+
+
 @app.command()
-def probe(device: str = typer.Option("local", "--device", "-d", help="Device name from the inventory."),
+def probe(device: List[str] = typer.Option([], "--device", "-d", help="Device name (repeatable) (default: local)."),
+          group: Optional[str] = typer.Option(None, "--group", "-g", help="Every device of this group."),
+          all_: bool = typer.Option(False, "--all", help="Every device of the inventory."),
           as_json: bool = typer.Option(False, "--json", help="Print the facts as JSON."),
+          parallel: int = typer.Option(16, "--parallel", help="Devices probed at once."),
+          accept_new: bool = AcceptNewOpt,
           inventory: Optional[Path] = InventoryOpt, db: Optional[str] = DbOpt):
-    """Show a device's facts (board, OS, CPUs, memory, Python, runtimes) and store them."""
-    from .probe import probe_device
-    dev = load_inventory(inventory).device(device)
-    facts = probe_device(dev)
-    store = Store(db)
-    store.upsert_device(dev, facts=facts)
+    """Show devices' facts (board, OS, CPUs, memory, Python, runtimes) and store them."""
+    from .fleet import probe_all
+    devices_ = _select(inventory, device, group, all_)
+    results = probe_all(devices_, Store(db), parallel=parallel, accept_new=accept_new)
     if as_json:
-        out.print_json(json.dumps(facts))
-        return
-    table = Table(title="device %s" % dev.name, show_header=False)
-    for key, value in facts.items():
-        table.add_row(key, _fact_text(value))
-    out.print(table)
+        payload = {r.device.name: r.value if r.ok else {"error": r.error} for r in results}
+        out.print_json(json.dumps(payload[devices_[0].name] if len(devices_) == 1 else payload))
+    else:
+        for r in (r for r in results if r.ok):
+            table = Table(title="device %s" % r.device.name, show_header=False)
+            for key, value in r.value.items():
+                table.add_row(key, _fact_text(value))
+            out.print(table)
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        _say("unreachable: %s: %s" % (r.device.name, r.error))
+    if failed:
+        raise typer.Exit(1)
 
 
 def _fact_text(value) -> str:
@@ -79,6 +96,44 @@ def _fact_text(value) -> str:
 
 
 @app.command()
+def deploy(device: List[str] = typer.Option([], "--device", "-d", help="Device name (repeatable)."),
+           group: Optional[str] = typer.Option(None, "--group", "-g", help="Every device of this group."),
+           all_: bool = typer.Option(False, "--all", help="Every device of the inventory."),
+           model: List[Path] = typer.Option([], "--model", "-m", help="Model file or folder to push too (repeatable)."),
+           parallel: int = ParallelOpt, accept_new: bool = AcceptNewOpt,
+           inventory: Optional[Path] = InventoryOpt):
+    """Push the agent (and models) to devices; what a device already has is not sent again."""
+    from .fleet import deploy_devices
+    if not (device or group or all_):
+        raise UserError("deploy: name devices with --device, --group or --all")
+    devices_ = _select(inventory, device, group, all_)
+    models = [m for path in model for m in find_models(path)]
+    results = deploy_devices(devices_, models, parallel=parallel, accept_new=accept_new)
+    for r in results:
+        if r.ok:
+            report = r.value
+            for path, size in report.sent:
+                out.print("%s: sent %s (%s bytes)" % (r.device.name, path, format(size, ",")), highlight=False)
+            out.print("%s: %s bytes sent, %d file(s) already there" % (r.device.name, format(report.bytes_sent, ","),
+                                                                      len(report.skipped)), highlight=False)
+        else:
+            _say("%s: deploy failed: %s" % (r.device.name, r.error))
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def trust(device: str = typer.Argument(..., help="Device whose SSH host key to record."),
+          inventory: Optional[Path] = InventoryOpt):
+    """Show a device's SSH host key fingerprint and record it in known_hosts."""
+    from .fleet import trust as trust_device
+    from .transport.hostkeys import known_hosts_path
+    entry, key_type, fingerprint, known = trust_device(load_inventory(inventory).device(device))
+    verb = "already trusted" if known else "recorded in %s" % known_hosts_path()
+    out.print("%s: %s %s %s: %s" % (device, entry, key_type, fingerprint, verb), highlight=False)
+
+
+@app.command()
 def run(device: str = typer.Option("local", "--device", "-d", help="Device name from the inventory."),
         model: Optional[Path] = typer.Option(None, "--model", "-m", help="ONNX model file (not needed for --backend null)."),
         backend: str = typer.Option("onnxruntime", "--backend", "-b", help="onnxruntime or null."),
@@ -90,6 +145,7 @@ def run(device: str = typer.Option("local", "--device", "-d", help="Device name 
         min_iters: Optional[int] = typer.Option(None, "--min-iters", help="Timed iterations at least (default: 100; --quick 20)."),
         min_seconds: Optional[float] = typer.Option(None, "--min-seconds", help="Timed seconds at least (default: 10; --quick 0.3)."),
         warmup: Optional[int] = typer.Option(None, "--warmup", help="Warm-up iterations at least (default: 10; --quick 3)."),
+        accept_new: bool = AcceptNewOpt,
         inventory: Optional[Path] = InventoryOpt, db: Optional[str] = DbOpt):
     """Run one trial on one device and store it."""
     options.check_batches([batch])
@@ -100,14 +156,16 @@ def run(device: str = typer.Option("local", "--device", "-d", help="Device name 
     settings = Settings(quick=quick, threads=options.check_threads(threads), shapes=options.parse_shapes(shape),
                         providers=options.parse_optional_list(providers),
                         timing=options.timing_overrides(min_iters, min_seconds, warmup))
-    cells = plan([dev], models, [backend], [batch])
-    _execute(cells, settings, db, {"command": "run"})
+    cells = plan([dev], models, [backend], [batch], settings.shapes)
+    _execute(cells, settings, FleetOptions(parallel=1, accept_new=accept_new), db, {"command": "run"})
 
 
 @app.command()
-def sweep(models_dir: Path = typer.Argument(..., metavar="DIR", help="Folder of .onnx models (or one .onnx file)."),
+def sweep(target: Optional[str] = typer.Argument(None, metavar="DIR|SWEEP_ID",
+                                                 help="Folder of .onnx models (or one file); with --resume, the sweep to resume (default: the latest unfinished)."),
           device: List[str] = typer.Option([], "--device", "-d", help="Device name (repeatable) (default: local)."),
           group: Optional[str] = typer.Option(None, "--group", "-g", help="Every device of this inventory group."),
+          all_: bool = typer.Option(False, "--all", help="Every device of the inventory."),
           backend: str = typer.Option("onnxruntime", "--backend", "-b", help="Comma-separated backends."),
           batch: str = typer.Option("1", "--batch", help="Comma-separated batch sizes, e.g. 1,8."),
           threads: Optional[int] = typer.Option(None, "--threads", help="Intra-op threads (default: the runtime's own)."),
@@ -117,45 +175,62 @@ def sweep(models_dir: Path = typer.Argument(..., metavar="DIR", help="Folder of 
           min_iters: Optional[int] = typer.Option(None, "--min-iters", help="Timed iterations at least (default: 100; --quick 20)."),
           min_seconds: Optional[float] = typer.Option(None, "--min-seconds", help="Timed seconds at least (default: 10; --quick 0.3)."),
           warmup: Optional[int] = typer.Option(None, "--warmup", help="Warm-up iterations at least (default: 10; --quick 3)."),
+          parallel: int = ParallelOpt,
+          retries: int = typer.Option(0, "--retries", help="Retries of a trial whose agent or device died."),
+          fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first failed trial."),
+          resume: bool = typer.Option(False, "--resume", help="Run the cells of a stored sweep that have no successful trial."),
+          accept_new: bool = AcceptNewOpt,
           inventory: Optional[Path] = InventoryOpt, db: Optional[str] = DbOpt):
     """Benchmark every model in DIR on the chosen devices, backends and batch sizes."""
+    fleet = FleetOptions(parallel=options.check_positive(parallel, "--parallel"),
+                         retries=options.check_non_negative(retries, "--retries"),
+                         fail_fast=fail_fast, accept_new=accept_new)
+    if resume:
+        return _resume(target, fleet, inventory, db)
+    if target is None:
+        raise UserError("sweep: give the folder of models (DIR), or --resume")
     batches = options.parse_batches(batch)
     backends = options.parse_list(backend, "--backend")
-    devices_ = load_inventory(inventory).select(device or None, group)
-    models = find_models(models_dir)
+    devices_ = _select(inventory, device, group, all_)
+    models = find_models(target)
     settings = Settings(quick=quick, threads=options.check_threads(threads), shapes=options.parse_shapes(shape),
                         providers=options.parse_optional_list(providers),
                         timing=options.timing_overrides(min_iters, min_seconds, warmup))
-    cells = plan(devices_, models, backends, batches)
-    _execute(cells, settings, db, {"command": "sweep", "models_dir": str(models_dir)})
+    cells = plan(devices_, models, backends, batches, settings.shapes)
+    _execute(cells, settings, fleet, db, {"command": "sweep", "models_dir": str(target)})
 
 
-def _execute(cells, settings: Settings, db: Optional[str], context: dict) -> None:
-    store = Store(db)
+def _resume(sweep_id: Optional[str], fleet: FleetOptions, inventory, db) -> None:
+    store = Store(db, create=False)
+    stored = store.sweep(sweep_id)
+    if stored is None:
+        raise UserError("no sweep %r to resume in %s" % (sweep_id, store.engine.url) if sweep_id
+                        else "no unfinished sweep to resume in %s" % store.engine.url)
+    cells, settings = resume_plan(store, stored, load_inventory(inventory), inspect_model)
+    err.print("resuming sweep %s: %d cell(s) without a successful trial" % (stored.id, len(cells)))
+    _execute(cells, settings, fleet, db, {}, resume_id=stored.id, store=store)
+
+
+def _execute(cells, settings: Settings, fleet: FleetOptions, db: Optional[str], context: dict,
+             resume_id: Optional[str] = None, store: Optional[Store] = None) -> None:
+    store = store or Store(db)
     sweep_settings = dict(settings.as_dict(), **context)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, transient=False) as progress:
-        task = progress.add_task("trials", total=len(cells))
-
-        def advance(outcome):
-            label = "%s %s b%d" % (outcome.cell.device.name, outcome.cell.model.name if outcome.cell.model else "null",
-                                   outcome.cell.batch)
-            progress.update(task, advance=1, description="%s: %s" % (label, outcome.status))
-
-        sweep_id, outcomes = run_sweep(cells, store, settings, on_progress=advance, sweep_settings=sweep_settings)
+    with LiveProgress(cells, err) as progress:
+        sweep_id, outcomes = run_sweep(cells, store, settings, fleet, progress=progress,
+                                       sweep_settings=sweep_settings, resume_id=resume_id)
     _print_summary(store, sweep_id, outcomes)
 
 
 def _print_summary(store, sweep_id, outcomes) -> None:
     ok = sum(1 for o in outcomes if o.status == "ok")
-    err.print("sweep %s: %d ok, %d failed (results: edgebench results --sweep %s)"
-              % (sweep_id, ok, len(outcomes) - ok, sweep_id))
+    skipped = sum(1 for o in outcomes if o.status == "skipped")
+    _say("sweep %s: %d ok, %d failed, %d not run (results: edgebench results --sweep %s)"
+         % (sweep_id, ok, len(outcomes) - ok - skipped, skipped, sweep_id))
     for o in outcomes:
-        if o.status != "ok":
-            err.print("[red]failed[/red] %s %s batch %d: %s" % (
-                o.cell.device.name, o.cell.model.name if o.cell.model else "null", o.cell.batch, o.error))
+        if o.status == "failed":
+            _say("failed: %s %s: %s" % (o.cell.device.name, o.cell.label, o.error))
     frame = results_frame(store, sweep_id)
-    if ok:
+    if (frame["status"] == "ok").any():
         print(render(model_table(frame), "markdown"))
     if ok < len(outcomes):
         raise typer.Exit(1)

@@ -25,3 +25,12 @@ class ModelError(UserError):
 
 class DeviceError(Exception):
     """A device failed during a trial (agent crashed, bad record). Fails that trial only."""
+
+
+class LinkLost(DeviceError):
+    """The connection to the device died, not the command: the device may still be working,
+    and its spool holds what it measured."""
+
+
+class AgentSilent(DeviceError):
+    """The agent sent nothing for longer than a trial may take: it may still be measuring."""

@@ -35,6 +35,18 @@ def parse_batches(text: str) -> list:
     return check_batches(values)
 
 
+def check_positive(value: int, option: str) -> int:
+    if value < 1:
+        raise UserError("%s: must be >= 1, got %d" % (option, value))
+    return value
+
+
+def check_non_negative(value: int, option: str) -> int:
+    if value < 0:
+        raise UserError("%s: must be >= 0, got %d" % (option, value))
+    return value
+
+
 def check_threads(threads):
     if threads is not None and threads < 1:
         raise UserError("--threads: must be >= 1, got %d" % threads)

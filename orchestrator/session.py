@@ -1,33 +1,63 @@
 """One long-lived agent per device per sweep: trials are requests on an open channel, so a
 trial costs a message, not a new process or SSH session (DESIGN.md)."""
 import json
-from typing import Callable, Optional
+import time
+from typing import Callable, List, Optional
 
-from edgebench.agent.protocol import PROTOCOL_VERSION, ProtocolError, decode_record
+from edgebench.agent.protocol import ProtocolError, decode_record
 
-from .errors import DeviceError
+from .errors import AgentSilent, DeviceError, LinkLost
+from .records import MAX_LINE_BYTES, MalformedRecord, validate
 from .transport import Channel, Connection
 
 HELLO_TIMEOUT_S = 60.0
 
 
+def agent_argv(python: str, agent_path: str, workdir: str, *command: str) -> List[str]:
+    return [python, agent_path, "--workdir", workdir, *command]
+
+
+def parse_record(line: str) -> dict:
+    """A line from the device as a validated record; MalformedRecord otherwise."""
+    if len(line) > MAX_LINE_BYTES:
+        raise MalformedRecord("record of %d bytes (limit %d)" % (len(line), MAX_LINE_BYTES))
+    try:
+        return validate(decode_record(line))
+    except ProtocolError as exc:
+        raise MalformedRecord(str(exc)) from None
+
+
 class AgentSession:
     def __init__(self, conn: Connection, python: str, agent_path: str, workdir: str):
-        self.argv = [python, agent_path, "--workdir", workdir, "serve"]
-        self.channel: Channel = conn.open_channel(self.argv)
-        self.hello = self._expect("hello", HELLO_TIMEOUT_S)
+        self.channel: Channel = conn.open_channel(agent_argv(python, agent_path, workdir, "serve"))
+        self.warnings: List[str] = []   # malformed records, reported and left out
+        try:
+            self.hello = self._expect("hello", HELLO_TIMEOUT_S)
+        except BaseException:
+            self.channel.close(timeout=1.0)  # never leave an agent behind
+            raise
 
-    def _next_record(self, timeout: float) -> dict:
+    def _read_line(self, timeout: float) -> str:
         try:
             line = self.channel.read_line(timeout)
         except TimeoutError as exc:
-            raise DeviceError("agent silent: %s" % exc) from None
+            if not self.channel.link_alive():
+                raise LinkLost("link lost (%s)" % exc) from None
+            raise AgentSilent("agent silent: %s" % exc) from None
         if line is None:
+            if not self.channel.link_alive():
+                raise LinkLost("link lost while the agent was running")
             raise DeviceError("agent exited: %s" % (self.channel.stderr_tail() or "no message"))
-        try:
-            return decode_record(line)
-        except ProtocolError as exc:
-            raise DeviceError("malformed record from agent (%s): %.200s" % (exc, line)) from None
+        return line
+
+    def _next_record(self, timeout: float) -> dict:
+        """The next well-formed record; malformed ones are noted in `warnings` and skipped."""
+        while True:
+            line = self._read_line(timeout)
+            try:
+                return parse_record(line)
+            except MalformedRecord as exc:
+                self.warnings.append("malformed record from agent (%s): %.120s" % (exc, line))
 
     def _expect(self, record_type: str, timeout: float) -> dict:
         record = self._next_record(timeout)
@@ -39,23 +69,28 @@ class AgentSession:
         try:
             self.channel.send_line(json.dumps(request))
         except (BrokenPipeError, OSError) as exc:
+            if not self.channel.link_alive():
+                raise LinkLost("link lost: %s" % exc) from None
             raise DeviceError("agent closed its input: %s %s" % (exc, self.channel.stderr_tail())) from None
 
     def probe(self, timeout: float = 60.0) -> dict:
         self._send({"op": "probe"})
         return self._expect("facts", timeout)["facts"]
 
-    def run_trial(self, job: dict, on_record: Callable[[dict], None], timeout: float) -> str:
+    def run_trial(self, job: dict, on_record: Callable[[dict], None], timeout: float) -> tuple:
         """Sends one job; hands each record of that trial to `on_record` as it arrives.
-        Returns the trial's final status. `timeout` bounds the silence between records."""
+        Returns (final status, host seconds from request to trial_end). `timeout` bounds the
+        silence between two records."""
+        start = time.monotonic()
         self._send({"op": "run", "job": job})
         while True:
             record = self._next_record(timeout)
             if record.get("trial_id") != job["trial_id"]:
-                raise DeviceError("record for another trial (%r) while running %s" % (record.get("trial_id"), job["trial_id"]))
+                self.warnings.append("record for another trial (%r) while running %s" % (record.get("trial_id"), job["trial_id"]))
+                continue
             on_record(record)
             if record["type"] == "trial_end":
-                return record["status"]
+                return record["status"], time.monotonic() - start
 
     def close(self) -> Optional[int]:
         try:
@@ -65,4 +100,21 @@ class AgentSession:
         return self.channel.close()
 
 
-__all__ = ["AgentSession", "PROTOCOL_VERSION"]
+def fetch_spool(conn: Connection, python: str, agent_path: str, workdir: str, trial_id: str) -> tuple:
+    """A trial's records as the device spooled them: (records, malformed-line messages).
+    An empty list means the device has none (yet)."""
+    result = conn.run(agent_argv(python, agent_path, workdir, "fetch", trial_id), timeout=60)
+    records, problems = [], []
+    if not result.ok:
+        return records, problems
+    for number, line in enumerate(result.stdout.splitlines(), 1):
+        try:
+            records.append(parse_record(line))
+        except MalformedRecord as exc:
+            problems.append("spool line %d: %s" % (number, exc))
+    return records, problems
+
+
+def device_busy(conn: Connection, python: str, agent_path: str, workdir: str) -> bool:
+    result = conn.run(agent_argv(python, agent_path, workdir, "busy"), timeout=60)
+    return result.ok and result.stdout.strip() == "busy"

@@ -1,18 +1,29 @@
-"""Plan the matrix of cells (device x model x backend x batch) and run it, one trial at a
-time per device, ingesting records as they stream in. A failing trial is recorded with its
-reason and the sweep goes on."""
+"""Plan the matrix of cells (device x model x backend x batch) and run it: one queue per device,
+devices in parallel, one trial at a time on a device, records ingested as they stream in.
+
+Faults: a failing trial is stored with its reason and the sweep goes on; an agent that dies
+fails its trial, which is retried (`retries`); a lost link marks the trial `waiting`, the host
+reconnects with backoff and ingests the device's spool, so nothing is measured twice or lost;
+a sweep whose controller died is resumed from its stored plan.
+"""
 import itertools
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional
+from typing import Dict, List, Optional
+
+from edgebench.agent.inputs import InputSpecError, resolve_shapes
 
 from .deploy import DeployReport, deploy_agent, deploy_model, resolve_workdir
-from .errors import DeviceError, UserError
+from .errors import AgentSilent, DeviceError, LinkLost, UserError
 from .modelinfo import ModelInfo
-from .session import AgentSession
-from .transport import connect
+from .session import AgentSession, device_busy, fetch_spool
+from .transport import Connection, connect
 
 # Silence allowed between two records of a trial: the timed window's cap plus model loading.
 LOAD_ALLOWANCE_S = 300.0
+BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.5, 10.0
 
 
 @dataclass(frozen=True)
@@ -21,6 +32,19 @@ class Cell:
     model: Optional[ModelInfo]
     backend: str
     batch: int
+
+    @property
+    def key(self) -> tuple:
+        return (self.device.name, self.model.sha256 if self.model else None, self.backend, self.batch)
+
+    @property
+    def label(self) -> str:
+        return "%s b%d" % (self.model.name if self.model else "null", self.batch)
+
+    def to_plan(self) -> dict:
+        return {"device": self.device.name, "model_path": str(self.model.path) if self.model else None,
+                "model_sha256": self.model.sha256 if self.model else None,
+                "backend": self.backend, "batch": self.batch}
 
 
 @dataclass
@@ -38,14 +62,40 @@ class Settings:
 
 
 @dataclass
+class FleetOptions:
+    parallel: int = 8
+    retries: int = 0
+    fail_fast: bool = False
+    accept_new: bool = False
+
+
+@dataclass
 class Outcome:
     cell: Cell
-    trial_id: str
-    status: str
+    trial_id: Optional[str]
+    status: str               # ok | failed | skipped
     error: Optional[str] = None
 
 
-def plan(devices, models, backends, batches) -> List[Cell]:
+class Progress:
+    """What a display needs to know; the default shows nothing."""
+
+    def started(self, cell: Cell) -> None: ...
+    def finished(self, outcome: Outcome) -> None: ...
+    def note(self, device: str, message: str) -> None: ...
+
+
+def check_inputs(model: ModelInfo, batch: int, shapes: dict) -> None:
+    """The agent would refuse these settings; refuse them here, before anything is stored."""
+    try:
+        resolve_shapes(list(model.inputs), batch, shapes)
+    except InputSpecError as exc:
+        raise UserError("model %s (%s): %s" % (model.name, model.path, exc)) from None
+
+
+def plan(devices, models, backends, batches, shapes: dict = None) -> List[Cell]:
+    for model, batch in itertools.product(models, batches):
+        check_inputs(model, batch, shapes or {})
     cells = []
     for device, backend, batch in itertools.product(devices, backends, batches):
         if backend not in device.backends:
@@ -66,84 +116,275 @@ def make_job(trial_id: str, cell: Cell, remote_model: Optional[str], settings: S
     return job
 
 
-def _trial_timeout(job: dict) -> float:
+def trial_timeout(job: dict) -> float:
     max_s = job.get("max_s") or 120.0
     return max_s + (job.get("warmup_s") or 1.0) + LOAD_ALLOWANCE_S
 
 
-class DeviceRunner:
-    """Runs the cells of one device through one agent session."""
+class DeviceWorker:
+    """Runs the cells of one device through one connection and one agent session."""
 
-    def __init__(self, device, store, sweep_id: str, settings: Settings):
-        self.device, self.store, self.sweep_id, self.settings = device, store, sweep_id, settings
-        self.conn = connect(device)
-        self.workdir = resolve_workdir(self.conn, self._python(), device.workdir)
+    def __init__(self, device, store, settings: Settings, options: FleetOptions, progress: Progress):
+        self.device, self.store, self.settings, self.options = device, store, settings, options
+        self.progress = progress
+        self.python = device.python
         self.deployed = DeployReport()
-        agent_path = deploy_agent(self.conn, self.workdir, self.deployed)
-        self.session = AgentSession(self.conn, self._python(), agent_path, self.workdir)
-        self.facts = self.session.probe()
-        store.upsert_device(device, facts=self.facts)
+        self.conn: Connection = connect(device, accept_new=options.accept_new)
+        self.session: Optional[AgentSession] = None
+        self.facts: Optional[dict] = None
+        self.workdir = self.agent_path = None
+        try:
+            self._prepare()  # a wrong python or workdir shows now, before the sweep is stored
+        except BaseException:
+            self.conn.close()
+            raise
 
-    def _python(self) -> str:
-        return self.device.python
+    # -- connection and session -------------------------------------------------------------
+    def _prepare(self) -> None:
+        self.workdir = resolve_workdir(self.conn, self.python, self.device.workdir)
+        self.agent_path = deploy_agent(self.conn, self.python, self.workdir, self.deployed)
 
-    def run(self, cell: Cell) -> Outcome:
-        remote_model = deploy_model(self.conn, self.workdir, cell.model, self.deployed) if cell.model else None
+    def _ensure_session(self) -> AgentSession:
+        if self.session is None:
+            if self.agent_path is None:
+                self._prepare()
+            self.session = AgentSession(self.conn, self.python, self.agent_path, self.workdir)
+            if self.facts is None:
+                self.facts = self.session.probe()
+                self.store.upsert_device(self.device, facts=self.facts)
+        return self.session
+
+    def _drop_session(self) -> None:
+        if self.session is not None:
+            try:
+                self.session.close()
+            except DeviceError:
+                pass
+            self.session = None
+
+    def _reconnect(self, deadline: float) -> None:
+        """New connection with exponential backoff, until `deadline` (monotonic)."""
+        self._drop_session()
+        self.conn.close()
+        delay = BACKOFF_FIRST_S
+        while True:
+            try:
+                self.conn = connect(self.device, accept_new=self.options.accept_new)
+                return
+            except DeviceError as exc:
+                if time.monotonic() + delay > deadline:
+                    raise DeviceError("device unreachable: %s" % exc) from None
+                self.progress.note(self.device.name, "reconnecting in %.1f s (%s)" % (delay, exc))
+                time.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX_S)
+
+    # -- recovering a trial whose records did not all arrive ---------------------------------
+    def recover(self, trial_id: str, timeout: float) -> str:
+        """Fetches the trial's spool from the device until it holds trial_end; ingests it."""
+        self.store.set_status(trial_id, "waiting")
+        deadline = time.monotonic() + timeout
+        delay = BACKOFF_FIRST_S
+        while True:
+            try:
+                if not self.conn.alive():
+                    self._reconnect(deadline)
+                if self.agent_path is None:
+                    self._prepare()
+                records, problems = fetch_spool(self.conn, self.python, self.agent_path, self.workdir, trial_id)
+                for record in records:
+                    self.store.ingest(record)
+                for problem in problems:
+                    self.progress.note(self.device.name, "trial %s: %s" % (trial_id, problem))
+                if any(r["type"] == "trial_end" for r in records):
+                    return self.store.trial_status(trial_id)
+                if not device_busy(self.conn, self.python, self.agent_path, self.workdir):
+                    return self._finish_without_end(trial_id)
+            except LinkLost:
+                pass
+            except DeviceError as exc:
+                if time.monotonic() > deadline:
+                    self.store.mark_lost(trial_id, "link lost and not recovered (resume fetches it later): %s" % exc)
+                    return "lost"
+            if time.monotonic() + delay > deadline:
+                self.store.mark_lost(trial_id, "no end of trial in the device's spool after %.0f s (resume fetches it later)" % timeout)
+                return "lost"
+            time.sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX_S)
+
+    def _finish_without_end(self, trial_id: str) -> str:
+        """No agent is measuring: one last look (it may have just finished), then the trial
+        is over without an end record: the agent died or never received it."""
+        records, _ = fetch_spool(self.conn, self.python, self.agent_path, self.workdir, trial_id)
+        for record in records:
+            self.store.ingest(record)
+        if any(r["type"] == "trial_end" for r in records):
+            return self.store.trial_status(trial_id)
+        reason = "the agent stopped before finishing the trial" if records else "the trial never started on the device"
+        self.store.fail_trial(trial_id, reason)
+        return "failed"
+
+    # -- running cells ---------------------------------------------------------------------
+    def _attempt(self, cell: Cell, sweep_id: str) -> Outcome:
+        session = self._ensure_session()
+        remote_model = deploy_model(self.conn, self.python, self.workdir, cell.model, self.deployed) if cell.model else None
         # Provenance travels with each trial: the device's facts as they were for this sweep.
-        trial_id = self.store.create_trial(self.sweep_id, cell, dict(self.settings.as_dict(), device_facts=self.facts))
+        trial_id = self.store.create_trial(sweep_id, cell, dict(self.settings.as_dict(), device_facts=self.facts))
         job = make_job(trial_id, cell, remote_model, self.settings)
         try:
-            status = self.session.run_trial(job, self.store.ingest, _trial_timeout(job))
+            status, host_s = session.run_trial(job, self.store.ingest, trial_timeout(job))
+            self.store.set_host_time(trial_id, host_s)
+        except LinkLost as exc:
+            self.progress.note(self.device.name, "link lost during %s: %s" % (cell.label, exc))
+            self.session = None
+            status = self.recover(trial_id, trial_timeout(job))
+        except AgentSilent as exc:  # it may still be measuring: its spool settles the trial
+            self._drop_session()
+            self.store.mark_lost(trial_id, str(exc))
+            raise DeviceError(str(exc), trial_id) from None
         except DeviceError as exc:
+            self._drop_session()
             self.store.fail_trial(trial_id, str(exc))
-            return Outcome(cell, trial_id, "failed", str(exc))
-        error = self._trial_error(trial_id) if status != "ok" else None
+            raise DeviceError(str(exc), trial_id) from None
+        except BaseException:  # Ctrl-C, a store error: the trial must not stay "running"
+            self.store.fail_trial(trial_id, "interrupted on the host")
+            raise
+        for warning in session.warnings:
+            self.progress.note(self.device.name, warning)
+        session.warnings.clear()
+        error = None if status == "ok" else self.store.trial_error(trial_id)
         return Outcome(cell, trial_id, status, error)
 
-    def _trial_error(self, trial_id: str) -> Optional[str]:
-        from .store.schema import Trial
-        with self.store.Session() as s:
-            return s.get(Trial, trial_id).error
+    def run_cell(self, cell: Cell, sweep_id: str) -> Outcome:
+        """A device failure (agent died, device unreachable) is retried; a trial the agent
+        itself reports as failed (bad shape, runtime error) is not: it would fail again."""
+        last = None
+        for _ in range(self.options.retries + 1):
+            try:
+                return self._attempt(cell, sweep_id)
+            except LinkLost as exc:
+                last = Outcome(cell, None, "failed", str(exc))
+                try:
+                    self._reconnect(time.monotonic() + 60)
+                except DeviceError:
+                    pass
+            except DeviceError as exc:
+                trial_id = exc.args[1] if len(exc.args) > 1 else None
+                last = Outcome(cell, trial_id, "failed", exc.args[0])
+        if last.trial_id is None:  # failed before a trial existed: store the failure all the same
+            last.trial_id = self.store.create_trial(sweep_id, cell, self.settings.as_dict())
+            self.store.fail_trial(last.trial_id, last.error)
+        return last
 
-    def close(self):
-        self.session.close()
+    def close(self) -> None:
+        self._drop_session()
         self.conn.close()
 
 
-def run_sweep(cells: List[Cell], store, settings: Settings, on_progress: Callable[[Outcome], None] = None,
-              sweep_settings: dict = None):
-    """Runs every cell; returns (sweep id, outcomes). Devices run one after another here;
-    parallel fleets come with the SSH transport."""
+def _open_workers(devices, store, settings, options, progress) -> tuple:
+    """Connects to every device in parallel. A user error (unknown host key, failed
+    authentication) aborts the whole sweep before anything is stored; an unreachable device
+    only fails its own cells."""
+    workers, unreachable = {}, {}
+
+    def open_one(device):
+        try:
+            return device, DeviceWorker(device, store, settings, options, progress), None
+        except DeviceError as exc:
+            return device, None, str(exc)
+
+    with ThreadPoolExecutor(max_workers=max(1, options.parallel)) as pool:
+        results = list(pool.map(open_one, devices))
+    for device, worker, error in results:
+        if worker is not None:
+            workers[device.name] = worker
+        else:
+            unreachable[device.name] = error
+    return workers, unreachable
+
+
+def group_by_device(cells: List[Cell]) -> Dict[str, List[Cell]]:
+    queues: Dict[str, List[Cell]] = {}
+    for cell in cells:
+        queues.setdefault(cell.device.name, []).append(cell)
+    return queues
+
+
+def _run_queue(worker: Optional[DeviceWorker], cells: List[Cell], store, sweep_id: str,
+               unreachable_reason: Optional[str], stop: threading.Event, progress: Progress) -> List[Outcome]:
+    outcomes = []
+    for cell in cells:
+        if stop.is_set():
+            outcomes.append(Outcome(cell, None, "skipped", "not run: --fail-fast stopped the sweep"))
+            continue
+        progress.started(cell)
+        if worker is None:
+            store.upsert_device(cell.device)
+            trial_id = store.create_trial(sweep_id, cell, {})
+            store.fail_trial(trial_id, "device unreachable: %s" % unreachable_reason)
+            outcome = Outcome(cell, trial_id, "failed", "device unreachable: %s" % unreachable_reason)
+        else:
+            outcome = worker.run_cell(cell, sweep_id)
+        outcomes.append(outcome)
+        progress.finished(outcome)
+        if outcome.status != "ok" and worker is not None and worker.options.fail_fast:
+            stop.set()
+    return outcomes
+
+
+def recover_open_trials(worker: DeviceWorker, store, sweep_id: str, progress: Progress) -> None:
+    """Before resuming on a device: trials left open by a dead controller may have finished
+    on the device; their spools are ingested (nothing is measured twice)."""
+    for trial in store.open_trials(sweep_id):
+        if trial.device == worker.device.name:
+            progress.note(worker.device.name, "fetching spool of unfinished trial %s" % trial.id)
+            worker.recover(trial.id, timeout=trial_timeout(trial.settings.get("timing") or {}))
+
+
+def resume_plan(store, sweep, inventory, inspect_model) -> tuple:
+    """The cells of a stored sweep that have no successful trial yet, and its settings."""
+    stored = dict(sweep.settings)
+    settings = Settings(**{k: stored[k] for k in Settings().as_dict() if k in stored})
+    cells, done = [], store.ok_cell_keys(sweep.id)
+    for entry in stored.get("plan") or []:
+        model = inspect_model(entry["model_path"]) if entry["model_path"] else None
+        if model is not None and model.sha256 != entry["model_sha256"]:
+            raise UserError("cannot resume sweep %s: %s changed since it started (sha256 %s, was %s)"
+                            % (sweep.id, entry["model_path"], model.sha256[:12], entry["model_sha256"][:12]))
+        cell = Cell(inventory.device(entry["device"]), model, entry["backend"], entry["batch"])
+        if cell.key not in done:
+            cells.append(cell)
+    return cells, settings
+
+
+def run_sweep(cells: List[Cell], store, settings: Settings, options: FleetOptions = None,
+              progress: Progress = None, sweep_settings: dict = None, resume_id: str = None):
+    """Runs every cell; returns (sweep id, outcomes). With `resume_id`, runs into that sweep:
+    open trials are recovered from the devices' spools first."""
+    options = options or FleetOptions()
+    progress = progress or Progress()
+    queues = group_by_device(cells)
+    devices = [queue[0].device for queue in queues.values()]
+    workers, unreachable = _open_workers(devices, store, settings, options, progress)
     for model in {c.model for c in cells if c.model}:
         store.upsert_model(model)
-    sweep_id = store.create_sweep(sweep_settings or settings.as_dict())
-    outcomes = []
+    sweep_id = resume_id or store.create_sweep(dict(sweep_settings or settings.as_dict(),
+                                                    plan=[c.to_plan() for c in cells]))
+    stop = threading.Event()
     status = "failed"
     try:
-        for device, device_cells in itertools.groupby(cells, key=lambda c: c.device.name):
-            outcomes.extend(_run_device(list(device_cells), store, sweep_id, settings, on_progress))
+        def run_device(name):
+            worker, queue = workers.get(name), queues[name]
+            if worker is not None and resume_id:
+                recover_open_trials(worker, store, sweep_id, progress)
+                done = store.ok_cell_keys(sweep_id)
+                queue = [cell for cell in queue if cell.key not in done]
+            return _run_queue(worker, queue, store, sweep_id, unreachable.get(name), stop, progress)
+
+        with ThreadPoolExecutor(max_workers=max(1, options.parallel)) as pool:
+            outcomes = list(itertools.chain.from_iterable(pool.map(run_device, list(queues))))
         status = "ok" if all(o.status == "ok" for o in outcomes) else "partial"
     finally:
+        for worker in workers.values():
+            worker.close()
         store.finish_sweep(sweep_id, status)
     return sweep_id, outcomes
-
-
-def _run_device(cells, store, sweep_id, settings, on_progress):
-    outcomes = []
-    try:
-        runner = DeviceRunner(cells[0].device, store, sweep_id, settings)
-    except DeviceError as exc:
-        store.upsert_device(cells[0].device)
-        for cell in cells:
-            trial_id = store.create_trial(sweep_id, cell, settings.as_dict())
-            store.fail_trial(trial_id, "device unavailable: %s" % exc)
-            outcomes.append(Outcome(cell, trial_id, "failed", str(exc)))
-            on_progress and on_progress(outcomes[-1])
-        return outcomes
-    try:
-        for cell in cells:
-            outcomes.append(runner.run(cell))
-            on_progress and on_progress(outcomes[-1])
-    finally:
-        runner.close()
-    return outcomes

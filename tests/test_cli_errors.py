@@ -80,3 +80,24 @@ def test_backend_the_device_does_not_list(ws):
 def test_bad_shape_option(ws):
     proc = ws.edgebench("run", "--model", DWS, "--shape", "input=1x3xAx32", "--quick")
     assert_user_error(proc, "--shape")
+
+
+@pytest.mark.parametrize("shape, needle", [
+    ("input=1x3x32", "4 dimensions"),
+    ("input=2x3x32x32", "batch"),
+    ("image=1x3x32x32", "inputs are: input"),
+])
+def test_shapes_the_model_cannot_take(ws, shape, needle):
+    proc = ws.edgebench("sweep", MODELS, "--shape", shape, "--quick")
+    assert_user_error(proc, "--shape" if "batch" in needle or "inputs" in needle else "dimensions", needle)
+
+
+def test_python_that_does_not_exist_on_the_device(workspace):
+    bad = workspace.path / "nopython.yaml"
+    bad.write_text("devices:\n  local:\n    connection: local\n    python: /nonexistent/python3\n"
+                   "    workdir: %s\n" % (workspace.path / "dev"))
+    proc = workspace.edgebench("sweep", MODELS, "--quick", "--inventory", bad)
+    # Not a usage mistake but an unusable device: its cells fail with the reason, and are stored.
+    assert proc.returncode == 1 and "/nonexistent/python3" in proc.stderr
+    csv_text = workspace.edgebench("results", "--format", "csv", check=True).stdout
+    assert csv_text.count(",failed,") == 2 and "device unreachable" in csv_text

@@ -45,9 +45,10 @@ class Backend(object):
             self._session = ort.InferenceSession(artifact, sess_options=so, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types per version
             raise BackendError("onnxruntime cannot load %s: %s" % (artifact, str(exc).splitlines()[0]))
+        # None: the runtime's default was used (onnxruntime stores that as 0).
         self._options = {"providers": self._session.get_providers(),
-                         "intra_op_threads": so.intra_op_num_threads,
-                         "inter_op_threads": so.inter_op_num_threads,
+                         "intra_op_threads": so.intra_op_num_threads or None,
+                         "inter_op_threads": so.inter_op_num_threads or None,
                          "graph_optimization_level": "ORT_ENABLE_ALL"}
 
     def inputs(self):

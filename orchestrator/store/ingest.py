@@ -1,5 +1,7 @@
 """The Store: owns its sessions; ingest of agent records is idempotent on the trial id."""
+import threading
 import uuid
+from contextlib import contextmanager
 from typing import Optional
 
 from sqlalchemy import select
@@ -8,6 +10,10 @@ from .db import open_engine, session_factory
 from .schema import Device, Metrics, Model, Sweep, Trial, utcnow, METRIC_COLUMNS
 
 FINAL_STATUSES = ("ok", "failed")
+# pending: created; running: the agent started it; waiting: the link dropped mid-trial and the
+# host is fetching the device's spool; lost: the host gave up waiting, but the device may still
+# hold the records (a resume fetches them); ok / failed: final.
+OPEN_STATUSES = ("pending", "running", "waiting", "lost")
 
 
 def new_id() -> str:
@@ -18,12 +24,20 @@ class Store:
     def __init__(self, url: str = None, create: bool = True):
         self.engine = open_engine(url, create=create)
         self.Session = session_factory(self.engine)
+        # Devices run in parallel threads; SQLite takes one writer at a time anyway, and a lock
+        # here is cheaper and clearer than retrying on "database is locked".
+        self._write_lock = threading.Lock()
+
+    @contextmanager
+    def writing(self):
+        with self._write_lock, self.Session.begin() as session:
+            yield session
 
     def close(self):
         self.engine.dispose()
 
     def upsert_device(self, device, facts: Optional[dict] = None) -> None:
-        with self.Session.begin() as s:
+        with self.writing() as s:
             row = s.get(Device, device.name) or Device(name=device.name)
             row.connection = device.connection
             row.platform = device.platform
@@ -32,7 +46,7 @@ class Store:
             s.add(row)
 
     def upsert_model(self, info) -> None:
-        with self.Session.begin() as s:
+        with self.writing() as s:
             if s.get(Model, info.sha256) is None:
                 s.add(Model(sha256=info.sha256, name=info.name, path=str(info.path), params=info.params,
                             size_bytes=info.size_bytes, precision=info.precision,
@@ -40,18 +54,35 @@ class Store:
 
     def create_sweep(self, settings: dict) -> str:
         sweep_id = new_id()
-        with self.Session.begin() as s:
+        with self.writing() as s:
             s.add(Sweep(id=sweep_id, settings=settings))
         return sweep_id
 
     def finish_sweep(self, sweep_id: str, status: str) -> None:
-        with self.Session.begin() as s:
+        with self.writing() as s:
             sweep = s.get(Sweep, sweep_id)
             sweep.status, sweep.finished_at = status, utcnow()
 
+    def mark_lost(self, trial_id: str, reason: str) -> None:
+        with self.writing() as s:
+            trial = s.get(Trial, trial_id)
+            if trial.status not in FINAL_STATUSES:
+                trial.status, trial.error = "lost", reason
+
+    def set_status(self, trial_id: str, status: str) -> None:
+        with self.writing() as s:
+            trial = s.get(Trial, trial_id)
+            if trial.status not in FINAL_STATUSES:
+                trial.status = status
+
+    def open_trials(self, sweep_id: str) -> list:
+        """Trials of a sweep that never reached a final status (controller killed, link lost)."""
+        with self.Session() as s:
+            return list(s.scalars(select(Trial).where(Trial.sweep_id == sweep_id, Trial.status.in_(OPEN_STATUSES))))
+
     def create_trial(self, sweep_id: str, cell, settings: dict) -> str:
         trial_id = new_id()
-        with self.Session.begin() as s:
+        with self.writing() as s:
             s.add(Trial(id=trial_id, sweep_id=sweep_id, device=cell.device.name,
                         model_sha256=cell.model.sha256 if cell.model else None, backend=cell.backend,
                         precision=cell.model.precision if cell.model else None, batch=cell.batch,
@@ -59,27 +90,54 @@ class Store:
         return trial_id
 
     def fail_trial(self, trial_id: str, reason: str) -> None:
-        with self.Session.begin() as s:
+        with self.writing() as s:
             trial = s.get(Trial, trial_id)
             if trial.status not in FINAL_STATUSES:
                 trial.status, trial.error, trial.finished_at = "failed", reason, utcnow()
 
     def ingest(self, record: dict) -> None:
         """Applies one agent record to its trial. Applying the same record twice changes nothing."""
-        with self.Session.begin() as s:
+        with self.writing() as s:
             trial = s.get(Trial, record.get("trial_id") or "")
             if trial is None:
                 return
             kind = record["type"]
             if kind == "trial_start" and trial.status == "pending":
                 trial.status, trial.agent_version = "running", record.get("agent_version")
-            elif kind == "result" and s.get(Metrics, trial.id) is None:
+            elif kind == "result" and trial.status not in FINAL_STATUSES and s.get(Metrics, trial.id) is None:
                 trial.env = record.get("env")
                 s.add(_metrics_row(trial.id, record))
-            elif kind == "error" and trial.error is None:
+            elif kind == "error" and (trial.error is None or trial.status == "lost"):
                 trial.error = record.get("error")
             elif kind == "trial_end" and trial.status not in FINAL_STATUSES:
-                trial.status, trial.finished_at = record.get("status", "failed"), utcnow()
+                status = record.get("status", "failed")
+                if status == "ok":
+                    trial.error = None  # a lost trial that the device finished after all
+                if status == "ok" and s.get(Metrics, trial.id) is None:
+                    status, trial.error = "failed", trial.error or "the agent reported ok but sent no valid result"
+                trial.status, trial.finished_at, trial.agent_s = status, utcnow(), record.get("agent_s")
+
+    def set_host_time(self, trial_id: str, host_s: float) -> None:
+        with self.writing() as s:
+            s.get(Trial, trial_id).host_s = host_s
+
+    def ok_cell_keys(self, sweep_id: str) -> set:
+        """(device, model sha256, backend, batch) of the sweep's cells that have an ok trial."""
+        with self.Session() as s:
+            rows = s.execute(select(Trial.device, Trial.model_sha256, Trial.backend, Trial.batch)
+                             .where(Trial.sweep_id == sweep_id, Trial.status == "ok"))
+            return {tuple(row) for row in rows}
+
+    def sweep(self, sweep_id: Optional[str] = None) -> Optional[Sweep]:
+        """The sweep with this id, or (None) the latest one that did not finish ok."""
+        with self.Session() as s:
+            if sweep_id:
+                return s.get(Sweep, sweep_id)
+            return s.scalars(select(Sweep).where(Sweep.status != "ok").order_by(Sweep.created_at.desc())).first()
+
+    def trial_error(self, trial_id: str) -> Optional[str]:
+        with self.Session() as s:
+            return s.scalar(select(Trial.error).where(Trial.id == trial_id))
 
     def trial_status(self, trial_id: str) -> Optional[str]:
         with self.Session() as s:

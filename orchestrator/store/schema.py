@@ -63,6 +63,9 @@ class Trial(Base):
     simulated: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    # Seconds: the agent's own time for the trial, and the host's from request to trial_end.
+    agent_s: Mapped[Optional[float]] = mapped_column(Float)
+    host_s: Mapped[Optional[float]] = mapped_column(Float)
     sweep: Mapped[Sweep] = relationship(back_populates="trials")
     metrics: Mapped[Optional["Metrics"]] = relationship(back_populates="trial", uselist=False)
 

@@ -39,6 +39,10 @@ class Channel(abc.ABC):
     @abc.abstractmethod
     def stderr_tail(self, lines: int = 5) -> str: ...
 
+    def link_alive(self) -> bool:
+        """False once the connection under the channel is gone (never for a local process)."""
+        return True
+
     @abc.abstractmethod
     def close(self, timeout: float = 5.0) -> Optional[int]:
         """Closes stdin, waits for exit (kills after `timeout`), returns the exit status."""
@@ -63,6 +67,9 @@ class Connection(abc.ABC):
 
     @abc.abstractmethod
     def open_channel(self, argv: Sequence[str]) -> Channel: ...
+
+    def alive(self) -> bool:
+        return True
 
     def close(self) -> None:
         pass

@@ -7,14 +7,22 @@ import subprocess
 import threading
 from typing import Iterator, Optional, Sequence
 
+from ..errors import DeviceError
 from .base import Channel, Connection, Result
+
+
+def _cannot_start(argv: Sequence[str], exc: OSError) -> DeviceError:
+    return DeviceError("cannot start %s: %s" % (argv[0], exc.strerror or exc))
 
 
 class LocalChannel(Channel):
     def __init__(self, argv: Sequence[str]):
-        self._proc = subprocess.Popen(
-            list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, bufsize=1)
+        try:
+            self._proc = subprocess.Popen(
+                list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True, bufsize=1)
+        except OSError as exc:
+            raise _cannot_start(argv, exc) from None
         self._lines: "queue.Queue[Optional[str]]" = queue.Queue()
         self._stderr = collections.deque(maxlen=50)
         # Reader threads: a blocking readline cannot take a timeout, a queue can.
@@ -64,8 +72,13 @@ class LocalConnection(Connection):
         self.name = name
 
     def run(self, argv: Sequence[str], timeout: float = 60.0) -> Result:
-        proc = subprocess.run(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, timeout=timeout)
+        try:
+            proc = subprocess.run(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, timeout=timeout)
+        except OSError as exc:
+            raise _cannot_start(argv, exc) from None
+        except subprocess.TimeoutExpired:
+            raise DeviceError("%s: command timed out after %.0f s: %s" % (self.name, timeout, " ".join(argv))) from None
         return Result(list(argv), proc.returncode, proc.stdout, proc.stderr)
 
     def put(self, local: str, remote: str) -> None:

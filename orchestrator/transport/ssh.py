@@ -18,17 +18,13 @@ from typing import Iterator, List, Optional, Sequence
 
 import paramiko
 
-from ..errors import DeviceError, UserError
+from ..errors import DeviceError, LinkLost, UserError
 from . import hostkeys
 from .base import Channel, Connection, Result
 
 CONNECT_TIMEOUT_S = 10.0
 KEEPALIVE_S = 2
 TCP_USER_TIMEOUT_MS = 4000
-
-
-class LinkLost(DeviceError):
-    """The connection to the device died (not the command): the device may still be working."""
 
 
 @dataclass

@@ -68,7 +68,7 @@ class ServeTest(unittest.TestCase):
                          + ["trial_start", "result", "trial_end", "bye"])
         ends = [r for r in records if r["type"] == "trial_end"]
         self.assertEqual([e["status"] for e in ends], ["failed"] * 4 + ["ok"])
-        self.assertEqual(os.listdir(self.workdir), ["spool"])
+        self.assertEqual(sorted(os.listdir(self.workdir)), ["spool", "trial.lock"])  # nothing escaped
         self.assertEqual(sorted(os.listdir(os.path.join(self.workdir, "spool"))), ["bad.jsonl", "good.jsonl"])
 
     def test_probe(self):

@@ -1,0 +1,61 @@
+"""Validation of what a device sends back, before it reaches the store.
+
+A device is not trusted to be well-formed: a record that fails here is reported with the
+reason and left out; it never crashes the sweep or writes garbage.
+"""
+import numbers
+
+MAX_LINE_BYTES = 64 * 1024 * 1024   # 1 M latency samples are ~20 MB of JSON
+MAX_SAMPLES = 10_000_000
+MAX_TEXT = 4000
+
+
+class MalformedRecord(ValueError):
+    pass
+
+
+def _number_or_none(name, value):
+    if value is None or isinstance(value, bool):
+        return
+    if not isinstance(value, numbers.Real) or value != value:
+        raise MalformedRecord("metric %s is not a number: %.80r" % (name, value))
+
+
+def _check_result(record: dict) -> None:
+    metrics = record.get("metrics")
+    if not isinstance(metrics, dict):
+        raise MalformedRecord("result without a metrics object")
+    for name, value in metrics.items():
+        if not isinstance(name, str) or len(name) > 100:
+            raise MalformedRecord("bad metric name %.80r" % (name,))
+        if not isinstance(value, (str, dict, list)):
+            _number_or_none(name, value)
+    samples = record.get("samples_ms")
+    if samples is not None:
+        if not isinstance(samples, list) or len(samples) > MAX_SAMPLES:
+            raise MalformedRecord("samples_ms must be a list of at most %d numbers" % MAX_SAMPLES)
+        for value in samples:
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise MalformedRecord("samples_ms holds a non-number: %.80r" % (value,))
+    if record.get("env") is not None and not isinstance(record["env"], dict):
+        raise MalformedRecord("env must be an object")
+
+
+def validate(record: dict) -> dict:
+    """Returns the record if it is well-formed for its type; raises MalformedRecord."""
+    kind = record.get("type")
+    if kind in ("trial_start", "result", "error", "trial_end") and not isinstance(record.get("trial_id"), str):
+        raise MalformedRecord("%s record without a trial_id" % kind)
+    if kind == "result":
+        _check_result(record)
+    elif kind == "error":
+        if not isinstance(record.get("error"), str):
+            raise MalformedRecord("error record without an error text")
+        record["error"] = record["error"][:MAX_TEXT]
+    elif kind == "trial_end":
+        if record.get("status") not in ("ok", "failed"):
+            raise MalformedRecord("trial_end with status %.40r" % (record.get("status"),))
+        _number_or_none("agent_s", record.get("agent_s"))
+    elif kind == "facts" and not isinstance(record.get("facts"), dict):
+        raise MalformedRecord("facts record without a facts object")
+    return record
