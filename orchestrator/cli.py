@@ -295,6 +295,44 @@ def report(table: str = typer.Option("device", "--table", "-t", help="device (Ta
     err.print("wrote %s" % out_file)
 
 
+testfleet_app = typer.Typer(no_args_is_help=True, help="Simulated devices for trying the fleet features: real sshd on this host.")
+app.add_typer(testfleet_app, name="testfleet")
+FleetDirOpt = typer.Option(Path("testfleet"), "--dir", help="Folder holding the fleet's keys, inventory and state.")
+
+
+@testfleet_app.command("start")
+def testfleet_start(count: int = typer.Argument(3, help="Number of devices."), directory: Path = FleetDirOpt,
+                    netns: bool = typer.Option(False, "--netns", help="One network namespace per device (root): links can be cut.")):
+    """Start COUNT simulated devices and write an inventory for them."""
+    from . import testfleet
+    devices_ = testfleet.start(directory, options.check_positive(count, "COUNT"), netns=netns)
+    for d in devices_:
+        out.print("%s: sshd pid %d on %s:%d" % (d.name, d.pid, d.host, d.port), highlight=False)
+    root = directory.resolve()
+    out.print("use it with:\n  export EDGEBENCH_INVENTORY=%s/inventory.yaml EDGEBENCH_KNOWN_HOSTS=%s/known_hosts\n"
+              "  edgebench sweep models/ --group fleet --quick\nstop it with: edgebench testfleet stop --dir %s"
+              % (root, root, directory), highlight=False)
+
+
+@testfleet_app.command("stop")
+def testfleet_stop(directory: Path = FleetDirOpt):
+    """Stop the simulated devices started in DIR (exactly those, by PID)."""
+    from . import testfleet
+    out.print("stopped %d device(s)" % testfleet.stop(directory))
+
+
+@testfleet_app.command("link")
+def testfleet_link(device: str = typer.Argument(..., help="Simulated device name, e.g. sim01."),
+                   state: str = typer.Argument(..., help="up or down."), directory: Path = FleetDirOpt):
+    """Cut (down) or restore (up) a namespaced simulated device's network link."""
+    from . import testfleet
+    options.check_choice(state, ("up", "down"), "STATE")
+    by_name = {d.name: d for d in testfleet.load(directory)}
+    if device not in by_name:
+        raise UserError("no simulated device %r in %s (have: %s)" % (device, directory, ", ".join(by_name)))
+    testfleet.set_link(by_name[device], state == "up")
+
+
 def _log_path() -> Path:
     from .agent_build import cache_dir
     return cache_dir() / "edgebench.log"
@@ -333,7 +371,7 @@ def guarded(command):
     return wrapper
 
 
-for _command in app.registered_commands:
+for _command in app.registered_commands + testfleet_app.registered_commands:
     _command.callback = guarded(_command.callback)
 
 

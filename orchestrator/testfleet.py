@@ -62,6 +62,8 @@ def _sshd_config(dev_dir: Path, host: str, port: int, authorized_keys: Path) -> 
         "PubkeyAuthentication yes", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
         "UsePAM no", "StrictModes no", "PermitRootLogin prohibit-password",
         "Subsystem sftp internal-sftp", "LogLevel ERROR", "MaxSessions 64", "MaxStartups 200",
+        # A host that vanished (cut link, killed controller) leaves no session behind for long.
+        "ClientAliveInterval 5", "ClientAliveCountMax 2",
     ]) + "\n")
     return config
 

@@ -1,0 +1,176 @@
+"""The fleet over real SSH: simulated devices are real OpenSSH sshd processes on 127.0.0.1
+(and, as root, in network namespaces so a link can be cut). Started and stopped by the tests."""
+import csv
+import io
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from edgebench.orchestrator import testfleet
+
+from .conftest import MODELS
+
+pytestmark = pytest.mark.skipif(not shutil.which("sshd") and not Path(testfleet.SSHD).exists()
+                                and os.environ.get("CI") != "true", reason="OpenSSH server not installed")
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fleet")
+    devices = testfleet.start(root, 3)
+    yield root, devices
+    testfleet.stop(root)
+    for device in devices:  # stopped: exactly the PIDs we started are gone
+        assert not Path("/proc/%d" % device.pid).exists() or b"sshd" not in Path("/proc/%d/cmdline" % device.pid).read_bytes()
+
+
+@pytest.fixture
+def fleet_env(fleet, tmp_path, monkeypatch):
+    root, _ = fleet
+    monkeypatch.setenv("EDGEBENCH_INVENTORY", str(root / "inventory.yaml"))
+    monkeypatch.setenv("EDGEBENCH_KNOWN_HOSTS", str(root / "known_hosts"))
+    monkeypatch.setenv("EDGEBENCH_DB", "sqlite:///%s" % (tmp_path / "fleet.db"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def edgebench(*args, cwd=None, **kwargs):
+    return subprocess.run([sys.executable, "-m", "edgebench.orchestrator.cli", *map(str, args)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300, cwd=cwd, **kwargs)
+
+
+def ok_trials_per_cell(db: Path) -> Counter:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("select t.device, t.model_sha256, t.backend, t.batch from trials t "
+                            "join metrics m on m.trial_id = t.id where t.status = 'ok'").fetchall()
+    return Counter(rows)
+
+
+def test_sweep_over_three_sshd_devices_stores_each_cell_once(fleet_env):
+    proc = edgebench("sweep", MODELS, "--group", "fleet", "--batch", "1,2", "--quick")
+    assert proc.returncode == 0, proc.stderr
+    cells = ok_trials_per_cell(fleet_env / "fleet.db")
+    assert len(cells) == 12 and set(cells.values()) == {1}
+    assert {device for device, *_ in cells} == {"sim01", "sim02", "sim03"}
+    rows = list(csv.DictReader(io.StringIO(edgebench("results", "--format", "csv").stdout)))
+    assert len(rows) == 12 and all(r["status"] == "ok" for r in rows)
+
+
+def test_unknown_host_key_is_refused_until_trusted(fleet_env, monkeypatch):
+    known = fleet_env / "known_hosts"
+    known.write_text("")
+    monkeypatch.setenv("EDGEBENCH_KNOWN_HOSTS", str(known))
+    proc = edgebench("probe", "--device", "sim01")
+    assert proc.returncode == 2
+    line = proc.stderr.strip()
+    assert "sim01" in line and "unknown host key" in line and "SHA256:" in line and "edgebench trust sim01" in line
+    assert len(line.splitlines()) == 1
+    trusted = edgebench("trust", "sim01")
+    assert trusted.returncode == 0 and "SHA256:" in trusted.stdout and "recorded" in trusted.stdout
+    assert edgebench("probe", "--device", "sim01").returncode == 0
+    assert "already trusted" in edgebench("trust", "sim01").stdout
+
+
+def test_changed_host_key_is_refused(fleet_env, monkeypatch, fleet):
+    root, devices = fleet
+    known = fleet_env / "known_hosts"
+    other_key = (Path(devices[1].dir) / "host_ed25519.pub").read_text().split()[:2]
+    known.write_text("[127.0.0.1]:%d %s %s\n" % (devices[0].port, *other_key))  # sim02's key for sim01
+    monkeypatch.setenv("EDGEBENCH_KNOWN_HOSTS", str(known))
+    proc = edgebench("probe", "--device", "sim01")
+    assert proc.returncode == 2 and "CHANGED" in proc.stderr
+
+
+def test_deploy_again_moves_no_model_bytes(fleet_env):
+    first = edgebench("deploy", "--group", "fleet", "--model", MODELS)
+    assert first.returncode == 0, first.stderr
+    second = edgebench("deploy", "--group", "fleet", "--model", MODELS)
+    assert second.returncode == 0, second.stderr
+    assert "sent models/" not in second.stdout and second.stdout.count(": 0 bytes sent") == 3
+
+
+def test_probe_all_stores_facts_and_lists_unreachable(fleet_env, fleet):
+    root, _ = fleet
+    inventory = fleet_env / "with-dead.yaml"
+    text = (root / "inventory.yaml").read_text()
+    dead_port = testfleet._free_port()  # nothing listens there
+    inventory.write_text(text + "  dead:\n    connection: ssh\n    host: 127.0.0.1\n    port: %d\n" % dead_port)
+    proc = edgebench("probe", "--all", "--json", "--inventory", inventory)
+    assert proc.returncode == 1
+    assert "unreachable: dead" in proc.stderr
+    with sqlite3.connect(fleet_env / "fleet.db") as conn:
+        stored = dict(conn.execute("select name, facts_at is not null from devices").fetchall())
+    assert stored == {"sim01": 1, "sim02": 1, "sim03": 1}
+
+
+def test_controller_killed_mid_sweep_then_resume_stores_every_cell_once(fleet_env):
+    db = fleet_env / "fleet.db"
+    controller = subprocess.Popen([sys.executable, "-m", "edgebench.orchestrator.cli", "sweep", str(MODELS),
+                                   "--group", "fleet", "--batch", "1,2", "--min-seconds", "1", "--min-iters", "20",
+                                   "--warmup", "3"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:  # wait until the sweep is well under way
+            if db.exists() and sum(ok_trials_per_cell(db).values()) >= 3:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("sweep made no progress")
+    finally:
+        os.kill(controller.pid, signal.SIGKILL)
+        controller.wait()
+    before = sum(ok_trials_per_cell(db).values())
+    assert before < 12
+    proc = edgebench("sweep", "--resume")
+    assert proc.returncode == 0, proc.stderr
+    assert "resuming sweep" in proc.stderr
+    cells = ok_trials_per_cell(db)
+    assert len(cells) == 12 and set(cells.values()) == {1}
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select count(distinct sweep_id) from trials").fetchone()[0] == 1
+        assert conn.execute("pragma integrity_check").fetchone()[0] == "ok"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+def test_cut_link_mid_trial_still_stores_every_cell_once(tmp_path, monkeypatch):
+    root = tmp_path / "nsfleet"
+    devices = testfleet.start(root, 2, netns=True)
+    try:
+        monkeypatch.setenv("EDGEBENCH_INVENTORY", str(root / "inventory.yaml"))
+        monkeypatch.setenv("EDGEBENCH_KNOWN_HOSTS", str(root / "known_hosts"))
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+        db = tmp_path / "cut.db"
+        monkeypatch.setenv("EDGEBENCH_DB", "sqlite:///%s" % db)
+        controller = subprocess.Popen([sys.executable, "-m", "edgebench.orchestrator.cli", "sweep", str(MODELS),
+                                       "--group", "fleet", "--min-seconds", "8", "--min-iters", "20", "--warmup", "3"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # sim01's first trial is measuring
+            if db.exists():
+                with sqlite3.connect(db) as conn:
+                    if conn.execute("select count(*) from trials where device='sim01' and status='running'").fetchone()[0]:
+                        break
+            time.sleep(0.1)
+        else:
+            pytest.fail("no trial started on sim01")
+        time.sleep(1.0)
+        testfleet.set_link(devices[0], up=False)
+        time.sleep(10.0)
+        testfleet.set_link(devices[0], up=True)
+        out, err = controller.communicate(timeout=240)
+        assert controller.returncode == 0, err
+        assert "link lost" in err
+        cells = ok_trials_per_cell(db)
+        assert len(cells) == 4 and set(cells.values()) == {1}
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("select count(*) from trials").fetchone()[0] == 4  # nothing measured twice
+    finally:
+        testfleet.stop(root)
