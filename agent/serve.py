@@ -29,8 +29,8 @@ def child_command(workdir):
 
 
 def _with_agent_time(line, received):
-    """The child's own time becomes trial_s; agent_s covers the whole request, process
-    start included, so the host can tell its own overhead from the agent's."""
+    """The child's own time becomes trial_s; agent_s covers the whole request, the child's
+    start and exit included, so the host can tell its own overhead from the agent's."""
     record = decode(line)
     record["trial_s"] = record.get("agent_s")
     record["agent_s"] = time.monotonic() - received
@@ -43,13 +43,16 @@ def run_in_child(job, tee):
                              universal_newlines=True)
     child.stdin.write(json.dumps(job))
     child.stdin.close()
-    ended = False
+    end_line = None
     for line in child.stdout:
         if line.startswith(TRIAL_END_PREFIX):
-            line, ended = _with_agent_time(line, received), True
-        tee.relay(line)
+            end_line = line  # held until the child has exited: its teardown is the agent's time too
+        else:
+            tee.relay(line)
     status = child.wait()
-    if not ended:  # the child died mid-trial: say so, in the stream and in the spool
+    if end_line is not None:
+        tee.relay(_with_agent_time(end_line, received))
+    else:  # the child died mid-trial: say so, in the stream and in the spool
         trial_id = job.get("trial_id") if isinstance(job, dict) else None
         tee.emit(make_record("error", trial_id=trial_id, kind="crash",
                              error="trial process died with status %s" % status))

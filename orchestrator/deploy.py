@@ -4,25 +4,31 @@ Layout on the device:  WORKDIR/agents/edgebench-agent-HASH.pyz
                        WORKDIR/models/SHA256.onnx
                        WORKDIR/spool/TRIAL.jsonl        (written by the agent)
 Names come from content hashes, never from user input, so nothing can escape the workdir.
-What the device already has (a regular file, not a link, of the right size under its hash
-name) is skipped; what is sent goes to a temporary name, is renamed, and its sha256 is checked
-on the device.
+One command on the device resolves the workdir and reports which files it already has (a
+regular file, not a link, of the right size under its hash name): those are skipped. What is
+sent goes to a temporary name, is renamed, and its sha256 is checked on the device.
+(Each command over SSH costs a session on the device, ~80 ms with a heavy shell rc: few of them.)
 """
 import hashlib
 import json
 import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Dict, Optional
 
 from .agent_build import build_agent
 from .errors import DeviceError
 from .transport import Connection
 
 # Small programs run by the device's own Python (3.6+, standard library).
-EXPAND_WORKDIR = ("import os,sys; p=os.path.abspath(os.path.expanduser(sys.argv[1])); "
-                  "os.makedirs(p, exist_ok=True); print(p)")
-FILE_STATE = ("import json,os,sys; print(json.dumps({p: (os.path.isfile(p) and not os.path.islink(p)) "
-              "and os.path.getsize(p) for p in sys.argv[1:]}))")
+# OPEN: resolve the workdir, report which files are there, and, when the agent is (argv[3] is
+# its size), become `agent serve` in the same process: a session costs one command, not two.
+OPEN = ("import json,os,sys; w=os.path.abspath(os.path.expanduser(sys.argv[1])); os.makedirs(w, exist_ok=True); "
+        "s=lambda p: (os.path.isfile(p) and not os.path.islink(p)) and os.path.getsize(p); "
+        "f={r: s(os.path.join(w, r)) for r in sys.argv[2:3] + sys.argv[4:]}; "
+        "print(json.dumps({'workdir': w, 'files': f})); sys.stdout.flush(); "
+        "f[sys.argv[2]] == int(sys.argv[3]) and os.execv(sys.executable, "
+        "[sys.executable, os.path.join(w, sys.argv[2]), '--workdir', w, 'serve'])")
 SHA256 = ("import hashlib,sys\nh=hashlib.sha256()\nwith open(sys.argv[1],'rb') as f:\n"
           " for b in iter(lambda: f.read(1<<20), b''): h.update(b)\nprint(h.hexdigest())")
 
@@ -37,15 +43,12 @@ class DeployReport:
         return sum(size for _, size in self.sent)
 
 
-def _python_output(conn: Connection, python: str, program: str, *args: str) -> str:
-    result = conn.run([python, "-c", program, *args], timeout=120)
-    if not result.ok:
-        raise DeviceError("%s: %s failed: %s" % (conn.name, python, result.tail()))
-    return result.stdout.strip()
+def agent_relpath(local: Path) -> str:
+    return posixpath.join("agents", local.name)
 
 
-def resolve_workdir(conn: Connection, python: str, workdir: str) -> str:
-    return _python_output(conn, python, EXPAND_WORKDIR, workdir)
+def model_relpath(model) -> str:
+    return posixpath.join("models", model.sha256 + ".onnx")
 
 
 def sha256_file(path: Path) -> str:
@@ -56,28 +59,86 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def push(conn: Connection, python: str, local: Path, remote: str, report: DeployReport, sha256: str = None) -> str:
-    size = local.stat().st_size
-    present = json.loads(_python_output(conn, python, FILE_STATE, remote)).get(remote)
-    if present == size:
-        report.skipped.append(remote)
+def _python_output(conn: Connection, python: str, program: str, *args: str) -> str:
+    result = conn.run([python, "-c", program, *args], timeout=120)
+    if not result.ok:
+        raise DeviceError("%s: %s failed: %s" % (conn.name, python, result.tail()))
+    return result.stdout.strip()
+
+
+class DeviceFiles:
+    """The device's workdir and which of the files we need are already there."""
+
+    def __init__(self, conn: Connection, python: str, answer_line: str):
+        self.conn, self.python = conn, python
+        try:
+            answer = json.loads(answer_line)
+            self.workdir: str = answer["workdir"]
+            self.present: Dict[str, object] = answer["files"]
+        except (ValueError, KeyError, TypeError):
+            raise DeviceError("%s: unexpected answer while preparing the workdir: %.200s" % (conn.name, answer_line)) from None
+        self.report = DeployReport()
+
+    def remote(self, relpath: str) -> str:
+        return posixpath.join(self.workdir, relpath)
+
+    def ensure(self, local: Path, relpath: str, sha256: Optional[str] = None) -> str:
+        """The remote path of `local`, sending it only if the device lacks it."""
+        remote = self.remote(relpath)
+        size = local.stat().st_size
+        if self.present.get(relpath) == size:
+            self.report.skipped.append(relpath)
+            return remote
+        self.conn.put(str(local), remote)
+        expected = sha256 or sha256_file(local)
+        found = _python_output(self.conn, self.python, SHA256, remote)
+        if found != expected:
+            self.conn.run(["rm", "-f", remote], timeout=30)
+            raise DeviceError("%s: %s arrived corrupted (sha256 %s, expected %s); removed"
+                              % (self.conn.name, remote, found[:12], expected[:12]))
+        self.present[relpath] = size
+        self.report.sent.append((relpath, size))
         return remote
-    conn.put(str(local), remote)
-    expected = sha256 or sha256_file(local)
-    found = _python_output(conn, python, SHA256, remote)
-    if found != expected:
-        conn.run(["rm", "-f", remote], timeout=30)
-        raise DeviceError("%s: %s arrived corrupted (sha256 %s, expected %s); removed" % (conn.name, remote, found[:12], expected[:12]))
-    report.sent.append((remote, size))
-    return remote
+
+    def agent_path(self) -> str:
+        return self.remote(agent_relpath(build_agent()))
+
+    def ensure_agent(self) -> str:
+        local = build_agent()
+        return self.ensure(local, agent_relpath(local))
+
+    def ensure_model(self, model) -> str:
+        return self.ensure(model.path, model_relpath(model), sha256=model.sha256)
 
 
-def deploy_agent(conn: Connection, python: str, workdir: str, report: DeployReport) -> str:
-    local = build_agent()
-    return push(conn, python, local, posixpath.join(workdir, "agents", local.name), report)
+def _open_argv(python: str, workdir: str, agent: Path, models, serve: bool) -> list:
+    size = agent.stat().st_size if serve else -1
+    return [python, "-c", OPEN, workdir, agent_relpath(agent), str(size)] + [model_relpath(m) for m in models]
 
 
-def deploy_model(conn: Connection, python: str, workdir: str, model, report: DeployReport) -> str:
-    """`model` is a ModelInfo; the device copy is named by its sha256."""
-    remote = posixpath.join(workdir, "models", model.sha256 + ".onnx")
-    return push(conn, python, model.path, remote, report, sha256=model.sha256)
+def prepare(conn: Connection, python: str, workdir: str, models=()) -> DeviceFiles:
+    """One command: resolve the workdir and look up the agent and `models` on the device."""
+    result = conn.run(_open_argv(python, workdir, build_agent(), models, serve=False), timeout=120)
+    if not result.ok:
+        raise DeviceError("%s: %s failed: %s" % (conn.name, python, result.tail()))
+    return DeviceFiles(conn, python, result.stdout.strip())
+
+
+def open_device(conn: Connection, python: str, workdir: str, models=()) -> tuple:
+    """(DeviceFiles, channel of a running `agent serve` or None when the agent had to be sent
+    first). One command on the device when it already has the agent."""
+    agent = build_agent()
+    channel = conn.open_channel(_open_argv(python, workdir, agent, models, serve=True))
+    try:
+        line = channel.read_line(timeout=120)
+    except TimeoutError:
+        channel.close(timeout=1.0)
+        raise DeviceError("%s: no answer from %s while preparing the workdir" % (conn.name, python)) from None
+    if line is None:
+        status, tail = channel.close(timeout=5.0), channel.stderr_tail()
+        raise DeviceError("%s: %s failed (status %s): %s" % (conn.name, python, status, tail or "no message"))
+    files = DeviceFiles(conn, python, line)
+    if files.present.get(agent_relpath(agent)) == agent.stat().st_size:
+        return files, channel
+    channel.close(timeout=5.0)
+    return files, None

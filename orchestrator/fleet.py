@@ -5,9 +5,9 @@ from typing import List, Optional
 
 import paramiko
 
-from .deploy import DeployReport, deploy_agent, deploy_model, resolve_workdir
+from .deploy import prepare
 from .errors import DeviceError, UserError
-from .session import AgentSession
+from .session import start_session
 from .transport import connect
 from .transport import hostkeys
 
@@ -34,9 +34,7 @@ def _in_parallel(devices, work, parallel: int) -> List[DeviceResult]:
 
 def probe_device(device, accept_new: bool = False) -> dict:
     with connect(device, accept_new=accept_new) as conn:
-        workdir = resolve_workdir(conn, device.python, device.workdir)
-        agent_path = deploy_agent(conn, device.python, workdir, DeployReport())
-        session = AgentSession(conn, device.python, agent_path, workdir)
+        _, session = start_session(conn, device.python, device.workdir)
         try:
             return session.probe()
         finally:
@@ -53,13 +51,12 @@ def probe_all(devices, store, parallel: int = 16, accept_new: bool = False) -> L
 
 def deploy_devices(devices, models, parallel: int = 8, accept_new: bool = False) -> List[DeviceResult]:
     def deploy_one(device):
-        report = DeployReport()
         with connect(device, accept_new=accept_new) as conn:
-            workdir = resolve_workdir(conn, device.python, device.workdir)
-            deploy_agent(conn, device.python, workdir, report)
+            files = prepare(conn, device.python, device.workdir, models)
+            files.ensure_agent()
             for model in models:
-                deploy_model(conn, device.python, workdir, model, report)
-        return report
+                files.ensure_model(model)
+        return files.report
     return _in_parallel(devices, deploy_one, parallel)
 
 

@@ -28,8 +28,9 @@ def parse_record(line: str) -> dict:
 
 
 class AgentSession:
-    def __init__(self, conn: Connection, python: str, agent_path: str, workdir: str):
-        self.channel: Channel = conn.open_channel(agent_argv(python, agent_path, workdir, "serve"))
+    def __init__(self, channel: Channel):
+        """`channel` runs `agent serve` (see `start_session`)."""
+        self.channel = channel
         self.warnings: List[str] = []   # malformed records, reported and left out
         try:
             self.hello = self._expect("hello", HELLO_TIMEOUT_S)
@@ -98,6 +99,16 @@ class AgentSession:
         except DeviceError:
             pass
         return self.channel.close()
+
+
+def start_session(conn: Connection, python: str, workdir: str, models=()) -> tuple:
+    """(DeviceFiles, AgentSession): the agent is sent first only if the device lacks it."""
+    from .deploy import open_device
+    files, channel = open_device(conn, python, workdir, models)
+    if channel is None:
+        agent_path = files.ensure_agent()
+        channel = conn.open_channel(agent_argv(python, agent_path, files.workdir, "serve"))
+    return files, AgentSession(channel)
 
 
 def fetch_spool(conn: Connection, python: str, agent_path: str, workdir: str, trial_id: str) -> tuple:

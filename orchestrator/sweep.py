@@ -7,6 +7,7 @@ reconnects with backoff and ingests the device's spool, so nothing is measured t
 a sweep whose controller died is resumed from its stored plan.
 """
 import itertools
+import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,10 +16,10 @@ from typing import Dict, List, Optional
 
 from edgebench.agent.inputs import InputSpecError, resolve_shapes
 
-from .deploy import DeployReport, deploy_agent, deploy_model, resolve_workdir
+from .deploy import DeviceFiles, prepare
 from .errors import AgentSilent, DeviceError, LinkLost, UserError
 from .modelinfo import ModelInfo
-from .session import AgentSession, device_busy, fetch_spool
+from .session import AgentSession, device_busy, fetch_spool, start_session
 from .transport import Connection, connect
 
 # Silence allowed between two records of a trial: the timed window's cap plus model loading.
@@ -121,37 +122,80 @@ def trial_timeout(job: dict) -> float:
     return max_s + (job.get("warmup_s") or 1.0) + LOAD_ALLOWANCE_S
 
 
+class BackgroundWriter:
+    """Store writes in a thread of their own: reading a device's stream (and sending it the
+    next trial) never waits on the database. Writes keep their order; `drain` waits for them."""
+
+    def __init__(self):
+        self._queue: "queue.Queue" = queue.Queue()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self.failure: Optional[BaseException] = None
+
+    def _run(self):
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                function, args = item
+                function(*args)
+            except Exception as exc:  # kept and raised by drain(): a lost write must not pass silently
+                self.failure = self.failure or exc
+            finally:
+                self._queue.task_done()
+
+    def put(self, function, *args) -> None:
+        self._queue.put((function, args))
+
+    def drain(self) -> None:
+        self._queue.join()
+        if self.failure is not None:
+            failure, self.failure = self.failure, None
+            raise failure
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self.failure is not None:
+            raise self.failure
+
+
 class DeviceWorker:
     """Runs the cells of one device through one connection and one agent session."""
 
-    def __init__(self, device, store, settings: Settings, options: FleetOptions, progress: Progress):
+    def __init__(self, device, store, settings: Settings, options: FleetOptions, progress: Progress, models=()):
         self.device, self.store, self.settings, self.options = device, store, settings, options
         self.progress = progress
         self.python = device.python
-        self.deployed = DeployReport()
+        self.models = list(models)
         self.conn: Connection = connect(device, accept_new=options.accept_new)
         self.session: Optional[AgentSession] = None
+        self.files: Optional[DeviceFiles] = None
         self.facts: Optional[dict] = None
-        self.workdir = self.agent_path = None
+        self.facts_stored = False
+        self.writer = BackgroundWriter()
         try:
-            self._prepare()  # a wrong python or workdir shows now, before the sweep is stored
+            # A wrong python or workdir shows now, before the sweep is stored.
+            self._ensure_session()
         except BaseException:
+            self.writer.close()
             self.conn.close()
             raise
 
     # -- connection and session -------------------------------------------------------------
-    def _prepare(self) -> None:
-        self.workdir = resolve_workdir(self.conn, self.python, self.device.workdir)
-        self.agent_path = deploy_agent(self.conn, self.python, self.workdir, self.deployed)
+    def _ensure_files(self) -> DeviceFiles:
+        """The workdir and the agent on it, without starting a session (to fetch spools)."""
+        if self.files is None:
+            self.files = prepare(self.conn, self.python, self.device.workdir, self.models)
+            self.files.ensure_agent()
+        return self.files
 
     def _ensure_session(self) -> AgentSession:
         if self.session is None:
-            if self.agent_path is None:
-                self._prepare()
-            self.session = AgentSession(self.conn, self.python, self.agent_path, self.workdir)
+            self.files, self.session = start_session(self.conn, self.python, self.device.workdir, self.models)
             if self.facts is None:
                 self.facts = self.session.probe()
-                self.store.upsert_device(self.device, facts=self.facts)
         return self.session
 
     def _drop_session(self) -> None:
@@ -170,6 +214,7 @@ class DeviceWorker:
         while True:
             try:
                 self.conn = connect(self.device, accept_new=self.options.accept_new)
+                self.files = None  # prepared again on the new connection
                 return
             except DeviceError as exc:
                 if time.monotonic() + delay > deadline:
@@ -188,16 +233,15 @@ class DeviceWorker:
             try:
                 if not self.conn.alive():
                     self._reconnect(deadline)
-                if self.agent_path is None:
-                    self._prepare()
-                records, problems = fetch_spool(self.conn, self.python, self.agent_path, self.workdir, trial_id)
+                files = self._ensure_files()
+                records, problems = fetch_spool(self.conn, self.python, files.agent_path(), files.workdir, trial_id)
                 for record in records:
                     self.store.ingest(record)
                 for problem in problems:
                     self.progress.note(self.device.name, "trial %s: %s" % (trial_id, problem))
                 if any(r["type"] == "trial_end" for r in records):
                     return self.store.trial_status(trial_id)
-                if not device_busy(self.conn, self.python, self.agent_path, self.workdir):
+                if not device_busy(self.conn, self.python, files.agent_path(), files.workdir):
                     return self._finish_without_end(trial_id)
             except LinkLost:
                 pass
@@ -214,7 +258,8 @@ class DeviceWorker:
     def _finish_without_end(self, trial_id: str) -> str:
         """No agent is measuring: one last look (it may have just finished), then the trial
         is over without an end record: the agent died or never received it."""
-        records, _ = fetch_spool(self.conn, self.python, self.agent_path, self.workdir, trial_id)
+        files = self._ensure_files()
+        records, _ = fetch_spool(self.conn, self.python, files.agent_path(), files.workdir, trial_id)
         for record in records:
             self.store.ingest(record)
         if any(r["type"] == "trial_end" for r in records):
@@ -226,33 +271,47 @@ class DeviceWorker:
     # -- running cells ---------------------------------------------------------------------
     def _attempt(self, cell: Cell, sweep_id: str) -> Outcome:
         session = self._ensure_session()
-        remote_model = deploy_model(self.conn, self.python, self.workdir, cell.model, self.deployed) if cell.model else None
+        if not self.facts_stored:
+            self.store.upsert_device(self.device, facts=self.facts)
+            self.facts_stored = True
+        remote_model = self.files.ensure_model(cell.model) if cell.model else None
         # Provenance travels with each trial: the device's facts as they were for this sweep.
         trial_id = self.store.create_trial(sweep_id, cell, dict(self.settings.as_dict(), device_facts=self.facts))
         job = make_job(trial_id, cell, remote_model, self.settings)
+        errors = []
+
+        def on_record(record):
+            if record["type"] == "error":
+                errors.append(record["error"])
+            self.writer.put(self.store.ingest, record)
+
         try:
-            status, host_s = session.run_trial(job, self.store.ingest, trial_timeout(job))
-            self.store.set_host_time(trial_id, host_s)
+            status, host_s = session.run_trial(job, on_record, trial_timeout(job))
+            self.writer.put(self.store.set_host_time, trial_id, host_s)
         except LinkLost as exc:
             self.progress.note(self.device.name, "link lost during %s: %s" % (cell.label, exc))
             self.session = None
+            self.writer.drain()
             status = self.recover(trial_id, trial_timeout(job))
+            errors.append(self.store.trial_error(trial_id))
         except AgentSilent as exc:  # it may still be measuring: its spool settles the trial
             self._drop_session()
+            self.writer.drain()
             self.store.mark_lost(trial_id, str(exc))
             raise DeviceError(str(exc), trial_id) from None
         except DeviceError as exc:
             self._drop_session()
+            self.writer.drain()
             self.store.fail_trial(trial_id, str(exc))
             raise DeviceError(str(exc), trial_id) from None
         except BaseException:  # Ctrl-C, a store error: the trial must not stay "running"
+            self.writer.drain()
             self.store.fail_trial(trial_id, "interrupted on the host")
             raise
         for warning in session.warnings:
             self.progress.note(self.device.name, warning)
         session.warnings.clear()
-        error = None if status == "ok" else self.store.trial_error(trial_id)
-        return Outcome(cell, trial_id, status, error)
+        return Outcome(cell, trial_id, status, None if status == "ok" else (errors[0] if errors else status))
 
     def run_cell(self, cell: Cell, sweep_id: str) -> Outcome:
         """A device failure (agent died, device unreachable) is retried; a trial the agent
@@ -276,19 +335,24 @@ class DeviceWorker:
         return last
 
     def close(self) -> None:
-        self._drop_session()
-        self.conn.close()
+        try:
+            self.writer.close()
+        finally:
+            self._drop_session()
+            self.conn.close()
 
 
-def _open_workers(devices, store, settings, options, progress) -> tuple:
+def _open_workers(cells_by_device, store, settings, options, progress) -> tuple:
     """Connects to every device in parallel. A user error (unknown host key, failed
     authentication) aborts the whole sweep before anything is stored; an unreachable device
     only fails its own cells."""
     workers, unreachable = {}, {}
+    devices = [queue[0].device for queue in cells_by_device.values()]
 
     def open_one(device):
         try:
-            return device, DeviceWorker(device, store, settings, options, progress), None
+            models = {c.model for c in cells_by_device[device.name] if c.model}
+            return device, DeviceWorker(device, store, settings, options, progress, models), None
         except DeviceError as exc:
             return device, None, str(exc)
 
@@ -363,8 +427,7 @@ def run_sweep(cells: List[Cell], store, settings: Settings, options: FleetOption
     options = options or FleetOptions()
     progress = progress or Progress()
     queues = group_by_device(cells)
-    devices = [queue[0].device for queue in queues.values()]
-    workers, unreachable = _open_workers(devices, store, settings, options, progress)
+    workers, unreachable = _open_workers(queues, store, settings, options, progress)
     for model in {c.model for c in cells if c.model}:
         store.upsert_model(model)
     sweep_id = resume_id or store.create_sweep(dict(sweep_settings or settings.as_dict(),
