@@ -15,7 +15,7 @@ import os
 import sys
 
 from .lock import DeviceLock, device_busy
-from .probe import collect_facts
+from .probe import collect_facts, runtime_cache
 from .protocol import make_record, encode
 from .serve import serve
 from .spool import Tee, spool_path
@@ -67,7 +67,7 @@ def _fetch(workdir, trial_id):
 def main(argv=None):
     args = _parser().parse_args(argv)
     if args.command == "probe":
-        sys.stdout.write(encode(make_record("facts", facts=collect_facts())))
+        sys.stdout.write(encode(make_record("facts", facts=collect_facts(cache_path=runtime_cache(args.workdir)))))
         return 0
     if args.command == "run":
         tee = Tee(sys.stdout, args.workdir)

@@ -4,6 +4,8 @@ Each collector is small and best-effort: what cannot be read is None, never a gu
 `root` lets tests point the file readers at a fake tree with the real layout.
 """
 import importlib
+import importlib.util
+import json
 import os
 import platform
 import re
@@ -73,7 +75,58 @@ def runtime_info(module_name):
     return info
 
 
-def collect_facts(root="/"):
+def _runtime_key(module_name):
+    """Where the runtime's code is and when it last changed: a reinstall changes the key.
+    None when the module is absent (or cannot even be located)."""
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not os.path.exists(spec.origin):
+        return None
+    return "%s|%s|%s" % (platform.python_version(), spec.origin, os.stat(spec.origin).st_mtime)
+
+
+def runtime_cache(workdir):
+    folder = os.path.expanduser(workdir)
+    if not os.path.isdir(folder):
+        os.makedirs(folder)
+    return os.path.join(folder, "runtimes-cache.json")
+
+
+def cached_runtime_info(cache_path):
+    """runtime_info for every runtime, remembering each answer until the runtime's files
+    change: importing onnxruntime and numpy to read two versions costs ~150 ms on every probe."""
+    try:
+        with open(cache_path) as f:
+            cache = json.load(f)
+    except (IOError, OSError, ValueError):
+        cache = {}
+    runtimes, fresh = {}, {}
+    for name, module in RUNTIME_MODULES:
+        key = _runtime_key(module)
+        if key is not None and key in cache:
+            runtimes[name] = cache[key]
+        else:
+            runtimes[name] = runtime_info(module)
+            if key is not None:
+                fresh[key] = runtimes[name]
+    if fresh:
+        _write_cache(cache_path, dict(cache, **fresh))
+    return runtimes
+
+
+def _write_cache(path, cache):
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    try:
+        with open(tmp, "w") as f:
+            json.dump(cache, f)
+        os.rename(tmp, path)
+    except (IOError, OSError):
+        pass  # a cache that cannot be written only costs time
+
+
+def collect_facts(root="/", cache_path=None):
     memory = meminfo_mb(os.path.join(root, "proc"))
     return {
         "agent_version": AGENT_VERSION,
@@ -88,5 +141,6 @@ def collect_facts(root="/"):
         "memory_total_mb": memory["total_mb"],
         "python": platform.python_version(),
         "python_implementation": platform.python_implementation(),
-        "runtimes": dict((name, runtime_info(module)) for name, module in RUNTIME_MODULES),
+        "runtimes": cached_runtime_info(cache_path) if cache_path else
+        dict((name, runtime_info(module)) for name, module in RUNTIME_MODULES),
     }

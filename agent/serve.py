@@ -13,7 +13,7 @@ import sys
 import time
 
 from . import AGENT_VERSION
-from .probe import collect_facts
+from .probe import collect_facts, runtime_cache
 from .protocol import ProtocolError, decode, encode, make_record
 from .spool import Tee
 
@@ -65,7 +65,7 @@ def _answer(request, tee, out):
     if op == "run":
         run_in_child(request.get("job"), tee)
     elif op == "probe":
-        tee.relay(encode(make_record("facts", facts=collect_facts())))
+        tee.relay(encode(make_record("facts", facts=collect_facts(cache_path=runtime_cache(tee.workdir)))))
     elif op == "ping":
         tee.relay(encode(make_record("pong")))
     elif op == "exit":

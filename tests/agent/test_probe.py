@@ -158,3 +158,37 @@ class CollectFactsTest(FakeRootTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RuntimeCacheTest(unittest.TestCase):
+    def setUp(self):
+        import tempfile
+        import shutil
+        self.tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.tmp)
+
+    def test_cached_answers_equal_fresh_ones_and_follow_the_runtimes_files(self):
+        import json as json_module
+        import sys
+        from agent import probe as probe_module
+        module_dir = os.path.join(self.tmp, "mods")
+        os.makedirs(module_dir)
+        source = os.path.join(module_dir, "fake_runtime_xyz.py")
+        with open(source, "w") as f:
+            f.write("__version__ = '1.0'\n")
+        sys.path.insert(0, module_dir)
+        self.addCleanup(sys.path.remove, module_dir)
+        original = probe_module.RUNTIME_MODULES
+        probe_module.RUNTIME_MODULES = (("fake", "fake_runtime_xyz"), ("absent", "no_such_runtime_xyz"))
+        self.addCleanup(setattr, probe_module, "RUNTIME_MODULES", original)
+        cache = os.path.join(self.tmp, "cache.json")
+        first = probe_module.cached_runtime_info(cache)
+        self.assertEqual(first, {"fake": {"version": "1.0"}, "absent": None})
+        with open(cache) as f:
+            self.assertEqual(list(json_module.load(f).values()), [{"version": "1.0"}])
+        # A reinstall (new file, new mtime) is seen: the cache is keyed on the file's mtime.
+        with open(source, "w") as f:
+            f.write("__version__ = '2.0'\n")
+        os.utime(source, (1, 1))
+        sys.modules.pop("fake_runtime_xyz", None)
+        self.assertEqual(probe_module.cached_runtime_info(cache)["fake"], {"version": "2.0"})
