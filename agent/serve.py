@@ -54,7 +54,7 @@ def run_in_child(job, tee):
         tee.relay(_with_agent_time(end_line, received))
     else:  # the child died mid-trial: say so, in the stream and in the spool
         trial_id = job.get("trial_id") if isinstance(job, dict) else None
-        tee.emit(make_record("error", trial_id=trial_id, kind="crash",
+        tee.emit(make_record("error", trial_id=trial_id, kind="died",
                              error="trial process died with status %s" % status))
         tee.emit(make_record("trial_end", trial_id=trial_id, status="failed", agent_s=time.monotonic() - received))
 

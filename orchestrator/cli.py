@@ -145,6 +145,7 @@ def run(device: str = typer.Option("local", "--device", "-d", help="Device name 
         min_iters: Optional[int] = typer.Option(None, "--min-iters", help="Timed iterations at least (default: 100; --quick 20)."),
         min_seconds: Optional[float] = typer.Option(None, "--min-seconds", help="Timed seconds at least (default: 10; --quick 0.3)."),
         warmup: Optional[int] = typer.Option(None, "--warmup", help="Warm-up iterations at least (default: 10; --quick 3)."),
+        retries: int = typer.Option(0, "--retries", help="Retries of a trial whose agent or device died."),
         accept_new: bool = AcceptNewOpt,
         inventory: Optional[Path] = InventoryOpt, db: Optional[str] = DbOpt):
     """Run one trial on one device and store it."""
@@ -157,7 +158,8 @@ def run(device: str = typer.Option("local", "--device", "-d", help="Device name 
                         providers=options.parse_optional_list(providers),
                         timing=options.timing_overrides(min_iters, min_seconds, warmup))
     cells = plan([dev], models, [backend], [batch], settings.shapes)
-    _execute(cells, settings, FleetOptions(parallel=1, accept_new=accept_new), db, {"command": "run"})
+    fleet = FleetOptions(parallel=1, retries=options.check_non_negative(retries, "--retries"), accept_new=accept_new)
+    _execute(cells, settings, fleet, db, {"command": "run"})
 
 
 @app.command()

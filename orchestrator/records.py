@@ -5,6 +5,8 @@ reason and left out; it never crashes the sweep or writes garbage.
 """
 import numbers
 
+from .store.schema import METRIC_COLUMNS
+
 MAX_LINE_BYTES = 64 * 1024 * 1024   # 1 M latency samples are ~20 MB of JSON
 MAX_SAMPLES = 10_000_000
 MAX_TEXT = 4000
@@ -28,8 +30,8 @@ def _check_result(record: dict) -> None:
     for name, value in metrics.items():
         if not isinstance(name, str) or len(name) > 100:
             raise MalformedRecord("bad metric name %.80r" % (name,))
-        if not isinstance(value, (str, dict, list)):
-            _number_or_none(name, value)
+        if name in METRIC_COLUMNS or not isinstance(value, (str, dict, list)):
+            _number_or_none(name, value)  # what the store keeps in typed columns must be a number
     samples = record.get("samples_ms")
     if samples is not None:
         if not isinstance(samples, list) or len(samples) > MAX_SAMPLES:

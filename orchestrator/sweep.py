@@ -278,11 +278,13 @@ class DeviceWorker:
         # Provenance travels with each trial: the device's facts as they were for this sweep.
         trial_id = self.store.create_trial(sweep_id, cell, dict(self.settings.as_dict(), device_facts=self.facts))
         job = make_job(trial_id, cell, remote_model, self.settings)
-        errors = []
+        errors, died = [], []
 
         def on_record(record):
             if record["type"] == "error":
                 errors.append(record["error"])
+                if record.get("kind") == "died":
+                    died.append(True)
             self.writer.put(self.store.ingest, record)
 
         try:
@@ -311,6 +313,8 @@ class DeviceWorker:
         for warning in session.warnings:
             self.progress.note(self.device.name, warning)
         session.warnings.clear()
+        if died:  # the trial's process died (killed, out of memory, a crash in the runtime): retryable
+            raise DeviceError(errors[0], trial_id)
         return Outcome(cell, trial_id, status, None if status == "ok" else (errors[0] if errors else status))
 
     def run_cell(self, cell: Cell, sweep_id: str) -> Outcome:

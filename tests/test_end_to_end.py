@@ -2,6 +2,12 @@
 import csv
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 from edgebench.orchestrator.store import RESULT_COLUMNS
 
@@ -111,3 +117,60 @@ def test_threads_and_providers_are_recorded_and_an_unknown_provider_fails_the_tr
     assert ok.env["providers"] == ["CPUExecutionProvider"] and ok.env["intra_op_threads"] == 1
     assert ok.settings["device_facts"]["cpus"] >= 1  # provenance stored with the trial
     assert failed.status == "failed" and "NoSuchProvider" in failed.error
+
+
+def _descendants(pid):
+    """PIDs under `pid` (this test's own controller), from /proc."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def test_a_trial_whose_process_dies_is_retried(workspace):
+    controller = subprocess.Popen([sys.executable, "-m", "edgebench.orchestrator.cli", "run", "--model",
+                                   str(MODELS / "dws_cnn.onnx"), "--min-seconds", "3", "--warmup", "3", "--retries", "1"],
+                                  cwd=workspace.path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    victim = None
+    while victim is None and time.monotonic() < deadline:  # the trial process: `... run -` under our controller
+        for pid in _descendants(controller.pid):
+            try:
+                if Path("/proc/%d/cmdline" % pid).read_bytes().endswith(b"\0run\0-\0"):
+                    victim = pid
+            except OSError:
+                pass
+        time.sleep(0.05)
+    assert victim is not None, "no trial process appeared"
+    time.sleep(0.5)
+    os.kill(victim, signal.SIGKILL)
+    out, err = controller.communicate(timeout=120)
+    assert controller.returncode == 0, err
+    rows = read_csv(workspace.edgebench("results", "--format", "csv", check=True).stdout)
+    assert sorted(r["status"] for r in rows) == ["failed", "ok"]
+    failed = next(r for r in rows if r["status"] == "failed")
+    assert "died" in failed["error"] and "-9" in failed["error"]
+
+
+def test_fail_fast_stops_at_the_first_failure(workspace):
+    proc = workspace.edgebench("sweep", MODELS, "--providers", "NoSuchProvider", "--fail-fast", "--quick")
+    assert proc.returncode == 1
+    assert "1 failed, 1 not run" in proc.stderr
+    rows = read_csv(workspace.edgebench("results", "--format", "csv", check=True).stdout)
+    assert len(rows) == 1  # the cell after the failure was never started
+
+
+def test_deploy_to_local_sends_once(workspace):
+    first = workspace.edgebench("deploy", "--device", "local", "--model", MODELS / "dws_cnn.onnx", check=True)
+    assert "sent models/" in first.stdout and "sent agents/" in first.stdout
+    again = workspace.edgebench("deploy", "--device", "local", "--model", MODELS / "dws_cnn.onnx", check=True)
+    assert "local: 0 bytes sent, 2 file(s) already there" in again.stdout

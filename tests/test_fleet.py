@@ -174,3 +174,21 @@ def test_cut_link_mid_trial_still_stores_every_cell_once(tmp_path, monkeypatch):
             assert conn.execute("select count(*) from trials").fetchone()[0] == 4  # nothing measured twice
     finally:
         testfleet.stop(root)
+
+
+def test_ssh_config_alias_and_proxyjump(fleet_env, fleet, monkeypatch):
+    root, devices = fleet
+    config = fleet_env / "ssh_config"
+    config.write_text(
+        "Host jumpbox\n  HostName 127.0.0.1\n  Port %d\n  User root\n  IdentityFile %s\n\n"
+        "Host behind-jump\n  HostName 127.0.0.1\n  Port %d\n  User root\n  IdentityFile %s\n  ProxyJump jumpbox\n\n"
+        "Host direct\n  HostName 127.0.0.1\n  Port %d\n  User root\n  IdentityFile %s\n"
+        % (devices[0].port, root / "id_ed25519", devices[1].port, root / "id_ed25519", devices[2].port, root / "id_ed25519"))
+    monkeypatch.setenv("EDGEBENCH_SSH_CONFIG", str(config))
+    inventory = fleet_env / "aliases.yaml"
+    inventory.write_text("devices:\n" + "".join(
+        "  %s:\n    connection: ssh\n    ssh_alias: %s\n    python: %s\n    workdir: %s\n"
+        % (name, name, sys.executable, fleet_env / name) for name in ("direct", "behind-jump")))
+    proc = edgebench("probe", "--all", "--json", "--inventory", inventory)
+    assert proc.returncode == 0, proc.stderr
+    assert set(__import__("json").loads(proc.stdout)) == {"direct", "behind-jump"}
