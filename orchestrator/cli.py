@@ -313,7 +313,7 @@ def testfleet_start(count: int = typer.Argument(3, help="Number of devices."), d
     root = directory.resolve()
     out.print("use it with:\n  export EDGEBENCH_INVENTORY=%s/inventory.yaml EDGEBENCH_KNOWN_HOSTS=%s/known_hosts\n"
               "  edgebench sweep models/ --group fleet --quick\nstop it with: edgebench testfleet stop --dir %s"
-              % (root, root, directory), highlight=False)
+              % (root, root, directory), highlight=False, soft_wrap=True)
 
 
 @testfleet_app.command("stop")
