@@ -1,0 +1,1 @@
+"""The paper's model pipeline (host side): architectures, distillation, pruning, quantization, export."""
