@@ -14,6 +14,7 @@ import json
 import os
 import sys
 
+from . import sysroot
 from .lock import DeviceLock, device_busy
 from .probe import collect_facts, runtime_cache
 from .protocol import make_record, encode
@@ -67,7 +68,7 @@ def _fetch(workdir, trial_id):
 def main(argv=None):
     args = _parser().parse_args(argv)
     if args.command == "probe":
-        sys.stdout.write(encode(make_record("facts", facts=collect_facts(cache_path=runtime_cache(args.workdir)))))
+        sys.stdout.write(encode(make_record("facts", facts=collect_facts(sysroot.root(), runtime_cache(args.workdir)))))
         return 0
     if args.command == "run":
         tee = Tee(sys.stdout, args.workdir)

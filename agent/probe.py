@@ -126,9 +126,19 @@ def _write_cache(path, cache):
         pass  # a cache that cannot be written only costs time
 
 
-def collect_facts(root="/", cache_path=None):
+def power_facts(root, settings=None):
+    """Which power sensor a trial would use, and why each other one is not usable."""
+    from .telemetry import power, thermal
+    source, missing = power.survey(root, settings or {})
+    chosen = source.describe() if source is not None else None
+    if hasattr(source, "close"):
+        source.close()
+    return {"power_sensor": chosen, "power_sensors_missing": missing, "power_mode": thermal.power_mode(root)}
+
+
+def collect_facts(root="/", cache_path=None, telemetry=None):
     memory = meminfo_mb(os.path.join(root, "proc"))
-    return {
+    facts = {
         "agent_version": AGENT_VERSION,
         "hostname": platform.node(),
         "board": board_model(root),
@@ -143,4 +153,7 @@ def collect_facts(root="/", cache_path=None):
         "python_implementation": platform.python_implementation(),
         "runtimes": cached_runtime_info(cache_path) if cache_path else
         dict((name, runtime_info(module)) for name, module in RUNTIME_MODULES),
+        "simulated": root != "/",
     }
+    facts.update(power_facts(root, telemetry))
+    return facts

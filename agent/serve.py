@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from . import AGENT_VERSION
+from . import AGENT_VERSION, sysroot
 from .probe import collect_facts, runtime_cache
 from .protocol import ProtocolError, decode, encode, make_record
 from .spool import Tee
@@ -65,7 +65,8 @@ def _answer(request, tee, out):
     if op == "run":
         run_in_child(request.get("job"), tee)
     elif op == "probe":
-        tee.relay(encode(make_record("facts", facts=collect_facts(cache_path=runtime_cache(tee.workdir)))))
+        facts = collect_facts(sysroot.root(), runtime_cache(tee.workdir), request.get("telemetry"))
+        tee.relay(encode(make_record("facts", facts=facts)))
     elif op == "ping":
         tee.relay(encode(make_record("pong")))
     elif op == "exit":

@@ -7,12 +7,13 @@ import os
 import time
 import traceback
 
-from . import AGENT_VERSION, bench, memory
+from . import AGENT_VERSION, bench, memory, sysroot
 from .backends import BackendError, get_backend
 from .inputs import InputSpecError, make_feed
 from .protocol import make_record
 from .spool import is_safe_id
 from .stats import summarize
+from .telemetry.collect import TrialTelemetry
 
 BYTES_PER_MIB = 1024.0 * 1024.0
 TIMING_KEYS = ("warmup_iters", "warmup_s", "min_iters", "min_s", "max_iters", "max_s")
@@ -66,35 +67,54 @@ def _clean(value):
     return value
 
 
+def _timed_window_s(job, telemetry):
+    """min_s, lengthened when the power sensor's rate would leave too few samples in it."""
+    needed = telemetry.min_window_s()
+    return max(job["min_s"], needed), needed > job["min_s"]
+
+
 def measure(job):
-    """Runs the trial; returns (metrics, env, samples in ms)."""
+    """Runs the trial; returns (metrics, env, samples in ms, telemetry time series)."""
     backend = get_backend(job["backend"])
+    telemetry = TrialTelemetry(job.get("telemetry"), sysroot.root(), quick=bool(job.get("quick")))
     peak_reset = memory.reset_peak_rss()
     rss_before = memory.rss_mb()
-    load_start = time.perf_counter()
+    origin = load_start = time.perf_counter()
     model_size_mb = _load(backend, job)
     load_s = time.perf_counter() - load_start
     feed = make_feed(backend.inputs(), job["batch"], job["shapes"], job["seed"]) if backend.needs_model else {}
-    warmup_done = bench.warm_up(backend.run, feed, job["warmup_iters"], job["warmup_s"])
-    samples, wall_s, stopped_by = bench.timed_loop(
-        backend.run, feed, job["min_iters"], job["min_s"], job["max_iters"], job["max_s"])
+    min_s, lengthened = _timed_window_s(job, telemetry)
+    telemetry.start()
+    try:
+        telemetry.measure_idle()
+        warmup_done = bench.warm_up(backend.run, feed, job["warmup_iters"], job["warmup_s"])
+        t0 = time.perf_counter()
+        samples, wall_s, stopped_by = bench.timed_loop(
+            backend.run, feed, job["min_iters"], min_s, job["max_iters"], max(job["max_s"], min_s))
+        t1 = time.perf_counter()
+    finally:
+        telemetry.stop()  # tegrastats and sampler threads end on every path
     peak_rss = memory.peak_rss_mb()  # before the statistics add their own copies of the samples
     metrics = summarize(samples, job["batch"], wall_s)
+    power_metrics, series = telemetry.summary(t0, t1, len(samples) * job["batch"], origin)
+    metrics.update(power_metrics)
     metrics.update({
         "warmup_iterations": warmup_done,
         "stopped_by": stopped_by,
+        "min_s_lengthened_for_power": lengthened,
         "peak_rss_mb": peak_rss,
         "peak_rss_is_per_trial": peak_reset,
         "rss_before_load_mb": rss_before,
         "model_size_mb": model_size_mb,
         "load_s": load_s,
         "latency_per_sample_ms": metrics["latency_p50_ms"] / job["batch"],
+        "simulated": sysroot.simulated(),
     })
     metrics = dict((k, _clean(v)) for k, v in metrics.items())
     env = backend.info()
     env["system_memory"] = memory.meminfo_mb()
     samples_ms = [s * 1000.0 for s in samples] if job["keep_samples"] else None
-    return metrics, env, samples_ms
+    return metrics, env, samples_ms, series
 
 
 def run_trial(job, emit):
@@ -111,7 +131,7 @@ def run_trial(job, emit):
         job = normalize_job(job)
         emit(make_record("trial_start", trial_id=trial_id, job=job, agent_version=AGENT_VERSION,
                          started_monotonic=time.monotonic(), started_unix=time.time()))
-        metrics, env, samples_ms = measure(job)
+        metrics, env, samples_ms, series = measure(job)
     except (JobError, BackendError, InputSpecError) as exc:
         _error(emit, trial_id, str(exc), type(exc).__name__)
         return end("failed")
@@ -120,7 +140,7 @@ def run_trial(job, emit):
         _error(emit, trial_id, "%s: %s" % (type(exc).__name__, exc) if str(exc) else detail, "crash")
         return end("failed")
     emit(make_record("result", trial_id=trial_id, metrics=metrics, env=env, samples_ms=samples_ms,
-                     finished_unix=time.time()))
+                     telemetry=series, finished_unix=time.time()))
     return end("ok")
 
 

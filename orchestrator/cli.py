@@ -75,11 +75,23 @@ def probe(device: List[str] = typer.Option([], "--device", "-d", help="Device na
             for key, value in r.value.items():
                 table.add_row(key, _fact_text(value))
             out.print(table)
+            out.print(_power_sentence(r.device.name, r.value), highlight=False, soft_wrap=True)
     failed = [r for r in results if not r.ok]
     for r in failed:
         _say("unreachable: %s: %s" % (r.device.name, r.error))
     if failed:
         raise typer.Exit(1)
+
+
+def _power_sentence(name: str, facts: dict) -> str:
+    sensor = facts.get("power_sensor")
+    if sensor:
+        return "%s: power from %s, every %s ms%s%s" % (
+            name, sensor["sensor"], sensor["interval_ms"],
+            ", board total = %s" % sensor["total_rail"] if sensor.get("total_rail") else "",
+            " (SIMULATED board)" if facts.get("simulated") else "")
+    return ("%s: no power sensor found, so power and energy will show as \"–\" (not measured). Looked for: %s"
+            % (name, "; ".join("%s (%s)" % item for item in (facts.get("power_sensors_missing") or {}).items())))
 
 
 def _fact_text(value) -> str:

@@ -36,7 +36,7 @@ def probe_device(device, accept_new: bool = False) -> dict:
     with connect(device, accept_new=accept_new) as conn:
         _, session = start_session(conn, device.python, device.workdir)
         try:
-            return session.probe()
+            return session.probe(device.telemetry)
         finally:
             session.close()
 

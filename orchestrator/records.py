@@ -41,6 +41,21 @@ def _check_result(record: dict) -> None:
                 raise MalformedRecord("samples_ms holds a non-number: %.80r" % (value,))
     if record.get("env") is not None and not isinstance(record["env"], dict):
         raise MalformedRecord("env must be an object")
+    _check_telemetry(record.get("telemetry"))
+
+
+def _check_telemetry(telemetry) -> None:
+    if telemetry is None:
+        return
+    if not isinstance(telemetry, dict):
+        raise MalformedRecord("telemetry must be an object")
+    series = telemetry.get("power") or []
+    if not isinstance(series, list) or len(series) > MAX_SAMPLES:
+        raise MalformedRecord("telemetry.power must be a list of [t, mW] pairs")
+    for point in series:
+        if not (isinstance(point, list) and len(point) == 2 and all(
+                isinstance(v, numbers.Real) and not isinstance(v, bool) for v in point)):
+            raise MalformedRecord("telemetry.power holds a bad point: %.80r" % (point,))
 
 
 def validate(record: dict) -> dict:

@@ -74,8 +74,9 @@ class AgentSession:
                 raise LinkLost("link lost: %s" % exc) from None
             raise DeviceError("agent closed its input: %s %s" % (exc, self.channel.stderr_tail())) from None
 
-    def probe(self, timeout: float = 60.0) -> dict:
-        self._send({"op": "probe"})
+    def probe(self, telemetry: dict = None, timeout: float = 60.0) -> dict:
+        """Device facts; `telemetry` is the inventory's settings (which power sensor, ...)."""
+        self._send({"op": "probe", "telemetry": telemetry or {}})
         return self._expect("facts", timeout)["facts"]
 
     def run_trial(self, job: dict, on_record: Callable[[dict], None], timeout: float) -> tuple:

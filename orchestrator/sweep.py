@@ -112,7 +112,8 @@ def plan(devices, models, backends, batches, shapes: dict = None) -> List[Cell]:
 def make_job(trial_id: str, cell: Cell, remote_model: Optional[str], settings: Settings) -> dict:
     job = {"trial_id": trial_id, "backend": cell.backend, "model": remote_model, "batch": cell.batch,
            "seed": settings.seed, "shapes": settings.shapes, "quick": settings.quick,
-           "backend_options": {"providers": settings.providers, "intra_op_threads": settings.threads}}
+           "backend_options": {"providers": settings.providers, "intra_op_threads": settings.threads},
+           "telemetry": dict(cell.device.telemetry)}
     job.update(settings.timing)
     return job
 
@@ -195,7 +196,7 @@ class DeviceWorker:
         if self.session is None:
             self.files, self.session = start_session(self.conn, self.python, self.device.workdir, self.models)
             if self.facts is None:
-                self.facts = self.session.probe()
+                self.facts = self.session.probe(self.device.telemetry)
         return self.session
 
     def _drop_session(self) -> None:

@@ -106,6 +106,7 @@ class Store:
                 trial.status, trial.agent_version = "running", record.get("agent_version")
             elif kind == "result" and trial.status not in FINAL_STATUSES and s.get(Metrics, trial.id) is None:
                 trial.env = record.get("env")
+                trial.simulated = bool((record.get("metrics") or {}).get("simulated"))
                 s.add(_metrics_row(trial.id, record))
             elif kind == "error" and (trial.error is None or trial.status == "lost"):
                 trial.error = record.get("error")
@@ -147,4 +148,5 @@ class Store:
 def _metrics_row(trial_id: str, record: dict) -> Metrics:
     sent = record.get("metrics") or {}
     values = {name: sent.get(name) for name in METRIC_COLUMNS}
-    return Metrics(trial_id=trial_id, extra=sent, samples_ms=record.get("samples_ms"), **values)
+    return Metrics(trial_id=trial_id, extra=sent, samples_ms=record.get("samples_ms"),
+                   telemetry=record.get("telemetry"), **values)

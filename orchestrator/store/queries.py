@@ -13,7 +13,8 @@ RESULT_COLUMNS = [
 ]
 EXTRA_COLUMNS = [
     "latency_min_ms", "latency_max_ms", "latency_p50_ci95_low_ms", "latency_p50_ci95_high_ms",
-    "unstable", "params", "simulated", "error", "created_at", "finished_at",
+    "unstable", "idle_power_mw", "power_above_idle_mw", "energy_above_idle_mj", "throttled",
+    "params", "simulated", "error", "created_at", "finished_at",
 ]
 
 
@@ -26,7 +27,9 @@ def results_frame(store, sweep_id: str = None) -> pd.DataFrame:
                Metrics.latency_std_ms, Metrics.throughput_ips, Metrics.peak_rss_mb,
                Metrics.model_size_mb, Metrics.power_mw, Metrics.energy_mj, Metrics.accuracy,
                Metrics.latency_min_ms, Metrics.latency_max_ms, Metrics.latency_p50_ci95_low_ms,
-               Metrics.latency_p50_ci95_high_ms, Metrics.unstable, Model.params, Trial.simulated,
+               Metrics.latency_p50_ci95_high_ms, Metrics.unstable, Metrics.idle_power_mw,
+               Metrics.power_above_idle_mw, Metrics.energy_above_idle_mj, Metrics.throttled,
+               Model.params, Trial.simulated,
                Trial.error, Trial.created_at, Trial.finished_at)
         .outerjoin(Metrics, Metrics.trial_id == Trial.id)
         .outerjoin(Model, Model.sha256 == Trial.model_sha256)

@@ -92,9 +92,17 @@ class Metrics(Base):
     power_mw: Mapped[Optional[float]] = mapped_column(Float)
     energy_mj: Mapped[Optional[float]] = mapped_column(Float)
     accuracy: Mapped[Optional[float]] = mapped_column(Float)
+    # Power: mean over the timed window (gross) and above the idle baseline measured before it;
+    # energy per inference in mJ. NULL without a power sensor.
+    idle_power_mw: Mapped[Optional[float]] = mapped_column(Float)
+    power_above_idle_mw: Mapped[Optional[float]] = mapped_column(Float)
+    energy_above_idle_mj: Mapped[Optional[float]] = mapped_column(Float)
+    throttled: Mapped[Optional[bool]] = mapped_column(Boolean)
     extra: Mapped[Optional[dict]] = mapped_column(JSON)       # every metric the agent sent
+    telemetry: Mapped[Optional[dict]] = mapped_column(JSON)   # power time series, snapshots
     samples_ms: Mapped[Optional[list]] = mapped_column(JSON)  # raw latencies, for re-analysis
     trial: Mapped[Trial] = relationship(back_populates="metrics")
 
 
-METRIC_COLUMNS = [c.name for c in Metrics.__table__.columns if c.name not in ("trial_id", "extra", "samples_ms")]
+METRIC_COLUMNS = [c.name for c in Metrics.__table__.columns
+                  if c.name not in ("trial_id", "extra", "samples_ms", "telemetry")]

@@ -1,0 +1,248 @@
+"""Power sources for a trial: each `available()` or says why not; samples are stamped with
+time.perf_counter(), the clock of the latency loop, so power lines up with the timed window.
+
+    polled sysfs  ina3221x_iio, ina3221_hwmon, ina2xx_hwmon (a thread reads the files)
+    rapl          energy counters read in the same thread; power = delta energy / delta t
+    tegrastats    started by us with --interval, owned by PID, stopped on every exit path
+    jtop          jetson-stats, when its service answers (absent otherwise, never zero)
+
+`choose(settings, root)` picks one: the inventory's `telemetry: {power: NAME}` or, by default,
+the first available in AUTO_ORDER. None when there is none: power stays null.
+"""
+import os
+import subprocess
+import threading
+import time
+
+from . import sysfs_power, tegrastats
+
+AUTO_ORDER = ("ina3221x_iio", "ina3221_hwmon", "tegrastats", "jtop", "ina2xx_hwmon", "rapl")
+DEFAULT_INTERVAL_MS = {"tegrastats": 100, "jtop": 500}
+POLL_INTERVAL_MS = 50
+
+
+class PolledSysfs(object):
+    """An INA sensor in sysfs, read every `interval` by the sampler thread."""
+
+    def __init__(self, name, root, settings):
+        self.name, self.root = name, root
+        self.total_rail = settings.get("total_rail")
+        self.interval_ms = int(settings.get("interval_ms") or POLL_INTERVAL_MS)
+        self.why_not = None
+
+    def _read(self):
+        if self.name == "ina2xx_hwmon":
+            return sysfs_power.read_ina2xx_hwmon(self.root, self.total_rail)
+        return getattr(sysfs_power, "read_" + self.name)(self.root)
+
+    def available(self):
+        reading = self._read()
+        if reading is None:
+            self.why_not = "no %s sensor" % self.name
+        elif reading.get("total_mw") is None:
+            self.why_not = "%s found, but no board total: %s" % (self.name, reading.get("total_reason"))
+        return self.why_not is None
+
+    def describe(self):
+        reading = self._read() or {}
+        return {"sensor": self.name, "total_rail": reading.get("total_rail"), "interval_ms": self.interval_ms}
+
+    def sample(self):
+        """(total mW, {rail: mW}) now, or None."""
+        reading = self._read()
+        if reading is None or reading.get("total_mw") is None:
+            return None
+        return reading["total_mw"], reading.get("rails_mw") or {}
+
+
+class Rapl(PolledSysfs):
+    """x86 package energy: power is the counter's delta over the time between two reads."""
+
+    def __init__(self, root, settings):
+        PolledSysfs.__init__(self, "rapl", root, settings)
+        self.interval_ms = int(settings.get("interval_ms") or 100)
+        self._last = None
+
+    def available(self):
+        reading = sysfs_power.read_rapl(self.root)
+        if reading is None or not any("/" not in z for z in reading["zones"]):
+            self.why_not = "no readable RAPL package zone"
+        return self.why_not is None
+
+    def describe(self):
+        return {"sensor": "rapl", "total_rail": "sum of RAPL package zones (CPU package, not the board)",
+                "interval_ms": self.interval_ms}
+
+    def sample(self):
+        now, reading = time.perf_counter(), sysfs_power.read_rapl(self.root)
+        last, self._last = self._last, (now, reading)
+        if last is None or reading is None:
+            return None
+        powers = sysfs_power.rapl_average_power_mw(last[1], reading, now - last[0]) or {}
+        packages = dict((k, v) for k, v in powers.items() if "/" not in k and v is not None)
+        return (sum(packages.values()), packages) if packages else None
+
+
+class Tegrastats(object):
+    """tegrastats --interval MS, parsed line by line as it prints."""
+
+    def __init__(self, root, settings):
+        self.root = root
+        self.interval_ms = int(settings.get("interval_ms") or DEFAULT_INTERVAL_MS["tegrastats"])
+        self.path = settings.get("tegrastats") or self._find()
+        self.why_not = None
+        self.samples, self.records, self.errors = [], [], []
+        self._proc = self._thread = None
+
+    def _find(self):
+        for folder in ("usr/bin", "usr/sbin", "usr/local/bin"):
+            path = os.path.join(self.root, folder, "tegrastats")
+            if os.access(path, os.X_OK):
+                return path
+        return None
+
+    def available(self):
+        if not self.path:
+            self.why_not = "no tegrastats program"
+        return self.why_not is None
+
+    def describe(self):
+        return {"sensor": "tegrastats", "total_rail": None, "interval_ms": self.interval_ms}
+
+    def start(self):
+        self._proc = subprocess.Popen([self.path, "--interval", str(self.interval_ms)],
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True)
+        self._thread = threading.Thread(target=self._read_lines)
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _read_lines(self):
+        for line in self._proc.stdout:
+            now = time.perf_counter()
+            try:
+                record = tegrastats.parse_line(line)
+            except ValueError as exc:
+                self.errors.append(str(exc))
+                continue
+            self.records.append((now, record))
+            if record.get("power_total_mw") is not None:
+                self.samples.append((now, record["power_total_mw"]))
+
+    def stop(self):
+        """Stops the process we started, by PID; safe to call twice."""
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._thread.join(5)
+        self._proc = None
+
+
+class Jtop(object):
+    """jetson-stats: only when `jtop.service` answers; its `avg` is a smoothing, not a mean,
+    so only the instantaneous total is used."""
+
+    def __init__(self, root, settings):
+        self.interval_ms = int(settings.get("interval_ms") or DEFAULT_INTERVAL_MS["jtop"])
+        self.why_not, self._jetson = None, None
+
+    def available(self):
+        try:
+            from jtop import jtop  # optional: jetson-stats on the device
+            self._jetson = jtop(interval=self.interval_ms / 1000.0)
+            self._jetson.start()
+        except Exception as exc:  # ImportError, JtopException ("jtop.service is not active")
+            self.why_not = "jtop unavailable: %s" % (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            self._jetson = None
+        return self._jetson is not None
+
+    def describe(self):
+        return {"sensor": "jtop", "total_rail": None, "interval_ms": self.interval_ms}
+
+    def sample(self):
+        power = self._jetson.power if self._jetson is not None else None
+        if isinstance(power, dict) and isinstance(power.get("tot"), dict):  # jetson-stats 4.x / 7.x
+            total = power["tot"].get("power")
+            rails = dict((k, v.get("power")) for k, v in (power.get("rail") or {}).items() if isinstance(v, dict))
+            return (total, rails) if total is not None else None
+        if isinstance(power, tuple) and power and isinstance(power[0], dict):  # 3.x: (total, rails)
+            return power[0].get("cur"), {}
+        return None
+
+    def close(self):
+        if self._jetson is not None:
+            self._jetson.close()
+            self._jetson = None
+
+
+def make_source(name, root, settings):
+    if name in ("ina3221x_iio", "ina3221_hwmon", "ina2xx_hwmon"):
+        return PolledSysfs(name, root, settings)
+    if name == "rapl":
+        return Rapl(root, settings)
+    if name == "tegrastats":
+        return Tegrastats(root, settings)
+    if name == "jtop":
+        return Jtop(root, settings)
+    raise ValueError("unknown power source %r; valid: %s, none" % (name, ", ".join(AUTO_ORDER)))
+
+
+def survey(root="/", settings=None):
+    """Every source: (chosen source or None, {source name: why it is not usable})."""
+    settings = settings or {}
+    wanted = settings.get("power", "auto")
+    if wanted == "none":
+        return None, {"all": "power measurement turned off in the inventory (telemetry.power: none)"}
+    names = AUTO_ORDER if wanted == "auto" else (wanted,)
+    missing = {}
+    for name in names:
+        source = make_source(name, root, settings)
+        if source.available():
+            return source, missing
+        missing[name] = source.why_not
+    return None, missing
+
+
+class PolledSampler(object):
+    """A thread reading a polled source every interval until stopped."""
+
+    def __init__(self, source):
+        self.source = source
+        self.samples = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+        self._thread.daemon = True
+
+    def start(self):
+        self._thread.start()
+
+    def _run(self):
+        interval = self.source.interval_ms / 1000.0
+        next_time = time.perf_counter()
+        while not self._stop.is_set():
+            reading = self.source.sample()
+            if reading is not None:
+                self.samples.append((time.perf_counter(), reading[0]))
+            next_time += interval
+            self._stop.wait(max(0.0, next_time - time.perf_counter()))
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(5)
+        if hasattr(self.source, "close"):
+            self.source.close()
+
+
+def start_sampling(source):
+    """Starts sampling `source`; returns an object with .samples and .stop()."""
+    if isinstance(source, Tegrastats):
+        source.start()
+        return source
+    sampler = PolledSampler(source)
+    sampler.start()
+    return sampler

@@ -1,0 +1,120 @@
+"""Thermal zones, clocks, power mode and throttle flags, read before and after each trial.
+
+Everything is read under `root` (tests and simulated boards pass a tree); programs
+(`vcgencmd`, `nvpmodel`) are looked for under root's bin folders first, then on PATH.
+"""
+import glob
+import os
+import subprocess
+
+from . import vcgencmd
+
+BIN_FOLDERS = ("usr/bin", "usr/sbin", "usr/local/bin", "opt/vc/bin")
+GPU_FREQ_FILES = ("sys/devices/57000000.gpu/devfreq/57000000.gpu/cur_freq",   # Jetson Nano (Hz)
+                  "sys/devices/17000000.gv11b/devfreq/17000000.gv11b/cur_freq")  # Xavier
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except (IOError, OSError):
+        return None
+
+
+def _int(text):
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def thermal_zones(root="/"):
+    """{zone type: degrees C}; millidegree files; unreadable zones left out."""
+    zones = {}
+    for zone in sorted(glob.glob(os.path.join(root, "sys/class/thermal/thermal_zone*"))):
+        kind, value = _read(os.path.join(zone, "type")), _int(_read(os.path.join(zone, "temp")))
+        if kind and value is not None and value > -256000:
+            zones[kind] = value / 1000.0
+    return zones
+
+
+def cpu_clocks(root="/"):
+    """{cpuN: {cur_khz, governor, online}}."""
+    cpus = {}
+    for cpu in sorted(glob.glob(os.path.join(root, "sys/devices/system/cpu/cpu[0-9]*"))):
+        name = os.path.basename(cpu)
+        online = _read(os.path.join(cpu, "online"))
+        cpus[name] = {"cur_khz": _int(_read(os.path.join(cpu, "cpufreq/scaling_cur_freq"))),
+                      "governor": _read(os.path.join(cpu, "cpufreq/scaling_governor")),
+                      "online": None if online is None else online == "1"}
+    return cpus
+
+
+def gpu_freq_hz(root="/"):
+    for relative in GPU_FREQ_FILES:
+        value = _int(_read(os.path.join(root, relative)))
+        if value is not None:
+            return value
+    return None
+
+
+def find_program(root, name):
+    for folder in BIN_FOLDERS:
+        path = os.path.join(root, folder, name)
+        if os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def _run(argv):
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+        out, _ = proc.communicate(timeout=10)
+        return out
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def power_mode(root="/"):
+    """`nvpmodel -q`: 'NV Power Mode: MAXN' then the mode id; None without nvpmodel."""
+    program = find_program(root, "nvpmodel")
+    out = _run([program, "-q"]) if program else None
+    if not out:
+        return None
+    for line in out.splitlines():
+        if line.startswith("NV Power Mode:"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+def pi_firmware(root="/"):
+    """Raspberry Pi firmware readings, or None without vcgencmd."""
+    program = find_program(root, "vcgencmd")
+    if not program:
+        return None
+    throttled, reason = vcgencmd.parse("get_throttled", _run([program, "get_throttled"]) or "")
+    temp, _ = vcgencmd.parse("measure_temp", _run([program, "measure_temp"]) or "")
+    return {"throttled": throttled, "throttled_reason": reason, "temp_c": temp}
+
+
+def snapshot(root="/"):
+    return {"thermal_c": thermal_zones(root), "cpus": cpu_clocks(root), "gpu_freq_hz": gpu_freq_hz(root),
+            "power_mode": power_mode(root), "pi_firmware": pi_firmware(root)}
+
+
+def throttle_flags(before, after):
+    """Flags that say the board throttled or was under-voltage during the trial: a 'now' bit
+    set before or after, or a 'since boot' bit that was not set before and is after."""
+    flags = set()
+    for snap in (before, after):
+        firmware = (snap or {}).get("pi_firmware") or {}
+        for name, value in ((firmware.get("throttled") or {}).items()):
+            if name.endswith("_now") and value is True:
+                flags.add(name)
+    old = ((before or {}).get("pi_firmware") or {}).get("throttled") or {}
+    new = ((after or {}).get("pi_firmware") or {}).get("throttled") or {}
+    for name, value in new.items():
+        if name.endswith("_occurred") and value is True and old.get(name) is not True:
+            flags.add(name)
+    return sorted(flags)
