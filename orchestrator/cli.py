@@ -17,7 +17,7 @@ from .inventory import load_inventory
 from .modelinfo import find_models, inspect_model
 from .report.tables import device_table, model_table, render
 from .store import RESULT_COLUMNS, Store, results_frame
-from .store.queries import sweep_exists
+from .store.queries import sweep_exists, telemetry_rows, trial_telemetry
 from .display import LiveProgress
 from .sweep import FleetOptions, Settings, plan, resume_plan, run_sweep
 
@@ -253,19 +253,44 @@ def _print_summary(store, sweep_id, outcomes) -> None:
 @app.command()
 def results(fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
             sweep_id: Optional[str] = typer.Option(None, "--sweep", help="Only this sweep."),
+            trial_id: Optional[str] = typer.Option(None, "--trial", help="Only this trial."),
+            telemetry: bool = typer.Option(False, "--telemetry", help="With --trial: the power time series (csv or json)."),
             db: Optional[str] = DbOpt):
     """Print stored trials, one row per trial."""
     options.check_choice(fmt, ("table", "csv", "json"), "--format")
     store = Store(db, create=False)
     if sweep_id and not sweep_exists(store, sweep_id):
         raise UserError("no sweep %r in %s" % (sweep_id, store.engine.url))
+    if telemetry:
+        if not trial_id:
+            raise UserError("--telemetry needs --trial ID (see edgebench results for trial ids)")
+        return _print_telemetry(trial_telemetry(store, trial_id), fmt)
     frame = results_frame(store, sweep_id)
+    if trial_id:
+        frame = frame[frame["trial_id"] == trial_id]
+        if frame.empty:
+            raise UserError("no trial %r in %s" % (trial_id, store.engine.url))
     if fmt == "csv":
         sys.stdout.write(frame.to_csv(index=False))
     elif fmt == "json":
         sys.stdout.write(frame.to_json(orient="records", date_format="iso", indent=1) + "\n")
     else:
         _print_results_table(frame)
+
+
+def _print_telemetry(series: dict, fmt: str) -> None:
+    rows = telemetry_rows(series)
+    if fmt == "json":
+        payload = {k: v for k, v in series.items() if k != "power"}
+        payload["samples"] = rows
+        sys.stdout.write(json.dumps(payload, indent=1, default=str) + "\n")
+        return
+    if not rows:
+        _say("trial %s has no power samples (sensor: %s)" % (series["trial_id"], series["sensor"] or "none found"))
+        return
+    sys.stdout.write(pd.DataFrame(rows, columns=["t_s", "power_mw", "phase"]).to_csv(index=False))
+    _say("trial %s: %d samples from %s every %s ms%s" % (series["trial_id"], len(rows), series["sensor"],
+                                                       series["interval_ms"], " (SIMULATED)" if series["simulated"] else ""))
 
 
 def _print_results_table(frame) -> None:
@@ -309,6 +334,44 @@ def report(table: str = typer.Option("device", "--table", "-t", help="device (Ta
     err.print("wrote %s" % out_file)
 
 
+plot_app = typer.Typer(no_args_is_help=True, help="Plots of stored trials.")
+app.add_typer(plot_app, name="plot")
+
+
+@plot_app.command("power")
+def plot_power_command(trial_id: str = typer.Option(..., "--trial", help="Trial id (see edgebench results)."),
+                       out_file: Path = typer.Option(..., "--out", "-o", help="Image file to write (.png, .svg, .pdf)."),
+                       db: Optional[str] = DbOpt):
+    """Power over time during a trial, the timed window shaded, the idle baseline dashed."""
+    from .report.plots import plot_power
+    series = trial_telemetry(Store(db, create=False), trial_id)
+    origin_free = [(t, mw) for t, mw in series["power"]]
+    path = plot_power(origin_free, out_file, window=tuple(series["window"]) if series["window"] else None,
+                      idle_mw=series["idle_power_mw"], title="trial %s on %s" % (trial_id, series["device"]),
+                      sensor=series["sensor"] or "", simulated=bool(series["simulated"]))
+    _say("wrote %s" % path)
+
+
+telemetry_app = typer.Typer(no_args_is_help=True, help="Recorded device outputs (tegrastats logs, perf stat, vcgencmd).")
+app.add_typer(telemetry_app, name="telemetry")
+
+
+@telemetry_app.command("parse")
+def telemetry_parse(file: Path = typer.Argument(..., help="A recorded output, e.g. a tegrastats --logfile."),
+                    kind: str = typer.Option(..., "--kind", help="tegrastats, perf-stat or vcgencmd."),
+                    fmt: str = typer.Option("csv", "--format", "-f", help="csv or json.")):
+    """One record per sample; lines that cannot be read are listed on stderr with their number."""
+    from .telemetry_files import error_lines, parse_file, render
+    options.check_choice(fmt, ("csv", "json"), "--format")
+    parsed = parse_file(kind, file)
+    sys.stdout.write(render(parsed, fmt))
+    problems = error_lines(file, parsed)
+    for line in problems:
+        _say(line)
+    if problems:
+        raise typer.Exit(1)
+
+
 testfleet_app = typer.Typer(no_args_is_help=True, help="Simulated devices for trying the fleet features: real sshd on this host.")
 app.add_typer(testfleet_app, name="testfleet")
 FleetDirOpt = typer.Option(Path("testfleet"), "--dir", help="Folder holding the fleet's keys, inventory and state.")
@@ -316,12 +379,14 @@ FleetDirOpt = typer.Option(Path("testfleet"), "--dir", help="Folder holding the 
 
 @testfleet_app.command("start")
 def testfleet_start(count: int = typer.Argument(3, help="Number of devices."), directory: Path = FleetDirOpt,
-                    netns: bool = typer.Option(False, "--netns", help="One network namespace per device (root): links can be cut.")):
+                    netns: bool = typer.Option(False, "--netns", help="One network namespace per device (root): links can be cut."),
+                    board: List[str] = typer.Option([], "--board", help="Simulated board for the next device: jetson-nano or rpi4 (repeatable)."),):
     """Start COUNT simulated devices and write an inventory for them."""
     from . import testfleet
-    devices_ = testfleet.start(directory, options.check_positive(count, "COUNT"), netns=netns)
+    devices_ = testfleet.start(directory, options.check_positive(count, "COUNT"), netns=netns, boards=board)
     for d in devices_:
-        out.print("%s: sshd pid %d on %s:%d" % (d.name, d.pid, d.host, d.port), highlight=False)
+        out.print("%s: sshd pid %d on %s:%d%s" % (d.name, d.pid, d.host, d.port,
+                                                  ", simulated %s" % d.board if d.board else ""), highlight=False)
     root = directory.resolve()
     out.print("use it with:\n  export EDGEBENCH_INVENTORY=%s/inventory.yaml EDGEBENCH_KNOWN_HOSTS=%s/known_hosts\n"
               "  edgebench sweep models/ --group fleet --quick\nstop it with: edgebench testfleet stop --dir %s"
@@ -385,7 +450,8 @@ def guarded(command):
     return wrapper
 
 
-for _command in app.registered_commands + testfleet_app.registered_commands:
+for _command in (app.registered_commands + testfleet_app.registered_commands + plot_app.registered_commands
+                 + telemetry_app.registered_commands):
     _command.callback = guarded(_command.callback)
 
 

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import List, Optional
 
+from . import simboards
 from .errors import UserError
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
@@ -34,6 +35,8 @@ class SimDevice:
     dir: str
     netns: Optional[str] = None
     host_veth: Optional[str] = None
+    board: Optional[str] = None       # a simulated board (jetson-nano, rpi4), or None
+    telemetry: Optional[dict] = None  # its inventory telemetry settings
 
 
 def _run(argv: List[str]) -> None:
@@ -53,9 +56,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _sshd_config(dev_dir: Path, host: str, port: int, authorized_keys: Path) -> Path:
+def _sshd_config(dev_dir: Path, host: str, port: int, authorized_keys: Path, sysroot: Optional[Path]) -> Path:
     config = dev_dir / "sshd_config"
-    config.write_text("\n".join([
+    extra = ["SetEnv EDGEBENCH_SYSROOT=%s" % sysroot] if sysroot else []
+    config.write_text("\n".join(extra + [
         "Port %d" % port, "ListenAddress %s" % host,
         "HostKey %s" % (dev_dir / "host_ed25519"), "PidFile %s" % (dev_dir / "sshd.pid"),
         "AuthorizedKeysFile %s" % authorized_keys,
@@ -97,10 +101,13 @@ def _make_netns(index: int) -> tuple:
     return ns, host_veth, dev_ip
 
 
-def _start_device(root: Path, index: int, authorized_keys: Path, netns: bool) -> SimDevice:
+def _start_device(root: Path, index: int, authorized_keys: Path, netns: bool, board: Optional[str],
+                  python: str) -> SimDevice:
     name = "sim%02d" % index
     dev_dir = root / name
     (dev_dir / "work").mkdir(parents=True, exist_ok=True)
+    sysroot = dev_dir / "sysroot" if board else None
+    telemetry = simboards.make_board(board, sysroot, python) if board else None
     _keygen(dev_dir / "host_ed25519")
     ns = host_veth = None
     if netns:
@@ -108,14 +115,14 @@ def _start_device(root: Path, index: int, authorized_keys: Path, netns: bool) ->
         port = 22
     else:
         host, port = "127.0.0.1", _free_port()
-    config = _sshd_config(dev_dir, host, port, authorized_keys)
+    config = _sshd_config(dev_dir, host, port, authorized_keys, sysroot)
     log = dev_dir / "sshd.log"
     argv = [SSHD, "-D", "-e", "-f", str(config)]
     if ns:
         argv = ["ip", "netns", "exec", ns] + argv
     with open(log, "w") as log_file:
         proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
-    device = SimDevice(name, host, port, proc.pid, str(dev_dir), ns, host_veth)
+    device = SimDevice(name, host, port, proc.pid, str(dev_dir), ns, host_veth, board, telemetry)
     _wait_ready(host, port, proc, log)
     return device
 
@@ -133,13 +140,21 @@ def _inventory_text(root: Path, devices: List[SimDevice], python: str) -> str:
         lines += ["  %s:" % d.name, "    connection: ssh", "    host: %s" % d.host, "    port: %d" % d.port,
                   "    user: %s" % getpass.getuser(), "    identity_file: %s" % (root / "id_ed25519"),
                   "    python: %s" % python, "    workdir: %s" % (Path(d.dir) / "work"),
-                  "    platform: generic", "    groups: [fleet]", "    backends: [onnxruntime, null]"]
+                  "    platform: %s" % (d.board or "generic"),
+                  "    groups: [fleet%s]" % (", simulated-boards" if d.board else ""),
+                  "    backends: [onnxruntime, null]"]
+        if d.telemetry:
+            lines += ["    telemetry: %s" % json.dumps(d.telemetry)]
     return "\n".join(lines) + "\n"
 
 
 def start(root: Path, count: int, netns: bool = False, python: str = sys.executable,
-          trust: bool = True) -> List[SimDevice]:
-    """Starts `count` devices under `root`; writes inventory.yaml, known_hosts, fleet.json."""
+          trust: bool = True, boards: List[str] = ()) -> List[SimDevice]:
+    """Starts `count` devices under `root`; writes inventory.yaml, known_hosts, fleet.json.
+    `boards` gives the first devices simulated boards (jetson-nano, rpi4), in order."""
+    for board in boards:
+        if board not in simboards.BOARDS:
+            raise UserError("test fleet: unknown board %r (have: %s)" % (board, ", ".join(simboards.BOARDS)))
     root = Path(root).resolve()
     if (root / "fleet.json").exists():
         raise UserError("test fleet: %s already holds a fleet; stop it first" % root)
@@ -154,7 +169,8 @@ def start(root: Path, count: int, netns: bool = False, python: str = sys.executa
     devices: List[SimDevice] = []
     try:
         for index in range(1, count + 1):
-            devices.append(_start_device(root, index, authorized, netns))
+            board = boards[index - 1] if index <= len(boards) else None
+            devices.append(_start_device(root, index, authorized, netns, board, python))
     finally:
         _write_state(root, devices)  # even a partial fleet can be stopped
     (root / "known_hosts").write_text("".join(_known_hosts_line(d) for d in devices) if trust else "")

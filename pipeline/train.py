@@ -137,7 +137,7 @@ def _run(model: nn.Module, data: Dataset, config: TrainConfig, loss_fn: LossFn,
                 loss.backward()
                 optimizer.step()
                 scheduler.step()
-                running += float(loss)
+                running += float(loss.detach())
                 bar.set_postfix(loss="%.3f" % (running / (step + 1)), refresh=False)
             top1 = evaluate(model, data.x_val, data.y_val)
             history.append({"epoch": epoch, "loss": running / steps_per_epoch, "val_top1": top1})

@@ -174,3 +174,24 @@ def test_deploy_to_local_sends_once(workspace):
     assert "sent models/" in first.stdout and "sent agents/" in first.stdout
     again = workspace.edgebench("deploy", "--device", "local", "--model", MODELS / "dws_cnn.onnx", check=True)
     assert "local: 0 bytes sent, 2 file(s) already there" in again.stdout
+
+
+def test_probe_local_says_plainly_that_no_power_sensor_was_found_and_tables_show_dashes(workspace):
+    probe = workspace.edgebench("probe", check=True)
+    assert "local: no power sensor found" in probe.stdout
+    workspace.edgebench("run", "--model", MODELS / "dws_cnn.onnx", "--quick", check=True)
+    table = workspace.edgebench("report", "--table", "device", check=True).stdout
+    row = next(line for line in table.splitlines() if line.startswith("| local"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[3] == "–" and cells[4] == "–"  # Power (mW), Energy (mJ/inf): not measured, not 0
+
+
+def test_telemetry_parse_reports_unreadable_lines_with_their_number(workspace):
+    log = workspace.path / "tegra.log"
+    log.write_text("RAM 534/3964MB (lfb 98x4MB) SWAP 5/1982MB (cached 1MB) CPU [16%@204,9%@204,0%@204,0%@204] "
+                   "EMC_FREQ 0%@204 GR3D_FREQ 0%@76 PLL@34C CPU@36.5C POM_5V_IN 1022/1022 POM_5V_GPU 0/0\n"
+                   "this is not tegrastats\n")
+    proc = workspace.edgebench("telemetry", "parse", "--kind", "tegrastats", log, "--format", "json")
+    assert proc.returncode == 1 and "tegra.log:2:" in proc.stderr
+    rows = json.loads(proc.stdout)
+    assert len(rows) == 1 and rows[0]["power_total_mw"] == 1022 and rows[0]["total_rail"] == "POM_5V_IN"

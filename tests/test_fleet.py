@@ -192,3 +192,33 @@ def test_ssh_config_alias_and_proxyjump(fleet_env, fleet, monkeypatch):
     proc = edgebench("probe", "--all", "--json", "--inventory", inventory)
     assert proc.returncode == 0, proc.stderr
     assert set(__import__("json").loads(proc.stdout)) == {"direct", "behind-jump"}
+
+
+def test_simulated_nano_and_pi_store_power_and_energy_marked_simulated(tmp_path, monkeypatch):
+    root = tmp_path / "boards"
+    testfleet.start(root, 2, boards=["jetson-nano", "rpi4"])
+    try:
+        monkeypatch.setenv("EDGEBENCH_INVENTORY", str(root / "inventory.yaml"))
+        monkeypatch.setenv("EDGEBENCH_KNOWN_HOSTS", str(root / "known_hosts"))
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+        monkeypatch.setenv("EDGEBENCH_DB", "sqlite:///%s" % (tmp_path / "boards.db"))
+        probe = edgebench("probe", "--group", "fleet")
+        assert "sim01: power from tegrastats" in probe.stdout and "SIMULATED" in probe.stdout
+        assert "NVIDIA Jetson Nano Developer Kit" in probe.stdout and "32.7.1" in probe.stdout
+        proc = edgebench("sweep", MODELS / "dws_cnn.onnx", "--group", "fleet", "--quick")
+        assert proc.returncode == 0, proc.stderr
+        rows = {r["device"]: r for r in csv.DictReader(io.StringIO(edgebench("results", "--format", "csv").stdout))}
+        nano, pi = rows["sim01"], rows["sim02"]
+        # Replayed Nano lines carry POM_5V_IN 1750, 3014 and 2003 mW: the mean lies between.
+        assert 1750 <= float(nano["power_mw"]) <= 3014 and float(nano["energy_mj"]) > 0
+        assert abs(float(pi["power_mw"]) - 3123.648) < 1e-6  # INA219 power1_input 3123648 µW
+        assert nano["simulated"] == "True" and pi["simulated"] == "True"
+        table = edgebench("report", "--table", "device").stdout
+        assert "sim01 (simulated)" in table and "Energy (mJ/inf)" in table and "not real measurements" in table
+        trial = nano["trial_id"]
+        series = edgebench("results", "--trial", trial, "--telemetry")
+        assert series.returncode == 0 and series.stdout.startswith("t_s,power_mw,phase") and ",timed" in series.stdout
+        plot = edgebench("plot", "power", "--trial", trial, "--out", tmp_path / "power.png")
+        assert plot.returncode == 0 and (tmp_path / "power.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    finally:
+        testfleet.stop(root)

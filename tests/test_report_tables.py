@@ -64,7 +64,7 @@ def test_latest_successful_no_ok_rows_is_empty():
 def test_device_table_paper_columns_and_accuracy_percent():
     table = t.device_table(frame(trial(), trial(device="rpi4")))
     assert list(table.columns) == [
-        "Device", "Accuracy (%)", "Latency (ms)", "Power (mW)", "Memory (MB)",
+        "Device", "Accuracy (%)", "Latency (ms)", "Power (mW)", "Energy (mJ/inf)", "Memory (MB)",
         "Model size (MB)"]
     assert table.loc[0, "Accuracy (%)"] == pytest.approx(90.1)
     assert "| 90.1 |" in t.render(table, "markdown").replace("  ", "")
@@ -116,29 +116,29 @@ def test_model_table_device_column_when_varying_and_filter():
 # ---------------------------------------------------------------- missing values
 
 def test_missing_power_is_dash_in_markdown_and_empty_in_csv():
-    table = t.device_table(frame(trial(power_mw=None, peak_rss_mb=float("nan"))))
+    table = t.device_table(frame(trial(power_mw=None, energy_mj=None, peak_rss_mb=float("nan"))))
     md = t.render(table, "markdown")
     row = md.splitlines()[2]
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[3] == "\u2013" and cells[4] == "\u2013"
-    assert "0" not in cells[3:5] and "nan" not in [c.lower() for c in cells]
+    assert cells[3] == "\u2013" and cells[4] == "\u2013" and cells[5] == "\u2013"
+    assert "0" not in cells[3:6] and "nan" not in [c.lower() for c in cells]
 
     csv = t.render(table, "csv")
     parsed = pd.read_csv(io.StringIO(csv))
     assert pd.isna(parsed.loc[0, "Power (mW)"]) and pd.isna(parsed.loc[0, "Memory (MB)"])
-    assert csv.splitlines()[1] == "jetson_nano,90.1,12.3,,,13.60"
+    assert csv.splitlines()[1] == "jetson_nano,90.1,12.3,,,,13.60"
 
     html = t.render(table, "html")
     assert "<td>\u2013</td>" in html
 
 
 def test_number_formatting():
-    df = frame(trial(device="a", latency_p50_ms=0.41234, power_mw=1234.6,
+    df = frame(trial(device="a", latency_p50_ms=0.41234, power_mw=1234.6, energy_mj=0.53312,
                      peak_rss_mb=210.44, model_size_mb=13.6),
                trial(device="b", latency_p50_ms=209.6),
                trial(device="c", latency_p50_ms=12.34))
     lines = t.render(t.device_table(df), "csv").splitlines()
-    assert lines[1] == "a,90.1,0.412,1235,210.4,13.60"
+    assert lines[1] == "a,90.1,0.412,1235,0.533,210.4,13.60"
     assert lines[2].split(",")[2] == "210"
     assert lines[3].split(",")[2] == "12.3"
 

@@ -140,6 +140,7 @@ class Tegrastats(object):
                 self._proc.kill()
                 self._proc.wait()
         self._thread.join(5)
+        self._proc.stdout.close()
         self._proc = None
 
 

@@ -42,7 +42,8 @@ MODEL_CAPTION = "Model comparison"
 _ID_SOURCES = {"Device": "device", "Model": "model", "Backend": "backend",
                "Precision": "precision", "Batch": "batch"}
 
-DEVICE_METRICS = ["Accuracy (%)", "Latency (ms)", "Power (mW)", "Memory (MB)",
+# Energy is per inference (mJ); the paper's "Energy (mW)" column was power, labelled as energy.
+DEVICE_METRICS = ["Accuracy (%)", "Latency (ms)", "Power (mW)", "Energy (mJ/inf)", "Memory (MB)",
                   "Model size (MB)"]
 MODEL_METRICS = ["Accuracy (%)", "Latency (ms)", "Power (mW)", "Params (M)"]
 
@@ -112,6 +113,7 @@ def _metric_values(rows: pd.DataFrame) -> Dict[str, pd.Series]:
         "Accuracy (%)": _numeric(rows["accuracy"], 100.0),
         "Latency (ms)": _numeric(rows["latency_p50_ms"]),
         "Power (mW)": _numeric(rows["power_mw"]),
+        "Energy (mJ/inf)": _numeric(rows["energy_mj"]),
         "Memory (MB)": _numeric(rows["peak_rss_mb"]),
         "Model size (MB)": _numeric(rows["model_size_mb"]),
         "Params (M)": _numeric(rows["params"], 1e-6),
@@ -119,7 +121,10 @@ def _metric_values(rows: pd.DataFrame) -> Dict[str, pd.Series]:
 
 
 def _varying(rows: pd.DataFrame, column: str) -> bool:
-    """True when ``column`` takes more than one value (NaN counts) in rows."""
+    """True when ``column`` takes more than one value (NaN counts) in rows. A batch other
+    than 1 is always shown: its latency is per call of that batch, not per image."""
+    if column == "batch" and (pd.to_numeric(rows[column], errors="coerce") != 1).any():
+        return True
     return rows[column].nunique(dropna=False) > 1
 
 
@@ -217,6 +222,7 @@ _NUMBER_FORMATS: Dict[str, Callable[[float], str]] = {
     "Accuracy (%)": _fixed(1),
     "Latency (ms)": _sig3,
     "Power (mW)": _fixed(0),
+    "Energy (mJ/inf)": _sig3,
     "Memory (MB)": _fixed(1),
     "Model size (MB)": _fixed(2),
     "Params (M)": _fixed(2),

@@ -52,3 +52,31 @@ def sweep_exists(store, sweep_id: str) -> bool:
     from .schema import Sweep
     with store.Session() as s:
         return s.get(Sweep, sweep_id) is not None
+
+
+def trial_telemetry(store, trial_id: str) -> dict:
+    """A trial's power time series and what produced it; UserError when there is no such trial."""
+    from ..errors import UserError
+    from .schema import Trial
+    with store.Session() as s:
+        trial = s.get(Trial, trial_id)
+        if trial is None:
+            raise UserError("no trial %r in %s" % (trial_id, store.engine.url))
+        metrics = s.get(Metrics, trial_id)
+        telemetry = (metrics.telemetry if metrics else None) or {}
+        extra = (metrics.extra if metrics else None) or {}
+    return {"trial_id": trial_id, "device": trial.device, "status": trial.status, "simulated": trial.simulated,
+            "sensor": extra.get("power_sensor"), "interval_ms": extra.get("power_interval_ms"),
+            "total_rule": extra.get("power_total_rule"), "idle_power_mw": extra.get("idle_power_mw"),
+            "window": telemetry.get("window"), "idle_window": telemetry.get("idle_window"),
+            "power": telemetry.get("power") or [], "before": telemetry.get("before"), "after": telemetry.get("after")}
+
+
+def telemetry_rows(series: dict) -> list:
+    """One row per power sample: time (s from the trial's start), mW, and the phase it falls in."""
+    def phase(t):
+        for name, span in (("timed", series.get("window")), ("idle", series.get("idle_window"))):
+            if span and span[0] <= t <= span[1]:
+                return name
+        return "other"
+    return [{"t_s": t, "power_mw": mw, "phase": phase(t)} for t, mw in series["power"]]

@@ -1,0 +1,158 @@
+"""Power during a trial, on fake boards with the real layouts: the sampler, tegrastats owned by
+PID, the idle baseline, energy per inference, throttle flags, the simulated tag."""
+import os
+import shutil
+import stat
+import sys
+import tempfile
+import time
+import unittest
+
+from agent.telemetry import power, thermal
+from agent.telemetry.collect import TrialTelemetry
+from agent.trial import run_trial
+
+TEGRA_LINE = ("RAM 1923/3964MB (lfb 2x2MB) SWAP 191/1982MB (cached 6MB) CPU [5%@1224,4%@1224,3%@1224,6%@1224] "
+              "EMC_FREQ 0%@1600 GR3D_FREQ 0%@76 PLL@37C CPU@40C PMIC@50C GPU@40C AO@45C thermal@40C "
+              "POM_5V_IN 1750/1628 POM_5V_GPU 0/0 POM_5V_CPU 366/406")
+
+
+def write(path, text, executable=False):
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        os.makedirs(folder)
+    with open(path, "w") as f:
+        f.write(text)
+    if executable:
+        os.chmod(path, stat.S_IRWXU)
+
+
+def ina219_tree(root, power_uw=3123648):
+    hwmon = os.path.join(root, "sys/class/hwmon/hwmon0")
+    for name, value in (("name", "ina219"), ("in1_input", "5104"), ("curr1_input", "612"),
+                        ("power1_input", str(power_uw))):
+        write(os.path.join(hwmon, name), value + "\n")
+
+
+def tegrastats_program(root, line=TEGRA_LINE):
+    path = os.path.join(root, "usr/bin/tegrastats")
+    write(path, "#!%s\nimport sys, time\ninterval = int(sys.argv[sys.argv.index('--interval') + 1]) / 1000.0\n"
+                "while True:\n    print(%r, flush=True)\n    time.sleep(interval)\n" % (sys.executable, line),
+          executable=True)
+    return path
+
+
+class FakeBoardTest(unittest.TestCase):
+    def setUp(self):
+        self.root = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.root)
+
+
+class PowerSourceTest(FakeBoardTest):
+    def test_nothing_found_means_no_source_and_a_reason_for_each(self):
+        source, missing = power.survey(self.root, {})
+        self.assertIsNone(source)
+        self.assertEqual(sorted(missing), sorted(power.AUTO_ORDER))
+
+    def test_ina2xx_needs_the_board_input_rail_named(self):
+        ina219_tree(self.root)
+        source, missing = power.survey(self.root, {})
+        self.assertIsNone(source)
+        self.assertIn("total", missing["ina2xx_hwmon"])
+        source, _ = power.survey(self.root, {"power": "ina2xx_hwmon", "total_rail": "ina219-hwmon0"})
+        self.assertEqual(source.sample()[0], 3123.648)  # µW in the file, mW out
+
+    def test_inventory_can_turn_power_off(self):
+        ina219_tree(self.root)
+        source, missing = power.survey(self.root, {"power": "none"})
+        self.assertIsNone(source)
+        self.assertIn("turned off", missing["all"])
+
+    def test_tegrastats_is_started_with_the_interval_and_stopped_by_pid(self):
+        tegrastats_program(self.root)
+        source, _ = power.survey(self.root, {"interval_ms": 20})
+        self.assertIsInstance(source, power.Tegrastats)
+        sampler = power.start_sampling(source)
+        proc = source._proc
+        deadline = time.time() + 10
+        while len(source.samples) < 3 and time.time() < deadline:
+            time.sleep(0.02)
+        sampler.stop()
+        self.assertIsNotNone(proc.poll())  # the process we started is gone
+        self.assertGreaterEqual(len(source.samples), 3)
+        self.assertEqual(set(mw for _, mw in source.samples), {1750})  # POM_5V_IN alone, not + sub-rails
+        times = [t for t, _ in source.samples]
+        self.assertEqual(times, sorted(times))
+
+
+class TrialPowerTest(FakeBoardTest):
+    def run_null_trial(self, telemetry):
+        os.environ["EDGEBENCH_SYSROOT"] = self.root
+        self.addCleanup(os.environ.pop, "EDGEBENCH_SYSROOT", None)
+        records = []
+        job = {"trial_id": "p1", "backend": "null", "quick": True, "min_s": 0.2, "max_iters": 10 ** 9,
+               "telemetry": telemetry}
+        self.assertEqual(run_trial(job, records.append), "ok")
+        return records[1]
+
+    def test_constant_power_gives_exact_average_and_energy_per_inference(self):
+        ina219_tree(self.root)
+        result = self.run_null_trial({"power": "ina2xx_hwmon", "total_rail": "ina219-hwmon0",
+                                      "interval_ms": 20, "idle_s": 0.2})
+        m = result["metrics"]
+        self.assertAlmostEqual(m["power_mw"], 3123.648, places=3)
+        self.assertAlmostEqual(m["idle_power_mw"], 3123.648, places=3)
+        self.assertAlmostEqual(m["power_above_idle_mw"], 0.0, places=6)
+        window = result["telemetry"]["window"]
+        inferences = m["iterations"]
+        self.assertAlmostEqual(m["energy_mj"], 3123.648 * (window[1] - window[0]) / inferences, places=9)
+        self.assertTrue(m["energy_reliable"])
+        self.assertGreaterEqual(m["power_samples"], 10)
+        self.assertTrue(m["simulated"])
+        self.assertEqual(m["power_sensor"], "ina2xx_hwmon")
+
+    def test_slow_sensor_lengthens_the_timed_window(self):
+        ina219_tree(self.root)
+        result = self.run_null_trial({"power": "ina2xx_hwmon", "total_rail": "ina219-hwmon0",
+                                      "interval_ms": 50, "idle_s": 0})
+        window = result["telemetry"]["window"]
+        self.assertTrue(result["metrics"]["min_s_lengthened_for_power"])
+        self.assertGreaterEqual(window[1] - window[0], 10 * 0.05)
+
+    def test_without_a_sensor_power_is_null_not_zero(self):
+        result = self.run_null_trial({})
+        self.assertIsNone(result["metrics"]["power_mw"])
+        self.assertIsNone(result["metrics"]["energy_mj"])
+        self.assertEqual(result["metrics"]["power_samples"], 0)
+
+
+class ThrottleTest(FakeBoardTest):
+    def vcgencmd(self, answer):
+        write(os.path.join(self.root, "usr/bin/vcgencmd"),
+              "#!/bin/sh\ncase \"$1\" in get_throttled) echo '%s';; measure_temp) echo \"temp=48.8'C\";; esac\n" % answer,
+              executable=True)
+
+    def test_now_bits_and_new_sticky_bits_mark_throttling(self):
+        self.vcgencmd("throttled=0x0")
+        before = thermal.snapshot(self.root)
+        self.vcgencmd("throttled=0x50005")
+        after = thermal.snapshot(self.root)
+        self.assertEqual(after["pi_firmware"]["temp_c"], 48.8)
+        self.assertEqual(thermal.throttle_flags(before, after),
+                         ["throttled_now", "throttled_occurred", "under_voltage_now", "under_voltage_occurred"])
+
+    def test_old_sticky_bits_alone_do_not(self):
+        self.vcgencmd("throttled=0x50000")
+        snap = thermal.snapshot(self.root)
+        self.assertEqual(thermal.throttle_flags(snap, snap), [])
+
+    def test_thermal_zones_in_degrees(self):
+        write(os.path.join(self.root, "sys/class/thermal/thermal_zone0/type"), "CPU-therm\n")
+        write(os.path.join(self.root, "sys/class/thermal/thermal_zone0/temp"), "41500\n")
+        write(os.path.join(self.root, "sys/class/thermal/thermal_zone1/type"), "offline\n")
+        write(os.path.join(self.root, "sys/class/thermal/thermal_zone1/temp"), "-256000\n")
+        self.assertEqual(thermal.thermal_zones(self.root), {"CPU-therm": 41.5})
+
+
+if __name__ == "__main__":
+    unittest.main()
