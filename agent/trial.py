@@ -14,6 +14,7 @@ from .protocol import make_record
 from .spool import is_safe_id
 from .stats import summarize
 from .telemetry.collect import TrialTelemetry
+from .telemetry.perf import PerfStat
 
 BYTES_PER_MIB = 1024.0 * 1024.0
 TIMING_KEYS = ("warmup_iters", "warmup_s", "min_iters", "min_s", "max_iters", "max_s")
@@ -84,16 +85,22 @@ def measure(job):
     load_s = time.perf_counter() - load_start
     feed = make_feed(backend.inputs(), job["batch"], job["shapes"], job["seed"]) if backend.needs_model else {}
     min_s, lengthened = _timed_window_s(job, telemetry)
+    perf = PerfStat(sysroot.root()) if job.get("perf") else None
+    perf_counts, perf_error = {}, None if perf is None or perf.available() else "perf is not installed"
     telemetry.start()
     try:
         telemetry.measure_idle()
         warmup_done = bench.warm_up(backend.run, feed, job["warmup_iters"], job["warmup_s"])
+        if perf is not None and perf.available():
+            perf.start(os.getpid())
         t0 = time.perf_counter()
         samples, wall_s, stopped_by = bench.timed_loop(
             backend.run, feed, job["min_iters"], min_s, job["max_iters"], max(job["max_s"], min_s))
         t1 = time.perf_counter()
     finally:
-        telemetry.stop()  # tegrastats and sampler threads end on every path
+        if perf is not None and perf.available():  # perf, tegrastats and samplers end on every path
+            perf_counts, perf_error = perf.stop()
+        telemetry.stop()
     peak_rss = memory.peak_rss_mb()  # before the statistics add their own copies of the samples
     metrics = summarize(samples, job["batch"], wall_s)
     power_metrics, series = telemetry.summary(t0, t1, len(samples) * job["batch"], origin)
@@ -110,6 +117,8 @@ def measure(job):
         "latency_per_sample_ms": metrics["latency_p50_ms"] / job["batch"],
         "simulated": sysroot.simulated(),
     })
+    if perf is not None:
+        metrics.update({"perf": perf_counts, "perf_error": perf_error})
     metrics = dict((k, _clean(v)) for k, v in metrics.items())
     env = backend.info()
     env["system_memory"] = memory.meminfo_mb()

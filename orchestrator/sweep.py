@@ -56,10 +56,11 @@ class Settings:
     shapes: dict = field(default_factory=dict)
     providers: List[str] = field(default_factory=list)
     timing: dict = field(default_factory=dict)  # overrides: min_iters, min_s, warmup_iters, ...
+    perf: bool = False                          # perf stat over the timed window
 
     def as_dict(self) -> dict:
         return {"quick": self.quick, "threads": self.threads, "seed": self.seed,
-                "shapes": self.shapes, "providers": self.providers, "timing": self.timing}
+                "shapes": self.shapes, "providers": self.providers, "timing": self.timing, "perf": self.perf}
 
 
 @dataclass
@@ -113,7 +114,7 @@ def make_job(trial_id: str, cell: Cell, remote_model: Optional[str], settings: S
     job = {"trial_id": trial_id, "backend": cell.backend, "model": remote_model, "batch": cell.batch,
            "seed": settings.seed, "shapes": settings.shapes, "quick": settings.quick,
            "backend_options": {"providers": settings.providers, "intra_op_threads": settings.threads},
-           "telemetry": dict(cell.device.telemetry)}
+           "telemetry": dict(cell.device.telemetry), "perf": settings.perf}
     job.update(settings.timing)
     return job
 

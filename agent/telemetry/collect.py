@@ -1,5 +1,6 @@
 """Telemetry of one trial: idle baseline, power during the timed window, thermal and clock
 snapshots before and after, throttle flags. All times on time.perf_counter()."""
+import threading
 import time
 
 from . import energy, power, thermal
@@ -7,6 +8,33 @@ from . import energy, power, thermal
 MIN_POWER_SAMPLES = 10   # fewer in the timed window: the run is lengthened, or energy marked unreliable
 DEFAULT_IDLE_S = 2.0
 QUICK_IDLE_S = 0.5
+
+
+THERMAL_INTERVAL_S = 0.5
+
+
+class ThermalSampler(object):
+    """Thermal zones every half second while the trial runs (sysfs reads: cheap)."""
+
+    def __init__(self, root):
+        self.root, self.samples = root, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+        self._thread.daemon = True
+
+    def _run(self):
+        while not self._stop.is_set():
+            zones = thermal.thermal_zones(self.root)
+            if zones:
+                self.samples.append((time.perf_counter(), zones))
+            self._stop.wait(THERMAL_INTERVAL_S)
+
+    def start(self):
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(5)
 
 
 class TrialTelemetry(object):
@@ -28,6 +56,8 @@ class TrialTelemetry(object):
 
     def start(self):
         self.before = thermal.snapshot(self.root)
+        self.thermal = ThermalSampler(self.root)
+        self.thermal.start()
         if self.source is not None:
             self.sampler = power.start_sampling(self.source)
 
@@ -43,6 +73,8 @@ class TrialTelemetry(object):
         """Always called (finally): stops what we started."""
         if self.sampler is not None:
             self.sampler.stop()
+        if getattr(self, "thermal", None) is not None:
+            self.thermal.stop()
         if self.after is None and self.before is not None:
             self.after = thermal.snapshot(self.root)
 
@@ -53,7 +85,11 @@ class TrialTelemetry(object):
                    "energy_above_idle_mj": None, "power_sensor": None, "power_samples": 0,
                    "power_interval_ms": None, "energy_reliable": None, "power_missing": self.missing,
                    "throttled": bool(flags), "throttle_flags": flags}
-        series = {"window": [t0 - origin, t1 - origin], "before": self.before, "after": self.after}
+        series = {"window": [t0 - origin, t1 - origin], "before": self.before, "after": self.after,
+                  "thermal": [[round(t - origin, 3), zones] for t, zones in self.thermal.samples]}
+        temps = [max(thermal.real_temps(zones).values() or [None]) for t, zones in self.thermal.samples
+                 if t0 <= t <= t1 and thermal.real_temps(zones)]
+        metrics["max_temp_c"] = max(temps) if temps else None
         if self.sampler is None:
             return metrics, series
         samples = list(self.sampler.samples)

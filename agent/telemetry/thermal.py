@@ -39,6 +39,14 @@ def thermal_zones(root="/"):
     return zones
 
 
+# Constant placeholders, not temperatures (TELEMETRY.md: PMIC-Die reads 100.0 on a Nano).
+PLACEHOLDER_ZONES = ("PMIC-Die",)
+
+
+def real_temps(zones):
+    return dict((k, v) for k, v in zones.items() if k not in PLACEHOLDER_ZONES)
+
+
 def cpu_clocks(root="/"):
     """{cpuN: {cur_khz, governor, online}}."""
     cpus = {}

@@ -156,3 +156,15 @@ class ThrottleTest(FakeBoardTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@unittest.skipUnless(os.path.exists("/usr/bin/perf"), "perf is not installed")
+class PerfTest(unittest.TestCase):
+    def test_perf_counts_software_events_and_keeps_unsupported_ones_null(self):
+        records = []
+        run_trial({"trial_id": "perf1", "backend": "null", "quick": True, "perf": True}, records.append)
+        metrics = records[1]["metrics"]
+        self.assertIsNone(metrics["perf_error"])
+        self.assertGreater(metrics["perf"]["task-clock"], 0)
+        self.assertIn("cycles", metrics["perf"])  # a number where counted, None where not supported
+        self.assertNotEqual(metrics["perf"]["cycles"], 0)
