@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import tempfile
+import time
 
 from . import perfstat
 from .thermal import find_program
@@ -31,6 +32,22 @@ class PerfStat(object):
         self._proc = subprocess.Popen([self.program, "stat", "-x,", "-e", ",".join(EVENTS), "-p", str(pid),
                                        "-o", self._out], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                       universal_newlines=True, env=env)
+        self._wait_attached(self._proc.pid)
+
+    @staticmethod
+    def _wait_attached(perf_pid, deadline_s=3.0):
+        """perf counts nothing until it has opened its events: wait (up to a deadline) for
+        its perf_event file descriptors, so the timed window is counted from its start."""
+        deadline = time.monotonic() + deadline_s
+        folder = "/proc/%d/fd" % perf_pid
+        while time.monotonic() < deadline:
+            try:
+                if any("perf_event" in os.readlink(os.path.join(folder, fd)) for fd in os.listdir(folder)):
+                    return True
+            except (IOError, OSError):
+                pass
+            time.sleep(0.005)
+        return False
 
     def stop(self):
         """Returns ({event: value or None}, error text or None). Safe to call twice."""
