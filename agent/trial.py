@@ -8,6 +8,7 @@ import time
 import traceback
 
 from . import AGENT_VERSION, bench, memory, sysroot
+from .accuracy import EvalSetError, top1
 from .backends import BackendError, get_backend
 from .inputs import InputSpecError, make_feed
 from .protocol import make_record
@@ -68,6 +69,13 @@ def _clean(value):
     return value
 
 
+def _accuracy(backend, job):
+    """After timing (never inside it): top-1 on the eval set sent with the model, if any."""
+    if not job.get("eval_set") or not backend.needs_model:
+        return None, None
+    return top1(backend, job["eval_set"], job["batch"])
+
+
 def _timed_window_s(job, telemetry):
     """min_s, lengthened when the power sensor's rate would leave too few samples in it."""
     needed = telemetry.min_window_s()
@@ -102,6 +110,7 @@ def measure(job):
             perf_counts, perf_error = perf.stop()
         telemetry.stop()
     peak_rss = memory.peak_rss_mb()  # before the statistics add their own copies of the samples
+    accuracy, accuracy_samples = _accuracy(backend, job)
     metrics = summarize(samples, job["batch"], wall_s)
     power_metrics, series = telemetry.summary(t0, t1, len(samples) * job["batch"], origin)
     metrics.update(power_metrics)
@@ -116,6 +125,8 @@ def measure(job):
         "load_s": load_s,
         "latency_per_sample_ms": metrics["latency_p50_ms"] / job["batch"],
         "simulated": sysroot.simulated(),
+        "accuracy": accuracy,
+        "accuracy_samples": accuracy_samples,
     })
     if perf is not None:
         metrics.update({"perf": perf_counts, "perf_error": perf_error})
@@ -141,7 +152,7 @@ def run_trial(job, emit):
         emit(make_record("trial_start", trial_id=trial_id, job=job, agent_version=AGENT_VERSION,
                          started_monotonic=time.monotonic(), started_unix=time.time()))
         metrics, env, samples_ms, series = measure(job)
-    except (JobError, BackendError, InputSpecError) as exc:
+    except (JobError, BackendError, InputSpecError, EvalSetError) as exc:
         _error(emit, trial_id, str(exc), type(exc).__name__)
         return end("failed")
     except Exception as exc:  # a crash inside a runtime must fail this trial, not the agent

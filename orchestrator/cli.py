@@ -155,6 +155,7 @@ def run(device: str = typer.Option("local", "--device", "-d", help="Device name 
         shape: List[str] = typer.Option([], "--shape", help="Input shape override, name=1x3x32x32 (repeatable)."),
         quick: bool = typer.Option(False, "--quick", help="Short warm-up and timing window, for tests and demos."),
         perf: bool = typer.Option(False, "--perf", help="Count perf stat events over the timed window."),
+        no_accuracy: bool = typer.Option(False, "--no-accuracy", help="Skip top-1 accuracy on the eval set sent with each model."),
         min_iters: Optional[int] = typer.Option(None, "--min-iters", help="Timed iterations at least (default: 100; --quick 20)."),
         min_seconds: Optional[float] = typer.Option(None, "--min-seconds", help="Timed seconds at least (default: 10; --quick 0.3)."),
         warmup: Optional[int] = typer.Option(None, "--warmup", help="Warm-up iterations at least (default: 10; --quick 3)."),
@@ -169,7 +170,8 @@ def run(device: str = typer.Option("local", "--device", "-d", help="Device name 
     models = [inspect_model(model)] if model is not None else []
     settings = Settings(quick=quick, threads=options.check_threads(threads), shapes=options.parse_shapes(shape),
                         providers=options.parse_optional_list(providers),
-                        timing=options.timing_overrides(min_iters, min_seconds, warmup), perf=perf)
+                        timing=options.timing_overrides(min_iters, min_seconds, warmup), perf=perf,
+                        accuracy=not no_accuracy)
     cells = plan([dev], models, [backend], [batch], settings.shapes)
     fleet = FleetOptions(parallel=1, retries=options.check_non_negative(retries, "--retries"), accept_new=accept_new)
     _execute(cells, settings, fleet, db, {"command": "run"})
@@ -188,6 +190,7 @@ def sweep(target: Optional[str] = typer.Argument(None, metavar="DIR|SWEEP_ID",
           shape: List[str] = typer.Option([], "--shape", help="Input shape override, name=1x3x32x32 (repeatable)."),
           quick: bool = typer.Option(False, "--quick", help="Short warm-up and timing window, for tests and demos."),
           perf: bool = typer.Option(False, "--perf", help="Count perf stat events over the timed window."),
+          no_accuracy: bool = typer.Option(False, "--no-accuracy", help="Skip top-1 accuracy on the eval set sent with each model."),
           min_iters: Optional[int] = typer.Option(None, "--min-iters", help="Timed iterations at least (default: 100; --quick 20)."),
           min_seconds: Optional[float] = typer.Option(None, "--min-seconds", help="Timed seconds at least (default: 10; --quick 0.3)."),
           warmup: Optional[int] = typer.Option(None, "--warmup", help="Warm-up iterations at least (default: 10; --quick 3)."),
@@ -211,7 +214,8 @@ def sweep(target: Optional[str] = typer.Argument(None, metavar="DIR|SWEEP_ID",
     models = find_models(target)
     settings = Settings(quick=quick, threads=options.check_threads(threads), shapes=options.parse_shapes(shape),
                         providers=options.parse_optional_list(providers),
-                        timing=options.timing_overrides(min_iters, min_seconds, warmup), perf=perf)
+                        timing=options.timing_overrides(min_iters, min_seconds, warmup), perf=perf,
+                        accuracy=not no_accuracy)
     cells = plan(devices_, models, backends, batches, settings.shapes)
     _execute(cells, settings, fleet, db, {"command": "sweep", "models_dir": str(target)})
 

@@ -51,6 +51,10 @@ def model_relpath(model) -> str:
     return posixpath.join("models", model.sha256 + ".onnx")
 
 
+def eval_set_relpath(model) -> str:
+    return posixpath.join("evalsets", model.eval_set_sha256 + ".npz")
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -110,10 +114,16 @@ class DeviceFiles:
     def ensure_model(self, model) -> str:
         return self.ensure(model.path, model_relpath(model), sha256=model.sha256)
 
+    def ensure_eval_set(self, model) -> Optional[str]:
+        if model.eval_set is None:
+            return None
+        return self.ensure(model.eval_set, eval_set_relpath(model), sha256=model.eval_set_sha256)
+
 
 def _open_argv(python: str, workdir: str, agent: Path, models, serve: bool) -> list:
     size = agent.stat().st_size if serve else -1
-    return [python, "-c", OPEN, workdir, agent_relpath(agent), str(size)] + [model_relpath(m) for m in models]
+    wanted = [model_relpath(m) for m in models] + [eval_set_relpath(m) for m in models if m.eval_set]
+    return [python, "-c", OPEN, workdir, agent_relpath(agent), str(size)] + wanted
 
 
 def prepare(conn: Connection, python: str, workdir: str, models=()) -> DeviceFiles:

@@ -56,6 +56,7 @@ def deploy_devices(devices, models, parallel: int = 8, accept_new: bool = False)
             files.ensure_agent()
             for model in models:
                 files.ensure_model(model)
+                files.ensure_eval_set(model)
         return files.report
     return _in_parallel(devices, deploy_one, parallel)
 

@@ -4,6 +4,7 @@ stored or sent."""
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from .errors import ModelError
 
@@ -21,6 +22,8 @@ class ModelInfo:
     precision: str
     inputs: tuple  # ((name, [dims]), ...), dims are ints or symbolic names
     opset: int
+    eval_set: Optional[Path] = None         # .npz (x, y) that travels with the model
+    eval_set_sha256: Optional[str] = None
 
 
 def sha256_of(path: Path) -> str:
@@ -77,6 +80,16 @@ def _inputs(model) -> tuple:
     return tuple(specs)
 
 
+def _eval_set(model, path: Path) -> Optional[Path]:
+    """The eval set named in the model's metadata, else NAME.eval.npz beside the model."""
+    metadata = {p.key: p.value for p in model.metadata_props}
+    named = metadata.get("edgebench.eval_set")
+    candidate = path.parent / (named or path.stem + ".eval.npz")
+    if named and not candidate.is_file():
+        raise ModelError("%s names eval set %s, which is missing" % (path, candidate))
+    return candidate if candidate.is_file() else None
+
+
 def inspect_model(path) -> ModelInfo:
     path = Path(path)
     if not path.exists():
@@ -85,9 +98,12 @@ def inspect_model(path) -> ModelInfo:
         raise ModelError("model path is not a file: %s" % path)
     model = _load_onnx(path)
     opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    eval_set = _eval_set(model, path)
     return ModelInfo(path=path.resolve(), name=path.stem, sha256=sha256_of(path),
                      size_bytes=path.stat().st_size, params=_params(model),
-                     precision=_precision(model), inputs=_inputs(model), opset=opset)
+                     precision=_precision(model), inputs=_inputs(model), opset=opset,
+                     eval_set=eval_set.resolve() if eval_set else None,
+                     eval_set_sha256=sha256_of(eval_set) if eval_set else None)
 
 
 def find_models(folder) -> list:

@@ -57,10 +57,11 @@ class Settings:
     providers: List[str] = field(default_factory=list)
     timing: dict = field(default_factory=dict)  # overrides: min_iters, min_s, warmup_iters, ...
     perf: bool = False                          # perf stat over the timed window
+    accuracy: bool = True                       # top-1 on the eval set that travels with a model
 
     def as_dict(self) -> dict:
-        return {"quick": self.quick, "threads": self.threads, "seed": self.seed,
-                "shapes": self.shapes, "providers": self.providers, "timing": self.timing, "perf": self.perf}
+        return {"quick": self.quick, "threads": self.threads, "seed": self.seed, "shapes": self.shapes,
+                "providers": self.providers, "timing": self.timing, "perf": self.perf, "accuracy": self.accuracy}
 
 
 @dataclass
@@ -110,8 +111,10 @@ def plan(devices, models, backends, batches, shapes: dict = None) -> List[Cell]:
     return cells
 
 
-def make_job(trial_id: str, cell: Cell, remote_model: Optional[str], settings: Settings) -> dict:
+def make_job(trial_id: str, cell: Cell, remote_model: Optional[str], settings: Settings,
+             eval_set: Optional[str] = None) -> dict:
     job = {"trial_id": trial_id, "backend": cell.backend, "model": remote_model, "batch": cell.batch,
+           "eval_set": eval_set if settings.accuracy else None,
            "seed": settings.seed, "shapes": settings.shapes, "quick": settings.quick,
            "backend_options": {"providers": settings.providers, "intra_op_threads": settings.threads},
            "telemetry": dict(cell.device.telemetry), "perf": settings.perf}
@@ -277,9 +280,10 @@ class DeviceWorker:
             self.store.upsert_device(self.device, facts=self.facts)
             self.facts_stored = True
         remote_model = self.files.ensure_model(cell.model) if cell.model else None
+        eval_set = self.files.ensure_eval_set(cell.model) if cell.model and self.settings.accuracy else None
         # Provenance travels with each trial: the device's facts as they were for this sweep.
         trial_id = self.store.create_trial(sweep_id, cell, dict(self.settings.as_dict(), device_facts=self.facts))
-        job = make_job(trial_id, cell, remote_model, self.settings)
+        job = make_job(trial_id, cell, remote_model, self.settings, eval_set)
         errors, died = [], []
 
         def on_record(record):

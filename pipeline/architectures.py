@@ -28,8 +28,17 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return rounded
 
 
-def stage_stride(size: int, wants_downsample: bool, min_feature_size: int) -> int:
-    return 2 if wants_downsample and size // 2 >= min_feature_size else 1
+def stage_strides(image_size: int, downsamples: Sequence[bool], min_feature_size: int) -> List[int]:
+    """Stride per stage: as many halvings as keep the map >= min_feature_size, given to the
+    *last* stages that ask for one, so a small image keeps full resolution early on."""
+    budget, size = 0, image_size
+    while size // 2 >= min_feature_size:
+        budget, size = budget + 1, size // 2
+    strides = [1] * len(downsamples)
+    for index in reversed(range(len(downsamples))):
+        if downsamples[index] and budget > 0:
+            strides[index], budget = 2, budget - 1
+    return strides
 
 
 def kaiming_init(module: nn.Module) -> None:
@@ -155,16 +164,16 @@ class LightweightCNN(nn.Module):
         self.stem = ConvBNReLU(in_channels, stem, 3)
         ds_out = make_divisible(STUDENT_DS_CHANNELS * width)
         self.separable = DepthwiseSeparable(stem, ds_out)
-        size, channels = image_size, ds_out
+        strides = stage_strides(image_size, [spec.downsample for spec in STUDENT_STAGES], min_feature_size)
+        channels = ds_out
         self.stages = nn.ModuleList()
         self.exit_heads = nn.ModuleDict()
-        for index, spec in enumerate(STUDENT_STAGES):
+        for index, (spec, stride) in enumerate(zip(STUDENT_STAGES, strides)):
             out = make_divisible(spec.out_channels * width)
             blocks = []
             for block_index in range(spec.blocks):
-                stride = stage_stride(size, spec.downsample, min_feature_size) if block_index == 0 else 1
-                blocks.append(InvertedResidual(channels, out, stride, spec.expansion, groups))
-                size //= stride
+                blocks.append(InvertedResidual(channels, out, stride if block_index == 0 else 1,
+                                               spec.expansion, groups))
                 channels = out
             self.stages.append(nn.Sequential(*blocks))
             if index in early_exits:
@@ -225,16 +234,16 @@ class ResNet50(nn.Module):
         super().__init__()
         stem = make_divisible(64 * width)
         self.stem = ConvBNReLU(in_channels, stem, 3)
-        channels, size = stem, image_size
+        channels = stem
+        strides = stage_strides(image_size, [index > 0 for index in range(len(RESNET50_BLOCKS))],
+                                min_feature_size)
         layers = []
-        for index, (blocks, planes) in enumerate(zip(RESNET50_BLOCKS, RESNET50_PLANES)):
+        for blocks, planes, stride in zip(RESNET50_BLOCKS, RESNET50_PLANES, strides):
             planes = make_divisible(planes * width)
-            stride = stage_stride(size, index > 0, min_feature_size)
             stage = []
             for block_index in range(blocks):
                 stage.append(Bottleneck(channels, planes, stride if block_index == 0 else 1))
                 channels = planes * Bottleneck.expansion
-            size //= stride
             layers.append(nn.Sequential(*stage))
         self.layers = nn.Sequential(*layers)
         self.classifier = ExitHead(channels, num_classes, dropout=0.0)

@@ -195,3 +195,27 @@ def test_telemetry_parse_reports_unreadable_lines_with_their_number(workspace):
     assert proc.returncode == 1 and "tegra.log:2:" in proc.stderr
     rows = json.loads(proc.stdout)
     assert len(rows) == 1 and rows[0]["power_total_mw"] == 1022 and rows[0]["total_rail"] == "POM_5V_IN"
+
+
+def test_accuracy_is_computed_on_the_device_from_the_eval_set_sent_with_the_model(workspace):
+    import numpy as np
+    import onnxruntime as ort
+    import shutil as sh
+    folder = workspace.path / "with-eval"
+    folder.mkdir()
+    sh.copy(MODELS / "dws_cnn.onnx", folder)
+    rng = np.random.RandomState(1)
+    x = rng.standard_normal((60, 3, 32, 32)).astype("float32")
+    session = ort.InferenceSession(str(folder / "dws_cnn.onnx"), providers=["CPUExecutionProvider"])
+    predicted = session.run(None, {"input": x})[0].argmax(axis=1)
+    y = predicted.copy()
+    y[:15] = (y[:15] + 1) % 10  # 45 of 60 right: 75 %
+    np.savez(folder / "dws_cnn.eval.npz", x=x, y=y.astype("int64"))
+    workspace.edgebench("sweep", folder, "--batch", "1,4", "--quick", check=True)
+    rows = read_csv(workspace.edgebench("results", "--format", "csv", check=True).stdout)
+    assert [float(r["accuracy"]) for r in rows] == [0.75, 0.75]
+    table = workspace.edgebench("report", "--table", "model", check=True).stdout
+    assert "75.0" in table
+    workspace.edgebench("run", "--model", folder / "dws_cnn.onnx", "--quick", "--no-accuracy", check=True)
+    rows = read_csv(workspace.edgebench("results", "--format", "csv", check=True).stdout)
+    assert rows[-1]["accuracy"] == ""
