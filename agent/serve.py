@@ -8,16 +8,20 @@ spools its records itself, so they survive this process and the link.
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 from . import AGENT_VERSION, sysroot
 from .probe import collect_facts, runtime_cache
 from .protocol import ProtocolError, decode, encode, make_record
+from .lock import HELD_ENV, DeviceLock, LockTimeout
 from .spool import Tee
 
 TRIAL_END_PREFIX = '{"v":1,"type":"trial_end"'
+LOAD_ALLOWANCE_S = 300.0
 # Runs this same agent (a folder or the .pyz) as a child: `python -c BOOT --workdir W run -`.
 BOOT = "import sys; sys.path.insert(0, %r); from %s.__main__ import main; sys.exit(main())"
 
@@ -37,10 +41,38 @@ def _with_agent_time(line, received):
     return encode(record)
 
 
+def trial_deadline_s(job):
+    """How long a trial process may take before it is killed: its own timing cap, warm-up and
+    an allowance for loading (a runtime that deadlocks must not hold the device forever)."""
+    job = job if isinstance(job, dict) else {}
+    return float(job.get("max_s") or 120.0) + float(job.get("warmup_s") or 1.0) + LOAD_ALLOWANCE_S
+
+
+def _kill_group(child):
+    try:
+        os.killpg(child.pid, signal.SIGKILL)  # the child's own session: it, perf, tegrastats
+    except OSError:
+        pass
+
+
 def run_in_child(job, tee):
     received = time.monotonic()
-    child = subprocess.Popen(child_command(tee.workdir), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             universal_newlines=True)
+    trial_id = job.get("trial_id") if isinstance(job, dict) else None
+    try:
+        lock = DeviceLock(tee.workdir, timeout_s=trial_deadline_s(job)).__enter__()
+    except LockTimeout as exc:
+        tee.emit(make_record("error", trial_id=trial_id, kind="busy", error=str(exc)))
+        tee.emit(make_record("trial_end", trial_id=trial_id, status="failed", agent_s=time.monotonic() - received))
+        return
+    try:
+        env = dict(os.environ, **{HELD_ENV: "1"})
+        child = subprocess.Popen(child_command(tee.workdir), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 universal_newlines=True, pass_fds=(lock.fileno(),), env=env, start_new_session=True)
+    finally:
+        lock.__exit__()  # the child holds the lock now, as long as it lives
+    watchdog = threading.Timer(trial_deadline_s(job), _kill_group, (child,))
+    watchdog.daemon = True
+    watchdog.start()
     child.stdin.write(json.dumps(job))
     child.stdin.close()
     end_line = None
@@ -50,13 +82,18 @@ def run_in_child(job, tee):
         else:
             tee.relay(line)
     status = child.wait()
+    timed_out = not watchdog.is_alive() and end_line is None
+    watchdog.cancel()
     if end_line is not None:
         tee.relay(_with_agent_time(end_line, received))
-    else:  # the child died mid-trial: say so, in the stream and in the spool
-        trial_id = job.get("trial_id") if isinstance(job, dict) else None
-        tee.emit(make_record("error", trial_id=trial_id, kind="died",
-                             error="trial process died with status %s" % status))
-        tee.emit(make_record("trial_end", trial_id=trial_id, status="failed", agent_s=time.monotonic() - received))
+        return
+    # The child died mid-trial: say so, in the stream and in the spool.
+    if timed_out:
+        kind, error = "timeout", "trial process killed after %.0f s" % trial_deadline_s(job)
+    else:
+        kind, error = "died", "trial process died with status %s" % status
+    tee.emit(make_record("error", trial_id=trial_id, kind=kind, error=error))
+    tee.emit(make_record("trial_end", trial_id=trial_id, status="failed", agent_s=time.monotonic() - received))
 
 
 def _answer(request, tee, out):

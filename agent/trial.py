@@ -85,29 +85,31 @@ def _timed_window_s(job, telemetry):
 def measure(job):
     """Runs the trial; returns (metrics, env, samples in ms, telemetry time series)."""
     backend = get_backend(job["backend"])
-    telemetry = TrialTelemetry(job.get("telemetry"), sysroot.root(), quick=bool(job.get("quick")))
     peak_reset = memory.reset_peak_rss()
     rss_before = memory.rss_mb()
     origin = load_start = time.perf_counter()
     model_size_mb = _load(backend, job)
     load_s = time.perf_counter() - load_start
     feed = make_feed(backend.inputs(), job["batch"], job["shapes"], job["seed"]) if backend.needs_model else {}
+    telemetry = TrialTelemetry(job.get("telemetry"), sysroot.root(), quick=bool(job.get("quick")))
     min_s, lengthened = _timed_window_s(job, telemetry)
     perf = PerfStat(sysroot.root()) if job.get("perf") else None
     perf_counts, perf_error = {}, None if perf is None or perf.available() else "perf is not installed"
-    telemetry.start()
-    try:
+    try:  # perf, tegrastats, jtop and the sampler threads end on every path
+        telemetry.start()
         telemetry.measure_idle()
         warmup_done = bench.warm_up(backend.run, feed, job["warmup_iters"], job["warmup_s"])
         if perf is not None and perf.available():
             perf.start(os.getpid())
-        t0 = time.perf_counter()
-        samples, wall_s, stopped_by = bench.timed_loop(
-            backend.run, feed, job["min_iters"], min_s, job["max_iters"], max(job["max_s"], min_s))
-        t1 = time.perf_counter()
+        try:
+            t0 = time.perf_counter()
+            samples, wall_s, stopped_by = bench.timed_loop(
+                backend.run, feed, job["min_iters"], min_s, job["max_iters"], max(job["max_s"], min_s))
+            t1 = time.perf_counter()
+        finally:
+            if perf is not None and perf.available():
+                perf_counts, perf_error = perf.stop()
     finally:
-        if perf is not None and perf.available():  # perf, tegrastats and samplers end on every path
-            perf_counts, perf_error = perf.stop()
         telemetry.stop()
     peak_rss = memory.peak_rss_mb()  # before the statistics add their own copies of the samples
     accuracy, accuracy_samples = _accuracy(backend, job)

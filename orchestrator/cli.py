@@ -448,7 +448,10 @@ def guarded(command):
         except DeviceError as exc:
             _say("edgebench: device error: %s" % exc)
             raise typer.Exit(1)
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        except KeyboardInterrupt:
+            _say("edgebench: interrupted; a sweep goes on where it stopped with: edgebench sweep --resume")
+            raise typer.Exit(130)
+        except (typer.Exit, typer.Abort):
             raise
         except Exception as exc:
             _report_unexpected(exc)

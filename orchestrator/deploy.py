@@ -93,13 +93,19 @@ class DeviceFiles:
         if self.present.get(relpath) == size:
             self.report.skipped.append(relpath)
             return remote
-        self.conn.put(str(local), remote)
+        # Checked under a temporary name, renamed only when whole: a file under its final name
+        # is always complete, so a later deploy may trust its presence.
+        part = remote + ".part"
+        self.conn.put(str(local), part)
         expected = sha256 or sha256_file(local)
-        found = _python_output(self.conn, self.python, SHA256, remote)
+        found = _python_output(self.conn, self.python, SHA256, part)
         if found != expected:
-            self.conn.run(["rm", "-f", remote], timeout=30)
+            self.conn.run(["rm", "-f", part], timeout=30)
             raise DeviceError("%s: %s arrived corrupted (sha256 %s, expected %s); removed"
                               % (self.conn.name, remote, found[:12], expected[:12]))
+        moved = self.conn.run(["mv", "-f", part, remote], timeout=30)
+        if not moved.ok:
+            raise DeviceError("%s: cannot rename %s: %s" % (self.conn.name, part, moved.tail()))
         self.present[relpath] = size
         self.report.sent.append((relpath, size))
         return remote

@@ -127,6 +127,11 @@ def trial_timeout(job: dict) -> float:
     return max_s + (job.get("warmup_s") or 1.0) + LOAD_ALLOWANCE_S
 
 
+class TrialNotFinished(DeviceError):
+    """The device ended without finishing the trial (its process died, or it never started):
+    a retry may succeed. args: (reason, trial id)."""
+
+
 class BackgroundWriter:
     """Store writes in a thread of their own: reading a device's stream (and sending it the
     next trial) never waits on the database. Writes keep their order; `drain` waits for them."""
@@ -179,6 +184,7 @@ class DeviceWorker:
         self.files: Optional[DeviceFiles] = None
         self.facts: Optional[dict] = None
         self.facts_stored = False
+        self.aborted = False
         self.writer = BackgroundWriter()
         try:
             # A wrong python or workdir shows now, before the sweep is stored.
@@ -229,8 +235,23 @@ class DeviceWorker:
                 delay = min(delay * 2, BACKOFF_MAX_S)
 
     # -- recovering a trial whose records did not all arrive ---------------------------------
+    def _fetch_into_store(self, trial_id: str) -> tuple:
+        """Ingests what the device spooled for this trial (only records of this trial, and only
+        into this device's trial). Returns (the spool holds its end, the spool holds anything)."""
+        files = self._ensure_files()
+        records, problems = fetch_spool(self.conn, self.python, files.agent_path(), files.workdir, trial_id)
+        records = [r for r in records if r.get("trial_id") == trial_id]
+        for record in records:
+            self.store.ingest(record, device=self.device.name)
+        for problem in problems:
+            self.progress.note(self.device.name, "trial %s: %s" % (trial_id, problem))
+        return any(r["type"] == "trial_end" for r in records), bool(records)
+
     def recover(self, trial_id: str, timeout: float) -> str:
-        """Fetches the trial's spool from the device until it holds trial_end; ingests it."""
+        """After a lost link, a dead or silent agent, or a killed controller: the device's spool
+        settles the trial. Waits while the device is still measuring; returns the stored status,
+        or "lost" when the device could not be asked in time (a resume asks again). Raises
+        TrialNotFinished (retryable) when the device is idle and has no end of the trial."""
         self.store.set_status(trial_id, "waiting")
         deadline = time.monotonic() + timeout
         delay = BACKOFF_FIRST_S
@@ -238,21 +259,24 @@ class DeviceWorker:
             try:
                 if not self.conn.alive():
                     self._reconnect(deadline)
-                files = self._ensure_files()
-                records, problems = fetch_spool(self.conn, self.python, files.agent_path(), files.workdir, trial_id)
-                for record in records:
-                    self.store.ingest(record)
-                for problem in problems:
-                    self.progress.note(self.device.name, "trial %s: %s" % (trial_id, problem))
-                if any(r["type"] == "trial_end" for r in records):
+                if self._fetch_into_store(trial_id)[0]:
                     return self.store.trial_status(trial_id)
+                files = self._ensure_files()
                 if not device_busy(self.conn, self.python, files.agent_path(), files.workdir):
-                    return self._finish_without_end(trial_id)
+                    ended, started = self._fetch_into_store(trial_id)  # one last look: it may just have ended
+                    if ended:
+                        return self.store.trial_status(trial_id)
+                    reason = ("the agent stopped before finishing the trial" if started
+                              else "the trial never started on the device")
+                    self.store.fail_trial(trial_id, reason)
+                    raise TrialNotFinished(reason, trial_id)
+            except TrialNotFinished:
+                raise
             except LinkLost:
                 pass
             except DeviceError as exc:
                 if time.monotonic() > deadline:
-                    self.store.mark_lost(trial_id, "link lost and not recovered (resume fetches it later): %s" % exc)
+                    self.store.mark_lost(trial_id, "device unreachable (resume fetches it later): %s" % exc)
                     return "lost"
             if time.monotonic() + delay > deadline:
                 self.store.mark_lost(trial_id, "no end of trial in the device's spool after %.0f s (resume fetches it later)" % timeout)
@@ -260,20 +284,12 @@ class DeviceWorker:
             time.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX_S)
 
-    def _finish_without_end(self, trial_id: str) -> str:
-        """No agent is measuring: one last look (it may have just finished), then the trial
-        is over without an end record: the agent died or never received it."""
-        files = self._ensure_files()
-        records, _ = fetch_spool(self.conn, self.python, files.agent_path(), files.workdir, trial_id)
-        for record in records:
-            self.store.ingest(record)
-        if any(r["type"] == "trial_end" for r in records):
-            return self.store.trial_status(trial_id)
-        reason = "the agent stopped before finishing the trial" if records else "the trial never started on the device"
-        self.store.fail_trial(trial_id, reason)
-        return "failed"
-
     # -- running cells ---------------------------------------------------------------------
+    def abort(self) -> None:
+        """Ctrl-C: stop talking to the device; the trial in flight is marked interrupted."""
+        self.aborted = True
+        self._drop_session()
+
     def _attempt(self, cell: Cell, sweep_id: str) -> Outcome:
         session = self._ensure_session()
         if not self.facts_stored:
@@ -284,34 +300,33 @@ class DeviceWorker:
         # Provenance travels with each trial: the device's facts as they were for this sweep.
         trial_id = self.store.create_trial(sweep_id, cell, dict(self.settings.as_dict(), device_facts=self.facts))
         job = make_job(trial_id, cell, remote_model, self.settings, eval_set)
-        errors, died = [], []
+        errors, kinds, results = [], [], []
 
         def on_record(record):
             if record["type"] == "error":
                 errors.append(record["error"])
-                if record.get("kind") == "died":
-                    died.append(True)
-            self.writer.put(self.store.ingest, record)
+                kinds.append(record.get("kind"))
+            elif record["type"] == "result":
+                results.append(True)
+            self.writer.put(self.store.ingest, record, self.device.name)
 
         try:
             status, host_s = session.run_trial(job, on_record, trial_timeout(job))
             self.writer.put(self.store.set_host_time, trial_id, host_s)
-        except LinkLost as exc:
-            self.progress.note(self.device.name, "link lost during %s: %s" % (cell.label, exc))
-            self.session = None
+            if status == "ok" and not results:  # as the store sees it: ok needs a valid result
+                status = "failed"
+        except DeviceError as exc:  # link lost, agent died or silent: the device may still hold the trial
             self.writer.drain()
+            if self.aborted:
+                self.store.fail_trial(trial_id, "interrupted on the host")
+                return Outcome(cell, trial_id, "failed", "interrupted on the host")
+            self.progress.note(self.device.name, "%s during %s; asking the device" % (exc, cell.label))
+            if isinstance(exc, LinkLost):
+                self.session = None
+            else:
+                self._drop_session()
             status = self.recover(trial_id, trial_timeout(job))
             errors.append(self.store.trial_error(trial_id))
-        except AgentSilent as exc:  # it may still be measuring: its spool settles the trial
-            self._drop_session()
-            self.writer.drain()
-            self.store.mark_lost(trial_id, str(exc))
-            raise DeviceError(str(exc), trial_id) from None
-        except DeviceError as exc:
-            self._drop_session()
-            self.writer.drain()
-            self.store.fail_trial(trial_id, str(exc))
-            raise DeviceError(str(exc), trial_id) from None
         except BaseException:  # Ctrl-C, a store error: the trial must not stay "running"
             self.writer.drain()
             self.store.fail_trial(trial_id, "interrupted on the host")
@@ -319,8 +334,8 @@ class DeviceWorker:
         for warning in session.warnings:
             self.progress.note(self.device.name, warning)
         session.warnings.clear()
-        if died:  # the trial's process died (killed, out of memory, a crash in the runtime): retryable
-            raise DeviceError(errors[0], trial_id)
+        if "died" in kinds:  # the trial's process died (killed, out of memory, a runtime crash): retryable
+            raise TrialNotFinished(errors[0], trial_id)
         return Outcome(cell, trial_id, status, None if status == "ok" else (errors[0] if errors else status))
 
     def run_cell(self, cell: Cell, sweep_id: str) -> Outcome:
@@ -328,6 +343,8 @@ class DeviceWorker:
         itself reports as failed (bad shape, runtime error) is not: it would fail again."""
         last = None
         for _ in range(self.options.retries + 1):
+            if self.aborted:
+                break
             try:
                 return self._attempt(cell, sweep_id)
             except LinkLost as exc:
@@ -339,6 +356,8 @@ class DeviceWorker:
             except DeviceError as exc:
                 trial_id = exc.args[1] if len(exc.args) > 1 else None
                 last = Outcome(cell, trial_id, "failed", exc.args[0])
+        if last is None:
+            return Outcome(cell, None, "skipped", "not run: interrupted")
         if last.trial_id is None:  # failed before a trial existed: store the failure all the same
             last.trial_id = self.store.create_trial(sweep_id, cell, self.settings.as_dict())
             self.store.fail_trial(last.trial_id, last.error)
@@ -365,9 +384,15 @@ def _open_workers(cells_by_device, store, settings, options, progress) -> tuple:
             return device, DeviceWorker(device, store, settings, options, progress, models), None
         except DeviceError as exc:
             return device, None, str(exc)
+        except UserError as exc:
+            return device, None, exc
 
     with ThreadPoolExecutor(max_workers=max(1, options.parallel)) as pool:
         results = list(pool.map(open_one, devices))
+    user_errors = [error for _, _, error in results if isinstance(error, UserError)]
+    if user_errors:  # e.g. an unknown host key: nothing is stored, nothing is left open
+        _close_all(worker for _, worker, _ in results if worker is not None)
+        raise user_errors[0]
     for device, worker, error in results:
         if worker is not None:
             workers[device.name] = worker
@@ -411,7 +436,10 @@ def recover_open_trials(worker: DeviceWorker, store, sweep_id: str, progress: Pr
     for trial in store.open_trials(sweep_id):
         if trial.device == worker.device.name:
             progress.note(worker.device.name, "fetching spool of unfinished trial %s" % trial.id)
-            worker.recover(trial.id, timeout=trial_timeout(trial.settings.get("timing") or {}))
+            try:
+                worker.recover(trial.id, timeout=trial_timeout(trial.settings.get("timing") or {}))
+            except TrialNotFinished:
+                pass  # stored as failed; its cell runs again below
 
 
 def resume_plan(store, sweep, inventory, inspect_model) -> tuple:
@@ -444,6 +472,7 @@ def run_sweep(cells: List[Cell], store, settings: Settings, options: FleetOption
                                                     plan=[c.to_plan() for c in cells]))
     stop = threading.Event()
     status = "failed"
+    pool = ThreadPoolExecutor(max_workers=max(1, options.parallel))
     try:
         def run_device(name):
             worker, queue = workers.get(name), queues[name]
@@ -453,11 +482,32 @@ def run_sweep(cells: List[Cell], store, settings: Settings, options: FleetOption
                 queue = [cell for cell in queue if cell.key not in done]
             return _run_queue(worker, queue, store, sweep_id, unreachable.get(name), stop, progress)
 
-        with ThreadPoolExecutor(max_workers=max(1, options.parallel)) as pool:
-            outcomes = list(itertools.chain.from_iterable(pool.map(run_device, list(queues))))
+        futures = [pool.submit(run_device, name) for name in queues]
+        try:
+            outcomes = list(itertools.chain.from_iterable(f.result() for f in futures))
+        except KeyboardInterrupt:  # stop now: no new trial, the ones in flight are cut short
+            stop.set()
+            for worker in workers.values():
+                worker.abort()
+            status = "interrupted"
+            raise
         status = "ok" if all(o.status == "ok" for o in outcomes) else "partial"
     finally:
-        for worker in workers.values():
-            worker.close()
-        store.finish_sweep(sweep_id, status)
+        pool.shutdown(wait=True, cancel_futures=True)
+        try:
+            _close_all(workers.values())
+        finally:
+            store.finish_sweep(sweep_id, status)
     return sweep_id, outcomes
+
+
+def _close_all(workers) -> None:
+    """Closes every worker even if one fails to; the first failure is raised at the end."""
+    failure = None
+    for worker in list(workers):
+        try:
+            worker.close()
+        except Exception as exc:  # a store write that failed in the background
+            failure = failure or exc
+    if failure is not None:
+        raise failure

@@ -219,3 +219,31 @@ def test_accuracy_is_computed_on_the_device_from_the_eval_set_sent_with_the_mode
     workspace.edgebench("run", "--model", folder / "dws_cnn.onnx", "--quick", "--no-accuracy", check=True)
     rows = read_csv(workspace.edgebench("results", "--format", "csv", check=True).stdout)
     assert rows[-1]["accuracy"] == ""
+
+
+def test_agent_killed_mid_trial_its_trial_is_still_ingested_from_the_spool_not_measured_twice(workspace):
+    controller = subprocess.Popen([sys.executable, "-m", "edgebench.orchestrator.cli", "run", "--model",
+                                   str(MODELS / "dws_cnn.onnx"), "--min-seconds", "3", "--warmup", "3", "--retries", "1"],
+                                  cwd=workspace.path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    serve = trial = None
+    while trial is None and time.monotonic() < deadline:  # our controller's agent and its trial process
+        for pid in _descendants(controller.pid):
+            try:
+                cmdline = Path("/proc/%d/cmdline" % pid).read_bytes()
+            except OSError:
+                continue
+            if cmdline.endswith(b"\0serve\0"):
+                serve = pid
+            elif cmdline.endswith(b"\0run\0-\0"):
+                trial = pid
+        time.sleep(0.05)
+    assert serve is not None and trial is not None
+    time.sleep(0.5)
+    os.kill(serve, signal.SIGKILL)  # the agent dies; the trial process measures on and spools
+    out, err = controller.communicate(timeout=120)
+    assert controller.returncode == 0, err
+    assert "asking the device" in err
+    rows = read_csv(workspace.edgebench("results", "--format", "csv", check=True).stdout)
+    assert [r["status"] for r in rows] == ["ok"]  # one trial: recovered, not re-measured
+    assert float(rows[0]["latency_p50_ms"]) > 0

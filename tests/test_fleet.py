@@ -47,11 +47,20 @@ def edgebench(*args, cwd=None, **kwargs):
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300, cwd=cwd, **kwargs)
 
 
+def query(db: Path, sql: str) -> list:
+    """Rows of `sql`, or none while the controller has not created the tables yet."""
+    if not db.exists():
+        return []
+    try:
+        with sqlite3.connect(db) as conn:
+            return conn.execute(sql).fetchall()
+    except sqlite3.OperationalError:
+        return []
+
+
 def ok_trials_per_cell(db: Path) -> Counter:
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute("select t.device, t.model_sha256, t.backend, t.batch from trials t "
-                            "join metrics m on m.trial_id = t.id where t.status = 'ok'").fetchall()
-    return Counter(rows)
+    return Counter(query(db, "select t.device, t.model_sha256, t.backend, t.batch from trials t "
+                             "join metrics m on m.trial_id = t.id where t.status = 'ok'"))
 
 
 def test_sweep_over_three_sshd_devices_stores_each_cell_once(fleet_env):
@@ -119,7 +128,7 @@ def test_controller_killed_mid_sweep_then_resume_stores_every_cell_once(fleet_en
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline:  # wait until the sweep is well under way
-            if db.exists() and sum(ok_trials_per_cell(db).values()) >= 3:
+            if sum(ok_trials_per_cell(db).values()) >= 3:
                 break
             time.sleep(0.1)
         else:
@@ -154,10 +163,8 @@ def test_cut_link_mid_trial_still_stores_every_cell_once(tmp_path, monkeypatch):
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # sim01's first trial is measuring
-            if db.exists():
-                with sqlite3.connect(db) as conn:
-                    if conn.execute("select count(*) from trials where device='sim01' and status='running'").fetchone()[0]:
-                        break
+            if query(db, "select id from trials where device='sim01' and status='running'"):
+                break
             time.sleep(0.1)
         else:
             pytest.fail("no trial started on sim01")

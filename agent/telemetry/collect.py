@@ -62,11 +62,13 @@ class TrialTelemetry(object):
             self.sampler = power.start_sampling(self.source)
 
     def measure_idle(self):
-        """Idle baseline: the model loaded, nothing running, for idle_s seconds."""
+        """Idle baseline: the model loaded, nothing running, after a short settle, for idle_s
+        seconds, lengthened to hold enough samples at the sensor's rate."""
         if self.sampler is None or self.idle_s <= 0:
             return
+        time.sleep(min(0.2, self.idle_s))  # the sensor (tegrastats) starts; clocks settle after loading
         start = time.perf_counter()
-        time.sleep(self.idle_s)
+        time.sleep(max(self.idle_s, self.min_window_s()))
         self.idle_window = (start, time.perf_counter())
 
     def stop(self):
@@ -81,10 +83,12 @@ class TrialTelemetry(object):
     def summary(self, t0, t1, inferences, origin):
         """Metrics and the time series (times relative to `origin`)."""
         flags = thermal.throttle_flags(self.before, self.after)
+        detectable = thermal.throttle_detectable(self.before, self.after)
         metrics = {"power_mw": None, "energy_mj": None, "idle_power_mw": None, "power_above_idle_mw": None,
                    "energy_above_idle_mj": None, "power_sensor": None, "power_samples": 0,
                    "power_interval_ms": None, "energy_reliable": None, "power_missing": self.missing,
-                   "throttled": bool(flags), "throttle_flags": flags}
+                   "throttled": bool(flags) if detectable else None,  # None: nothing here reports it
+                   "throttle_flags": flags if detectable else None}
         series = {"window": [t0 - origin, t1 - origin], "before": self.before, "after": self.after,
                   "thermal": [[round(t - origin, 3), zones] for t, zones in self.thermal.samples]}
         temps = [max(thermal.real_temps(zones).values() or [None]) for t, zones in self.thermal.samples
@@ -93,7 +97,9 @@ class TrialTelemetry(object):
         if self.sampler is None:
             return metrics, series
         samples = list(self.sampler.samples)
+        metrics["power_errors"] = list(getattr(self.sampler, "errors", []))[:5]
         idle = energy.average_power_mw(samples, *self.idle_window) if self.idle_window else None
+        metrics["idle_samples"] = energy.window_points(samples, *self.idle_window)[1] if self.idle_window else 0
         result = energy.energy_per_inference(samples, t0, t1, inferences, idle_mw=idle)
         description = self.source.describe()
         metrics.update({

@@ -65,22 +65,25 @@ class Rapl(PolledSysfs):
 
     def available(self):
         reading = sysfs_power.read_rapl(self.root)
-        if reading is None or not any("/" not in z for z in reading["zones"]):
+        if reading is None or not any(z.startswith("package-") for z in reading["zones"]):
             self.why_not = "no readable RAPL package zone"
         return self.why_not is None
 
     def describe(self):
-        return {"sensor": "rapl", "total_rail": "sum of RAPL package zones (CPU package, not the board)",
+        return {"sensor": "rapl", "total_rail": "sum of RAPL package-N zones (CPU package, not the board)",
                 "interval_ms": self.interval_ms}
 
+    timestamp = "midpoint"  # a RAPL value is the mean over the interval before it
+
     def sample(self):
+        """Only package-N zones: psys (platform) already contains the package."""
         now, reading = time.perf_counter(), sysfs_power.read_rapl(self.root)
         last, self._last = self._last, (now, reading)
         if last is None or reading is None:
             return None
         powers = sysfs_power.rapl_average_power_mw(last[1], reading, now - last[0]) or {}
-        packages = dict((k, v) for k, v in powers.items() if "/" not in k and v is not None)
-        return (sum(packages.values()), packages) if packages else None
+        packages = dict((k, v) for k, v in powers.items() if k.startswith("package-") and v is not None)
+        return (sum(packages.values()), packages, (last[0] + now) / 2.0) if packages else None
 
 
 class Tegrastats(object):
@@ -214,7 +217,7 @@ class PolledSampler(object):
 
     def __init__(self, source):
         self.source = source
-        self.samples = []
+        self.samples, self.errors = [], []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run)
         self._thread.daemon = True
@@ -226,9 +229,14 @@ class PolledSampler(object):
         interval = self.source.interval_ms / 1000.0
         next_time = time.perf_counter()
         while not self._stop.is_set():
-            reading = self.source.sample()
+            try:
+                reading = self.source.sample()
+            except Exception as exc:  # a sensor that fails mid-trial: say so, keep what we have
+                self.errors.append("%s: %s" % (type(exc).__name__, exc))
+                reading = None
             if reading is not None:
-                self.samples.append((time.perf_counter(), reading[0]))
+                stamp = reading[2] if len(reading) > 2 else time.perf_counter()
+                self.samples.append((stamp, reading[0]))
             next_time += interval
             self._stop.wait(max(0.0, next_time - time.perf_counter()))
 

@@ -78,9 +78,14 @@ def find_program(root, name):
 def _run(argv):
     try:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    except OSError:
+        return None
+    try:
         out, _ = proc.communicate(timeout=10)
         return out
-    except (OSError, subprocess.TimeoutExpired):
+    except subprocess.TimeoutExpired:
+        proc.kill()  # ours, by PID
+        proc.communicate()
         return None
 
 
@@ -109,6 +114,11 @@ def pi_firmware(root="/"):
 def snapshot(root="/"):
     return {"thermal_c": thermal_zones(root), "cpus": cpu_clocks(root), "gpu_freq_hz": gpu_freq_hz(root),
             "power_mode": power_mode(root), "pi_firmware": pi_firmware(root)}
+
+
+def throttle_detectable(before, after):
+    """Only the Raspberry Pi firmware reports throttling here; elsewhere it is not measured."""
+    return all(((snap or {}).get("pi_firmware") or {}).get("throttled") is not None for snap in (before, after))
 
 
 def throttle_flags(before, after):

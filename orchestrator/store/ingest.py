@@ -95,11 +95,12 @@ class Store:
             if trial.status not in FINAL_STATUSES:
                 trial.status, trial.error, trial.finished_at = "failed", reason, utcnow()
 
-    def ingest(self, record: dict) -> None:
-        """Applies one agent record to its trial. Applying the same record twice changes nothing."""
+    def ingest(self, record: dict, device: Optional[str] = None) -> None:
+        """Applies one agent record to its trial. Applying the same record twice changes nothing.
+        With `device`, a record for another device's trial is ignored."""
         with self.writing() as s:
             trial = s.get(Trial, record.get("trial_id") or "")
-            if trial is None:
+            if trial is None or (device is not None and trial.device != device):
                 return
             kind = record["type"]
             if kind == "trial_start" and trial.status == "pending":

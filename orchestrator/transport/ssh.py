@@ -156,6 +156,15 @@ class SSHConnection(Connection):
             sock, self._jump = _jump_socket(t.proxy_jump, t, timeout, accept_new)
         else:
             sock = tuned_socket(t.hostname, t.port, timeout)
+        try:
+            return self._handshake(sock, accept_new, timeout)
+        except BaseException:
+            if self._jump is not None:
+                self._jump.close()  # the jump host's connection is ours too
+            raise
+
+    def _handshake(self, sock, accept_new: bool, timeout: float) -> paramiko.SSHClient:
+        t = self.target
         _quiet_paramiko()
         client = paramiko.SSHClient()
         if self.known_hosts.exists():
@@ -246,7 +255,11 @@ class SSHConnection(Connection):
 
     def open_channel(self, argv: Sequence[str]) -> SSHChannel:
         chan = self._session(CONNECT_TIMEOUT_S)
-        chan.exec_command(shlex.join(argv))
+        try:
+            chan.exec_command(shlex.join(argv))
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            chan.close()
+            raise LinkLost("SSH connection to %s lost starting %s: %s" % (self.name, argv[0], exc)) from None
         return SSHChannel(chan)
 
     def close(self) -> None:

@@ -92,3 +92,25 @@ class ChildCrashTest(unittest.TestCase):
         self.assertEqual(records[2]["status"], "failed")
         with open(os.path.join(workdir, "spool", "dies.jsonl")) as f:  # the host can fetch the verdict
             self.assertEqual([json.loads(line)["type"] for line in f], ["error", "trial_end"])
+
+
+class WatchdogTest(unittest.TestCase):
+    def test_a_trial_that_hangs_is_killed_and_releases_the_device(self):
+        import io
+        import sys
+        from agent import serve as serve_module
+        from agent.lock import device_busy
+        workdir = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, workdir)
+        for name, value in (("child_command", lambda w: [sys.executable, "-c", "import time; time.sleep(60)"]),
+                            ("trial_deadline_s", lambda job: 0.5)):
+            self.addCleanup(setattr, serve_module, name, getattr(serve_module, name))
+            setattr(serve_module, name, value)
+        out = io.StringIO()
+        started = time.time()
+        serve_module.serve(io.StringIO(json.dumps({"op": "run", "job": {"trial_id": "hang"}}) + "\n"), out, workdir)
+        self.assertLess(time.time() - started, 30)
+        records = [json.loads(line) for line in out.getvalue().splitlines()]
+        self.assertEqual([r["type"] for r in records], ["hello", "error", "trial_end"])
+        self.assertEqual(records[1]["kind"], "timeout")
+        self.assertFalse(device_busy(workdir))
