@@ -5,6 +5,7 @@ time.perf_counter(), the clock of the latency loop, so power lines up with the t
     rapl          energy counters read in the same thread; power = delta energy / delta t
     tegrastats    started by us with --interval, owned by PID, stopped on every exit path
     jtop          jetson-stats, when its service answers (absent otherwise, never zero)
+    ina219_i2c    pi-ina219 over I2C, only when the inventory configures it
 
 `choose(settings, root)` picks one: the inventory's `telemetry: {power: NAME}` or, by default,
 the first available in AUTO_ORDER. None when there is none: power stays null.
@@ -184,6 +185,38 @@ class Jtop(object):
             self._jetson = None
 
 
+class Ina219I2c(object):
+    """An INA219 read over I2C from user space with the `pi-ina219` library (no kernel driver),
+    only when the inventory configures it: telemetry: {power: ina219_i2c, shunt_ohms: 0.1,
+    address: 0x40, busnum: 1, max_expected_amps: 2.0}. It measures what it is wired to: the
+    board input, if that is where the shunt sits."""
+
+    def __init__(self, root, settings):
+        self.settings = settings
+        self.interval_ms = int(settings.get("interval_ms") or POLL_INTERVAL_MS)
+        self.why_not, self._sensor = None, None
+
+    def available(self):
+        try:
+            from ina219 import INA219  # pi-ina219, optional
+            self._sensor = INA219(float(self.settings.get("shunt_ohms", 0.1)),
+                                  max_expected_amps=self.settings.get("max_expected_amps"),
+                                  busnum=self.settings.get("busnum"), address=int(self.settings.get("address", 0x40)))
+            self._sensor.configure()
+        except Exception as exc:  # ImportError, no I2C bus, no device at the address
+            self.why_not = "pi-ina219 unavailable: %s" % (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            self._sensor = None
+        return self._sensor is not None
+
+    def describe(self):
+        return {"sensor": "ina219_i2c", "total_rail": "INA219 at 0x%x" % int(self.settings.get("address", 0x40)),
+                "interval_ms": self.interval_ms}
+
+    def sample(self):
+        milliwatts = self._sensor.power()  # pi-ina219: power() in mW
+        return (float(milliwatts), {}) if milliwatts is not None else None
+
+
 def make_source(name, root, settings):
     if name in ("ina3221x_iio", "ina3221_hwmon", "ina2xx_hwmon"):
         return PolledSysfs(name, root, settings)
@@ -193,7 +226,9 @@ def make_source(name, root, settings):
         return Tegrastats(root, settings)
     if name == "jtop":
         return Jtop(root, settings)
-    raise ValueError("unknown power source %r; valid: %s, none" % (name, ", ".join(AUTO_ORDER)))
+    if name == "ina219_i2c":
+        return Ina219I2c(root, settings)
+    raise ValueError("unknown power source %r; valid: %s, ina219_i2c, none" % (name, ", ".join(AUTO_ORDER)))
 
 
 def survey(root="/", settings=None):

@@ -101,6 +101,30 @@ def power_mode(root="/"):
     return None
 
 
+def parse_jetson_clocks(text):
+    """`jetson_clocks --show`: per-CPU lines `cpuN: Online=1 Governor=schedutil MinFreq=...
+    MaxFreq=... CurrentFreq=...` (old L4T spells it `Gonvernor=`) and `NV Power Mode: ...`."""
+    cpus, mode = {}, None
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if line.startswith("NV Power Mode:"):
+            mode = line.split(":", 1)[1].strip()
+        elif line.startswith("cpu") and ":" in line:
+            name, rest = line.split(":", 1)
+            fields = dict(part.split("=", 1) for part in rest.split() if "=" in part)
+            cpus[name] = {"online": fields.get("Online") == "1",
+                          "governor": fields.get("Governor") or fields.get("Gonvernor"),
+                          "min_khz": _int(fields.get("MinFreq")), "max_khz": _int(fields.get("MaxFreq")),
+                          "cur_khz": _int(fields.get("CurrentFreq"))}
+    return {"cpus": cpus, "power_mode": mode} if cpus or mode else None
+
+
+def jetson_clocks(root="/"):
+    """jetson_clocks' view (needs root on the device; None when absent or refused)."""
+    program = find_program(root, "jetson_clocks")
+    return parse_jetson_clocks(_run([program, "--show"])) if program else None
+
+
 def pi_firmware(root="/"):
     """Raspberry Pi firmware readings, or None without vcgencmd."""
     program = find_program(root, "vcgencmd")
@@ -113,7 +137,7 @@ def pi_firmware(root="/"):
 
 def snapshot(root="/"):
     return {"thermal_c": thermal_zones(root), "cpus": cpu_clocks(root), "gpu_freq_hz": gpu_freq_hz(root),
-            "power_mode": power_mode(root), "pi_firmware": pi_firmware(root)}
+            "power_mode": power_mode(root), "jetson_clocks": jetson_clocks(root), "pi_firmware": pi_firmware(root)}
 
 
 def throttle_detectable(before, after):

@@ -168,3 +168,40 @@ class PerfTest(unittest.TestCase):
         self.assertGreater(metrics["perf"]["task-clock"], 0)
         self.assertIn("cycles", metrics["perf"])  # a number where counted, None where not supported
         self.assertNotEqual(metrics["perf"]["cycles"], 0)
+
+
+class MoreSourcesTest(unittest.TestCase):
+    def test_jetson_clocks_show_parses_both_spellings(self):
+        text = ("SOC family:tegra210  Machine:NVIDIA Jetson Nano Developer Kit\n"
+                "Online CPUs: 0-3\n"
+                "cpu0: Online=1 Governor=schedutil MinFreq=102000 MaxFreq=1479000 CurrentFreq=1479000 IdleStates: WFI=1 c7=1\n"
+                "cpu1: Online=1 Gonvernor=schedutil MinFreq=102000 MaxFreq=1479000 CurrentFreq=921600 IdleStates: WFI=1 c7=1\n"
+                "GPU MinFreq=76800000 MaxFreq=921600000 CurrentFreq=76800000\n"
+                "EMC MinFreq=204000000 MaxFreq=1600000000 CurrentFreq=1600000000 FreqOverride=0\n"
+                "NV Power Mode: MAXN\n")
+        parsed = thermal.parse_jetson_clocks(text)
+        self.assertEqual(parsed["power_mode"], "MAXN")
+        self.assertEqual(parsed["cpus"]["cpu1"]["governor"], "schedutil")
+        self.assertEqual(parsed["cpus"]["cpu1"]["cur_khz"], 921600)
+        self.assertIsNone(thermal.parse_jetson_clocks(""))
+
+    def test_ina219_over_i2c_only_when_configured_and_in_milliwatts(self):
+        import types
+        fake = types.ModuleType("ina219")
+
+        class INA219(object):  # test double of pi-ina219 (hardware we do not have)
+            def __init__(self, shunt_ohms, max_expected_amps=None, busnum=None, address=0x40):
+                self.args = (shunt_ohms, address)
+
+            def configure(self):
+                pass
+
+            def power(self):
+                return 2875.5
+
+        fake.INA219 = INA219
+        sys.modules["ina219"] = fake
+        self.addCleanup(sys.modules.pop, "ina219", None)
+        source, missing = power.survey("/nonexistent", {"power": "ina219_i2c", "shunt_ohms": 0.1, "address": 0x41})
+        self.assertEqual(source.sample()[0], 2875.5)
+        self.assertEqual(source.describe()["total_rail"], "INA219 at 0x41")
