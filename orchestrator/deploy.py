@@ -9,7 +9,6 @@ regular file, not a link, of the right size under its hash name): those are skip
 sent goes to a temporary name, is renamed, and its sha256 is checked on the device.
 (Each command over SSH costs a session on the device, ~80 ms with a heavy shell rc: few of them.)
 """
-import hashlib
 import json
 import posixpath
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Dict, Optional
 
 from .agent_build import build_agent
 from .errors import DeviceError
+from .modelinfo import sha256_of
 from .transport import Connection
 
 # Small programs run by the device's own Python (3.6+, standard library).
@@ -55,14 +55,6 @@ def eval_set_relpath(model) -> str:
     return posixpath.join("evalsets", model.eval_set_sha256 + ".npz")
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _python_output(conn: Connection, python: str, program: str, *args: str) -> str:
     result = conn.run([python, "-c", program, *args], timeout=120)
     if not result.ok:
@@ -97,7 +89,7 @@ class DeviceFiles:
         # is always complete, so a later deploy may trust its presence.
         part = remote + ".part"
         self.conn.put(str(local), part)
-        expected = sha256 or sha256_file(local)
+        expected = sha256 or sha256_of(local)
         found = _python_output(self.conn, self.python, SHA256, part)
         if found != expected:
             self.conn.run(["rm", "-f", part], timeout=30)

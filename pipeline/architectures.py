@@ -45,7 +45,13 @@ def kaiming_init(module: nn.Module) -> None:
     """Kaiming (He) normal for convolutions, as in Table 1; BN starts as identity."""
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            # torch counts a depthwise filter's fan-out as channels x k x k, though each input
+            # feeds only k x k outputs; fan_out init then shrinks the signal ~channels-fold per
+            # depthwise conv, and BN's running variance needs epochs to follow it down (eval
+            # accuracy sat at chance for the first epochs on digits). fan_in is exact there.
+            depthwise = m.groups == m.in_channels and m.groups > 1
+            nn.init.kaiming_normal_(m.weight, mode="fan_in" if depthwise else "fan_out",
+                                    nonlinearity="relu")
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):

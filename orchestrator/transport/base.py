@@ -4,8 +4,11 @@ Commands are argv lists. Only a transport that goes through a shell (SSH) quotes
 shlex.quote; code written against `Connection` runs locally or remotely unchanged.
 """
 import abc
+import collections
+import queue
+import threading
 from dataclasses import dataclass
-from typing import Iterator, Optional, Sequence
+from typing import Iterable, Iterator, Optional, Sequence
 
 
 @dataclass
@@ -48,6 +51,37 @@ class Channel(abc.ABC):
         """Closes stdin, waits for exit (kills after `timeout`), returns the exit status."""
 
 
+class PumpedChannel(Channel):
+    """Reader threads turn the remote process's stdout into a queue (a blocking readline cannot
+    take a timeout; a queue can) and keep the last lines of its stderr."""
+
+    STREAM_ERRORS: tuple = (OSError,)
+
+    def _start_pumps(self, stdout: Iterable[str], stderr: Iterable[str]) -> None:
+        self._lines: "queue.Queue[Optional[str]]" = queue.Queue()
+        self._stderr: collections.deque = collections.deque(maxlen=50)
+        threading.Thread(target=self._pump, args=(stdout, self._lines.put, True), daemon=True).start()
+        threading.Thread(target=self._pump, args=(stderr, self._stderr.append, False), daemon=True).start()
+
+    def _pump(self, stream: Iterable[str], put, mark_end: bool) -> None:
+        try:
+            for line in stream:
+                put(line.rstrip("\n"))
+        except self.STREAM_ERRORS:
+            pass  # the stream died with the link or the process: the end says so
+        if mark_end:
+            self._lines.put(None)
+
+    def read_line(self, timeout: float) -> Optional[str]:
+        try:
+            return self._lines.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError("no output from the agent for %.0f s" % timeout) from None
+
+    def stderr_tail(self, lines: int = 5) -> str:
+        return " | ".join(list(self._stderr)[-lines:])
+
+
 class Connection(abc.ABC):
     name: str
 
@@ -61,9 +95,17 @@ class Connection(abc.ABC):
     @abc.abstractmethod
     def get(self, remote: str, local: str) -> None: ...
 
-    @abc.abstractmethod
     def stream(self, argv: Sequence[str], timeout: float = 60.0) -> Iterator[str]:
         """Lines of a command's stdout as they come."""
+        channel = self.open_channel(argv)
+        try:
+            while True:
+                line = channel.read_line(timeout)
+                if line is None:
+                    return
+                yield line
+        finally:
+            channel.close()
 
     @abc.abstractmethod
     def open_channel(self, argv: Sequence[str]) -> Channel: ...

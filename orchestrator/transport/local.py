@@ -1,21 +1,18 @@
 """Local transport: the device is this machine; commands run as subprocesses."""
-import collections
 import os
-import queue
 import shutil
 import subprocess
-import threading
-from typing import Iterator, Optional, Sequence
+from typing import Optional, Sequence
 
 from ..errors import DeviceError
-from .base import Channel, Connection, Result
+from .base import Connection, PumpedChannel, Result
 
 
 def _cannot_start(argv: Sequence[str], exc: OSError) -> DeviceError:
     return DeviceError("cannot start %s: %s" % (argv[0], exc.strerror or exc))
 
 
-class LocalChannel(Channel):
+class LocalChannel(PumpedChannel):
     def __init__(self, argv: Sequence[str]):
         try:
             self._proc = subprocess.Popen(
@@ -23,37 +20,11 @@ class LocalChannel(Channel):
                 text=True, bufsize=1)
         except OSError as exc:
             raise _cannot_start(argv, exc) from None
-        self._lines: "queue.Queue[Optional[str]]" = queue.Queue()
-        self._stderr = collections.deque(maxlen=50)
-        # Reader threads: a blocking readline cannot take a timeout, a queue can.
-        threading.Thread(target=self._pump_stdout, daemon=True).start()
-        threading.Thread(target=self._pump_stderr, daemon=True).start()
-
-    @property
-    def pid(self) -> int:
-        return self._proc.pid
-
-    def _pump_stdout(self):
-        for line in self._proc.stdout:
-            self._lines.put(line.rstrip("\n"))
-        self._lines.put(None)
-
-    def _pump_stderr(self):
-        for line in self._proc.stderr:
-            self._stderr.append(line.rstrip("\n"))
+        self._start_pumps(self._proc.stdout, self._proc.stderr)
 
     def send_line(self, line: str) -> None:
         self._proc.stdin.write(line if line.endswith("\n") else line + "\n")
         self._proc.stdin.flush()
-
-    def read_line(self, timeout: float) -> Optional[str]:
-        try:
-            return self._lines.get(timeout=timeout)
-        except queue.Empty:
-            raise TimeoutError("no output from the agent for %.0f s" % timeout) from None
-
-    def stderr_tail(self, lines: int = 5) -> str:
-        return " | ".join(list(self._stderr)[-lines:])
 
     def close(self, timeout: float = 5.0) -> Optional[int]:
         try:
@@ -93,17 +64,6 @@ class LocalConnection(Connection):
 
     def get(self, remote: str, local: str) -> None:
         shutil.copyfile(remote, local)
-
-    def stream(self, argv: Sequence[str], timeout: float = 60.0) -> Iterator[str]:
-        channel = LocalChannel(argv)
-        try:
-            while True:
-                line = channel.read_line(timeout)
-                if line is None:
-                    return
-                yield line
-        finally:
-            channel.close()
 
     def open_channel(self, argv: Sequence[str]) -> LocalChannel:
         return LocalChannel(argv)

@@ -7,20 +7,17 @@ where paramiko alone hangs for minutes. Every blocking call has a timeout.
 import getpass
 import logging
 import os
-import queue
 import shlex
 import socket
-import threading
-import collections
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import paramiko
 
 from ..errors import DeviceError, LinkLost, UserError
 from . import hostkeys
-from .base import Channel, Connection, Result
+from .base import Connection, PumpedChannel, Result
 
 CONNECT_TIMEOUT_S = 10.0
 KEEPALIVE_S = 2
@@ -88,28 +85,12 @@ def _quiet_paramiko() -> None:
         logger.addHandler(logging.NullHandler())
 
 
-class SSHChannel(Channel):
+class SSHChannel(PumpedChannel):
+    STREAM_ERRORS = (OSError, EOFError, paramiko.SSHException)
+
     def __init__(self, chan: paramiko.Channel):
         self._chan = chan
-        self._lines: "queue.Queue[Optional[str]]" = queue.Queue()
-        self._stderr = collections.deque(maxlen=50)
-        threading.Thread(target=self._pump_stdout, daemon=True).start()
-        threading.Thread(target=self._pump_stderr, daemon=True).start()
-
-    def _pump_stdout(self):
-        try:
-            for line in self._chan.makefile("r"):
-                self._lines.put(line.rstrip("\n"))
-        except (OSError, EOFError, paramiko.SSHException):
-            pass
-        self._lines.put(None)
-
-    def _pump_stderr(self):
-        try:
-            for line in self._chan.makefile_stderr("r"):
-                self._stderr.append(line.rstrip("\n"))
-        except (OSError, EOFError, paramiko.SSHException):
-            pass
+        self._start_pumps(chan.makefile("r"), chan.makefile_stderr("r"))
 
     def link_alive(self) -> bool:
         transport = self._chan.get_transport()
@@ -120,15 +101,6 @@ class SSHChannel(Channel):
             self._chan.sendall((line if line.endswith("\n") else line + "\n").encode())
         except (OSError, EOFError, paramiko.SSHException) as exc:
             raise BrokenPipeError(str(exc)) from None
-
-    def read_line(self, timeout: float) -> Optional[str]:
-        try:
-            return self._lines.get(timeout=timeout)
-        except queue.Empty:
-            raise TimeoutError("no output from the agent for %.0f s" % timeout) from None
-
-    def stderr_tail(self, lines: int = 5) -> str:
-        return " | ".join(list(self._stderr)[-lines:])
 
     def close(self, timeout: float = 5.0) -> Optional[int]:
         try:
@@ -241,17 +213,6 @@ class SSHConnection(Connection):
             self.sftp().get(remote, local)
         except (OSError, paramiko.SSHException, EOFError) as exc:
             raise DeviceError("copy of %s:%s failed: %s" % (self.name, remote, exc)) from None
-
-    def stream(self, argv: Sequence[str], timeout: float = 60.0) -> Iterator[str]:
-        channel = self.open_channel(argv)
-        try:
-            while True:
-                line = channel.read_line(timeout)
-                if line is None:
-                    return
-                yield line
-        finally:
-            channel.close()
 
     def open_channel(self, argv: Sequence[str]) -> SSHChannel:
         chan = self._session(CONNECT_TIMEOUT_S)
