@@ -378,6 +378,47 @@ def telemetry_parse(file: Path = typer.Argument(..., help="A recorded output, e.
         raise typer.Exit(1)
 
 
+models_app = typer.Typer(no_args_is_help=True, help="The paper's model pipeline and the model cards.")
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("build")
+def models_build(recipe: str = typer.Option("demo", "--recipe", help="demo (minutes on a laptop) or paper (Table 1 settings)."),
+                 dataset: str = typer.Option("digits", "--dataset", help="digits (bundled), cifar10 or tinyimagenet."),
+                 data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder (cifar10, tinyimagenet)."),
+                 out_dir: Path = typer.Option(Path("models"), "--out", help="Folder for the ONNX files, cards and eval sets."),
+                 seed: int = typer.Option(0, "--seed", help="Seed: the same seed gives the same models.")):
+    """Teacher, distilled student, pruned student and two int8 variants, each with a card and an eval set."""
+    options.check_choice(recipe, ("demo", "paper"), "--recipe")
+    options.check_choice(dataset, ("digits", "cifar10", "tinyimagenet"), "--dataset")
+    if dataset != "digits" and data is None:
+        raise UserError("--dataset %s needs --data PATH (the dataset's folder)" % dataset)
+    try:
+        from edgebench.pipeline.build import build_models
+    except ImportError as exc:
+        raise UserError("the model pipeline needs the train extra (%s): pip install torch==2.13.0 && "
+                        "pip install -e '.[train]'" % exc) from None
+    written = build_models(recipe=recipe, dataset=dataset, data=data, out=out_dir, seed=seed)
+    for path in written:
+        out.print("wrote %s" % path, highlight=False)
+
+
+@models_app.command("list")
+def models_list(folder: Path = typer.Argument(Path("models"), help="Folder of .onnx models.")):
+    """The model cards in FOLDER: parameters, size, precision, dataset, host accuracy, eval set."""
+    table = Table(title="models in %s" % folder)
+    for column in ("model", "params (M)", "size (MB)", "precision", "opset", "dataset", "host accuracy (%)", "eval set"):
+        table.add_column(column)
+    for info in find_models(folder):
+        meta = info.metadata
+        accuracy = meta.get("edgebench.host_accuracy")
+        table.add_row(info.name, "%.3f" % (info.params / 1e6), "%.2f" % (info.size_bytes / 2 ** 20), info.precision,
+                      str(info.opset), meta.get("edgebench.dataset", "–"),
+                      "%.1f" % (float(accuracy) * 100) if accuracy else "–",
+                      info.eval_set.name if info.eval_set else "–")
+    out.print(table)
+
+
 testfleet_app = typer.Typer(no_args_is_help=True, help="Simulated devices for trying the fleet features: real sshd on this host.")
 app.add_typer(testfleet_app, name="testfleet")
 FleetDirOpt = typer.Option(Path("testfleet"), "--dir", help="Folder holding the fleet's keys, inventory and state.")
@@ -460,7 +501,7 @@ def guarded(command):
 
 
 for _command in (app.registered_commands + testfleet_app.registered_commands + plot_app.registered_commands
-                 + telemetry_app.registered_commands):
+                 + telemetry_app.registered_commands + models_app.registered_commands):
     _command.callback = guarded(_command.callback)
 
 

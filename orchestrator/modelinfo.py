@@ -2,7 +2,7 @@
 parameters, inputs and precision. Checked up front, so a bad path fails before anything is
 stored or sent."""
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -24,6 +24,7 @@ class ModelInfo:
     opset: int
     eval_set: Optional[Path] = None         # .npz (x, y) that travels with the model
     eval_set_sha256: Optional[str] = None
+    metadata: dict = field(default_factory=dict, hash=False, compare=False)  # ONNX metadata_props
 
 
 def sha256_of(path: Path) -> str:
@@ -103,7 +104,8 @@ def inspect_model(path) -> ModelInfo:
                      size_bytes=path.stat().st_size, params=_params(model),
                      precision=_precision(model), inputs=_inputs(model), opset=opset,
                      eval_set=eval_set.resolve() if eval_set else None,
-                     eval_set_sha256=sha256_of(eval_set) if eval_set else None)
+                     eval_set_sha256=sha256_of(eval_set) if eval_set else None,
+                     metadata={p.key: p.value for p in model.metadata_props})
 
 
 def find_models(folder) -> list:
