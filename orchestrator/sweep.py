@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from edgebench.agent.inputs import InputSpecError, resolve_shapes
+from edgebench.agent.serve import trial_deadline_s
 
 from .deploy import DeviceFiles, prepare
 from .errors import AgentSilent, DeviceError, LinkLost, UserError
@@ -22,8 +23,7 @@ from .modelinfo import ModelInfo
 from .session import AgentSession, device_busy, fetch_spool, start_session
 from .transport import Connection, connect
 
-# Silence allowed between two records of a trial: the timed window's cap plus model loading.
-LOAD_ALLOWANCE_S = 300.0
+HOST_MARGIN_S = 60.0
 BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.5, 10.0
 
 
@@ -123,8 +123,9 @@ def make_job(trial_id: str, cell: Cell, remote_model: Optional[str], settings: S
 
 
 def trial_timeout(job: dict) -> float:
-    max_s = job.get("max_s") or 120.0
-    return max_s + (job.get("warmup_s") or 1.0) + LOAD_ALLOWANCE_S
+    """Silence the host allows between two records: longer than the agent's own watchdog, so a
+    hung trial is reported by the device (kind "timeout") before the host gives up on it."""
+    return trial_deadline_s(job) + HOST_MARGIN_S
 
 
 class TrialNotFinished(DeviceError):
