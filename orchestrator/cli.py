@@ -398,7 +398,11 @@ def models_build(recipe: str = typer.Option("demo", "--recipe", help="demo (minu
     except ImportError as exc:
         raise UserError("the model pipeline needs the train extra (%s): pip install torch==2.13.0 && "
                         "pip install -e '.[train]'" % exc) from None
-    written = build_models(recipe=recipe, dataset=dataset, data=data, out=out_dir, seed=seed)
+    from edgebench.pipeline.datasets import DatasetError
+    try:
+        written = build_models(recipe=recipe, dataset=dataset, data=data, out=out_dir, seed=seed)
+    except DatasetError as exc:
+        raise UserError(str(exc)) from None
     for path in written:
         out.print("wrote %s" % path, highlight=False)
 

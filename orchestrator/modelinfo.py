@@ -100,12 +100,17 @@ def inspect_model(path) -> ModelInfo:
     model = _load_onnx(path)
     opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
     eval_set = _eval_set(model, path)
+    metadata = {p.key: p.value for p in model.metadata_props}
+    declared = metadata.get("edgebench.params", "")
+    # The trained parameter count when the pipeline recorded it (an int8 file also stores scales
+    # and zero points, which are not parameters); else every initializer element.
+    params = int(declared) if declared.isdigit() else _params(model)
     return ModelInfo(path=path.resolve(), name=path.stem, sha256=sha256_of(path),
-                     size_bytes=path.stat().st_size, params=_params(model),
+                     size_bytes=path.stat().st_size, params=params,
                      precision=_precision(model), inputs=_inputs(model), opset=opset,
                      eval_set=eval_set.resolve() if eval_set else None,
                      eval_set_sha256=sha256_of(eval_set) if eval_set else None,
-                     metadata={p.key: p.value for p in model.metadata_props})
+                     metadata=metadata)
 
 
 def find_models(folder) -> list:

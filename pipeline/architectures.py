@@ -4,10 +4,11 @@ Both are generic in input channels, image size and class count, so the same code
 CIFAR-10 (3x32x32), Tiny ImageNet (3x64x64) and scikit-learn's digits (1x8x8, used at its
 native size: no upsampling, so the eval set holds exactly what the dataset holds).
 
-Downsampling follows one rule for both nets: a stage that would halve the feature map does so
-only while the result stays at least `min_feature_size` pixels wide. CIFAR-10 then gets the
-usual 32 -> 16 -> 8 -> 4 pyramid; an 8x8 digit goes 8 -> 4 and stays there instead of
-collapsing to 1x1, where 3x3 convolutions would only see padding.
+Downsampling follows one rule for both nets (`stage_strides`): the map is halved only as often
+as it stays at least `min_feature_size` (4) pixels wide, and those halvings go to the *last*
+stages that ask for one. CIFAR-10 gets the usual 32 -> 16 -> 8 -> 4 pyramid; an 8x8 digit keeps
+8x8 through the early stages and goes to 4x4 only in the last ones, instead of collapsing to 1x1,
+where 3x3 convolutions would see only padding.
 """
 from __future__ import annotations
 

@@ -91,6 +91,23 @@ def _has_early_exits(model: nn.Module) -> bool:
 LossFn = Callable[[torch.Tensor, Optional[torch.Tensor], torch.Tensor], torch.Tensor]
 
 
+def _batch_loss(model: nn.Module, teacher: Optional[nn.Module], x: torch.Tensor,
+                targets: torch.Tensor, loss_fn: LossFn, all_exits: bool,
+                early_exit_weight: float) -> torch.Tensor:
+    """The final exit's loss plus the weighted loss of each early exit (all against the same
+    teacher logits, computed once without gradients)."""
+    teacher_logits = None
+    if teacher is not None:
+        with torch.inference_mode():
+            teacher_logits = _final_logits(teacher(x))
+        teacher_logits = teacher_logits.clone()  # inference tensors cannot enter autograd
+    outputs = model(x, all_exits=True) if all_exits else [model(x)]
+    loss = loss_fn(outputs[-1], teacher_logits, targets)
+    for early in outputs[:-1]:
+        loss = loss + early_exit_weight * loss_fn(early, teacher_logits, targets)
+    return loss
+
+
 def _run(model: nn.Module, data: Dataset, config: TrainConfig, loss_fn: LossFn,
          teacher: Optional[nn.Module] = None) -> TrainResult:
     if config.epochs < 1:
@@ -124,15 +141,7 @@ def _run(model: nn.Module, data: Dataset, config: TrainConfig, loss_fn: LossFn,
             for step in bar:
                 index = order[step * config.batch_size:(step + 1) * config.batch_size]
                 x, targets = augment(x_all[index], y_all[index])
-                teacher_logits = None
-                if teacher is not None:
-                    with torch.inference_mode():
-                        teacher_logits = _final_logits(teacher(x))
-                    teacher_logits = teacher_logits.clone()  # inference tensors cannot enter autograd
-                outputs = model(x, all_exits=True) if all_exits else [model(x)]
-                loss = loss_fn(outputs[-1], teacher_logits, targets)
-                for early in outputs[:-1]:
-                    loss = loss + config.early_exit_weight * loss_fn(early, teacher_logits, targets)
+                loss = _batch_loss(model, teacher, x, targets, loss_fn, all_exits, config.early_exit_weight)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
