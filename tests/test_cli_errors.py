@@ -101,3 +101,10 @@ def test_python_that_does_not_exist_on_the_device(workspace):
     assert proc.returncode == 1 and "/nonexistent/python3" in proc.stderr
     csv_text = workspace.edgebench("results", "--format", "csv", check=True).stdout
     assert csv_text.count(",failed,") == 2 and "device unreachable" in csv_text
+
+
+def test_models_build_with_a_wrong_dataset_path(ws):
+    pytest.importorskip("torch")
+    proc = ws.edgebench("models", "build", "--dataset", "cifar10", "--data", ws.path / "no-cifar", "--out", ws.path / "m")
+    assert_user_error(proc, "no-cifar")
+    assert not (ws.path / "m").exists()
