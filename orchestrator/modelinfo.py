@@ -59,7 +59,8 @@ def _precision(model) -> str:
     return "fp16" if fp16 else "fp32"
 
 
-def _params(model) -> int:
+def count_initializer_elements(model) -> int:
+    """Elements of every initializer: the parameter count when nothing better is recorded."""
     count = 0
     for tensor in model.graph.initializer:
         size = 1
@@ -104,7 +105,7 @@ def inspect_model(path) -> ModelInfo:
     declared = metadata.get("edgebench.params", "")
     # The trained parameter count when the pipeline recorded it (an int8 file also stores scales
     # and zero points, which are not parameters); else every initializer element.
-    params = int(declared) if declared.isdigit() else _params(model)
+    params = int(declared) if declared.isdigit() else count_initializer_elements(model)
     return ModelInfo(path=path.resolve(), name=path.stem, sha256=sha256_of(path),
                      size_bytes=path.stat().st_size, params=params,
                      precision=_precision(model), inputs=_inputs(model), opset=opset,

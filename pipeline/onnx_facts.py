@@ -6,6 +6,8 @@ from typing import Dict, Mapping
 import onnx
 from onnx import shape_inference
 
+from edgebench.orchestrator.modelinfo import count_initializer_elements
+
 METADATA_PREFIX = "edgebench."
 
 
@@ -48,13 +50,7 @@ def count_macs(model: onnx.ModelProto) -> int:
 
 def count_stored_values(model: onnx.ModelProto) -> int:
     """Elements of all initializers (what modelinfo counts as parameters by default)."""
-    count = 0
-    for tensor in model.graph.initializer:
-        size = 1
-        for d in tensor.dims:
-            size *= d
-        count += size
-    return count
+    return count_initializer_elements(model)
 
 
 def read_metadata(model: onnx.ModelProto) -> Dict[str, str]:
