@@ -81,6 +81,7 @@ def run_in_child(job, tee):
             end_line = line  # held until the child has exited: its teardown is the agent's time too
         else:
             tee.relay(line)
+    child.stdout.close()
     status = child.wait()
     timed_out = not watchdog.is_alive() and end_line is None
     watchdog.cancel()
