@@ -17,7 +17,7 @@ from .inventory import load_inventory
 from .modelinfo import find_models, inspect_model
 from .report.tables import device_table, model_table, render
 from .store import RESULT_COLUMNS, Store, results_frame
-from .store.queries import sweep_exists, telemetry_rows, trial_telemetry
+from .store.queries import telemetry_rows, trial_telemetry
 from .display import LiveProgress
 from .sweep import FleetOptions, Settings, plan, resume_plan, run_sweep
 
@@ -265,8 +265,7 @@ def results(fmt: str = typer.Option("table", "--format", "-f", help="table, csv 
     """Print stored trials, one row per trial."""
     options.check_choice(fmt, ("table", "csv", "json"), "--format")
     store = Store(db, create=False)
-    if sweep_id and not sweep_exists(store, sweep_id):
-        raise UserError("no sweep %r in %s" % (sweep_id, store.engine.url))
+    _require_sweep(store, sweep_id)
     if telemetry:
         if not trial_id:
             raise UserError("--telemetry needs --trial ID (see edgebench results for trial ids)")
@@ -282,6 +281,11 @@ def results(fmt: str = typer.Option("table", "--format", "-f", help="table, csv 
         sys.stdout.write(frame.to_json(orient="records", date_format="iso", indent=1) + "\n")
     else:
         _print_results_table(frame)
+
+
+def _require_sweep(store, sweep_id: Optional[str]) -> None:
+    if sweep_id and store.sweep(sweep_id) is None:
+        raise UserError("no sweep %r in %s" % (sweep_id, store.engine.url))
 
 
 def _print_telemetry(series: dict, fmt: str) -> None:
@@ -328,8 +332,7 @@ def report(table: str = typer.Option("device", "--table", "-t", help="device (Ta
     options.check_choice(table, ("device", "model"), "--table")
     options.check_choice(fmt, ("markdown", "latex", "csv", "html"), "--format")
     store = Store(db, create=False)
-    if sweep_id and not sweep_exists(store, sweep_id):
-        raise UserError("no sweep %r in %s" % (sweep_id, store.engine.url))
+    _require_sweep(store, sweep_id)
     frame = results_frame(store, sweep_id)
     shaped = device_table(frame, model=model) if table == "device" else model_table(frame, device=device)
     text = render(shaped, fmt)

@@ -43,6 +43,7 @@ class Store:
             row.platform = device.platform
             if facts is not None:
                 row.facts, row.facts_at = facts, utcnow()
+                row.simulated = bool(facts.get("simulated"))
             s.add(row)
 
     def upsert_model(self, info) -> None:

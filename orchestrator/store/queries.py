@@ -48,11 +48,6 @@ def results_frame(store, sweep_id: str = None) -> pd.DataFrame:
     return frame
 
 
-def sweep_exists(store, sweep_id: str) -> bool:
-    from .schema import Sweep
-    with store.Session() as s:
-        return s.get(Sweep, sweep_id) is not None
-
 
 def trial_telemetry(store, trial_id: str) -> dict:
     """A trial's power time series and what produced it; UserError when there is no such trial."""
