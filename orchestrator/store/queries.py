@@ -48,7 +48,6 @@ def results_frame(store, sweep_id: str = None) -> pd.DataFrame:
     return frame
 
 
-
 def trial_telemetry(store, trial_id: str) -> dict:
     """A trial's power time series and what produced it; UserError when there is no such trial."""
     from ..errors import UserError
