@@ -5,6 +5,7 @@
   python3 edgebench-agent.pyz serve                  trial requests as JSON lines on stdin
   python3 edgebench-agent.pyz fetch TRIAL            print a trial's spooled records
   python3 edgebench-agent.pyz busy                   "busy" while a trial is being measured, else "idle"
+  python3 edgebench-agent.pyz sample CONFIG_JSON     the sampler helper of a trial (started by the trial)
 
 Records go to stdout; diagnostics to stderr. Exit status 0 when the command (or the trial) did
 what was asked, 1 for a failed trial, 2 for a bad command line or job file.
@@ -37,6 +38,8 @@ def _parser():
     fetch = commands.add_parser("fetch", help="print a trial's spooled records")
     fetch.add_argument("trial_id")
     commands.add_parser("busy", help="print busy while a trial is being measured, else idle")
+    sample = commands.add_parser("sample", help="the sampler helper process of a trial (internal)")
+    sample.add_argument("config", help="JSON: root, telemetry settings, path of the readings file")
     return parser
 
 
@@ -74,12 +77,15 @@ def main(argv=None):
         tee = Tee(sys.stdout, args.workdir)
         job = _read_job(args.job)
         with DeviceLock(args.workdir):
-            status = run_trial(job, tee.emit)
+            status = run_trial(job, tee.emit, tee.workdir)
         return 0 if status == "ok" else 1
     if args.command == "serve":
         return serve(sys.stdin, sys.stdout, args.workdir)
     if args.command == "fetch":
         return _fetch(args.workdir, args.trial_id)
+    if args.command == "sample":
+        from .telemetry.sampler import main as sampler_main
+        return sampler_main(args.config)
     if args.command == "busy":
         sys.stdout.write("busy\n" if device_busy(args.workdir) else "idle\n")
         return 0

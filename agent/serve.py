@@ -10,11 +10,11 @@ import os
 import platform
 import signal
 import subprocess
-import sys
 import threading
 import time
 
-from . import AGENT_VERSION, sysroot
+from . import AGENT_VERSION, conditions, sysroot
+from .child import agent_command
 from .probe import collect_facts, runtime_cache
 from .protocol import ProtocolError, decode, encode, make_record
 from .lock import HELD_ENV, DeviceLock, LockTimeout
@@ -22,14 +22,11 @@ from .spool import Tee
 
 TRIAL_END_PREFIX = '{"v":1,"type":"trial_end"'
 LOAD_ALLOWANCE_S = 300.0
-# Runs this same agent (a folder or the .pyz) as a child: `python -c BOOT --workdir W run -`.
-BOOT = "import sys; sys.path.insert(0, %r); from %s.__main__ import main; sys.exit(main())"
 
 
 def child_command(workdir):
-    package_dir = os.path.dirname(os.path.abspath(__file__))
-    boot = BOOT % (os.path.dirname(package_dir), __package__.split(".")[0])
-    return [sys.executable, "-c", boot, "--workdir", workdir, "run", "-"]
+    """This same agent as a child: `edgebench-agent --workdir W run -`."""
+    return agent_command(["--workdir", workdir, "run", "-"])
 
 
 def _with_agent_time(line, received):
@@ -83,6 +80,7 @@ def run_in_child(job, tee):
             tee.relay(line)
     child.stdout.close()
     status = child.wait()
+    conditions.restore_pending(tee.workdir)  # a killed trial could not restore pinned clocks itself
     timed_out = not watchdog.is_alive() and end_line is None
     watchdog.cancel()
     if end_line is not None:
@@ -118,6 +116,7 @@ def _answer(request, tee, out):
 
 def serve(inp, out, workdir):
     tee = Tee(out, workdir)
+    conditions.restore_pending(workdir)  # left pinned by an agent that was killed
     tee.relay(encode(make_record("hello", agent_version=AGENT_VERSION, python=platform.python_version())))
     keep_going = True
     while keep_going:

@@ -7,7 +7,7 @@ import os
 import time
 import traceback
 
-from . import AGENT_VERSION, bench, memory, sysroot
+from . import AGENT_VERSION, bench, conditions, memory, sysroot
 from .accuracy import EvalSetError, top1
 from .backends import BackendError, get_backend
 from .inputs import InputSpecError, make_feed
@@ -49,6 +49,7 @@ def normalize_job(job):
         raise JobError("job.batch must be an integer >= 1, got %r" % (out["batch"],))
     if not isinstance(out["shapes"], dict):
         raise JobError("job.shapes must be an object {input: [dims]}")
+    conditions.check_job(out)
     return out
 
 
@@ -82,9 +83,14 @@ def _timed_window_s(job, telemetry):
     return max(job["min_s"], needed), needed > job["min_s"]
 
 
-def measure(job):
+def measure(job, workdir=None):
     """Runs the trial; returns (metrics, env, samples in ms, telemetry time series)."""
     backend = get_backend(job["backend"])
+    with conditions.controlled(job, sysroot.root(), workdir) as applied:
+        return _measure(job, backend, applied)
+
+
+def _measure(job, backend, applied):
     peak_reset = memory.reset_peak_rss()
     rss_before = memory.rss_mb()
     origin = load_start = time.perf_counter()
@@ -92,20 +98,22 @@ def measure(job):
     load_s = time.perf_counter() - load_start
     feed = make_feed(backend.inputs(), job["batch"], job["shapes"], job["seed"]) if backend.needs_model else {}
     telemetry = TrialTelemetry(job.get("telemetry"), sysroot.root(), quick=bool(job.get("quick")))
-    min_s, lengthened = _timed_window_s(job, telemetry)
     perf = PerfStat(sysroot.root()) if job.get("perf") else None
     perf_counts, perf_error = {}, None if perf is None or perf.available() else "perf is not installed"
-    try:  # perf, tegrastats, jtop and the sampler threads end on every path
+    try:  # the sampler process (and its tegrastats) and perf end on every path
         telemetry.start()
+        min_s, lengthened = _timed_window_s(job, telemetry)
         telemetry.measure_idle()
         warmup_done = bench.warm_up(backend.run, feed, job["warmup_iters"], job["warmup_s"])
         if perf is not None and perf.available():
             perf.start(os.getpid())
         try:
+            telemetry.window_edge()
             t0 = time.perf_counter()
             samples, wall_s, stopped_by = bench.timed_loop(
                 backend.run, feed, job["min_iters"], min_s, job["max_iters"], max(job["max_s"], min_s))
             t1 = time.perf_counter()
+            telemetry.window_edge()
         finally:
             if perf is not None and perf.available():
                 perf_counts, perf_error = perf.stop()
@@ -129,6 +137,8 @@ def measure(job):
         "simulated": sysroot.simulated(),
         "accuracy": accuracy,
         "accuracy_samples": accuracy_samples,
+        "latency_p50_per_sample_ms": metrics["latency_p50_ms"] / job["batch"],
+        "conditions": applied,
     })
     if perf is not None:
         metrics.update({"perf": perf_counts, "perf_error": perf_error})
@@ -139,8 +149,9 @@ def measure(job):
     return metrics, env, samples_ms, series
 
 
-def run_trial(job, emit):
-    """The trial_end record carries `agent_s`, the agent's own time for the whole trial, so
+def run_trial(job, emit, workdir=None):
+    """`workdir` keeps what --pin-clocks changed until it is restored (None: in memory only).
+    The trial_end record carries `agent_s`, the agent's own time for the whole trial, so
     the host can tell its orchestration overhead from the measurement."""
     received = time.monotonic()
     trial_id = job.get("trial_id") if isinstance(job, dict) else None
@@ -153,8 +164,8 @@ def run_trial(job, emit):
         job = normalize_job(job)
         emit(make_record("trial_start", trial_id=trial_id, job=job, agent_version=AGENT_VERSION,
                          started_monotonic=time.monotonic(), started_unix=time.time()))
-        metrics, env, samples_ms, series = measure(job)
-    except (JobError, BackendError, InputSpecError, EvalSetError) as exc:
+        metrics, env, samples_ms, series = measure(job, workdir)
+    except (JobError, BackendError, InputSpecError, EvalSetError, conditions.ConditionError) as exc:
         _error(emit, trial_id, str(exc), type(exc).__name__)
         return end("failed")
     except Exception as exc:  # a crash inside a runtime must fail this trial, not the agent

@@ -1,118 +1,220 @@
-"""Telemetry of one trial: idle baseline, power during the timed window, thermal and clock
-snapshots before and after, throttle flags. All times on time.perf_counter()."""
-import threading
+"""Telemetry of one trial: the sampler process (sampler.py) started and owned by PID, the idle
+baseline, power and energy over the timed window with its coverage, thermal and clock
+snapshots before and after, and the throttle verdict. All times on time.perf_counter()."""
+import json
+import os
+import subprocess
+import tempfile
 import time
 
-from . import energy, power, thermal
+from . import energy, power, thermal, throttle
+from ..child import agent_command
 
 MIN_POWER_SAMPLES = 10   # fewer in the timed window: the run is lengthened, or energy marked unreliable
 DEFAULT_IDLE_S = 2.0
 QUICK_IDLE_S = 0.5
+STOP_TIMEOUT_S = 10.0
 
 
-THERMAL_INTERVAL_S = 0.5
+class SamplerProcess(object):
+    """The helper process: started with the trial's settings, stopped (and waited for) on every
+    exit path; its readings come back through a file, read once it has stopped."""
 
-
-class ThermalSampler(object):
-    """Thermal zones every half second while the trial runs (sysfs reads: cheap)."""
-
-    def __init__(self, root):
-        self.root, self.samples = root, []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run)
-        self._thread.daemon = True
-
-    def _run(self):
-        while not self._stop.is_set():
-            zones = thermal.thermal_zones(self.root)
-            if zones:
-                self.samples.append((time.perf_counter(), zones))
-            self._stop.wait(THERMAL_INTERVAL_S)
+    def __init__(self, root, settings):
+        self.config = {"root": root, "telemetry": settings,
+                       "state_interval_ms": settings.get("state_interval_ms")}
+        self.proc = self.hello = self.end = None
+        self.failure = None
 
     def start(self):
-        self._thread.start()
+        """Blocks until the helper has chosen its power source; returns its hello (None if it
+        failed, with `failure` saying why)."""
+        handle, self.config["path"] = tempfile.mkstemp(prefix="edgebench-samples-", suffix=".jsonl")
+        os.close(handle)
+        self._stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(agent_command(["sample", json.dumps(self.config)]), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self._stderr, universal_newlines=True)
+        self.hello = self._line()
+        if self.hello is None:
+            self.stop()
+        return self.hello
+
+    def _line(self):
+        line = self.proc.stdout.readline()
+        try:
+            return json.loads(line) if line.strip() else None
+        except ValueError:
+            return None
 
     def stop(self):
-        self._stop.set()
-        self._thread.join(5)
+        """Stops the helper (by PID); returns its readings. Safe to call twice."""
+        if self.proc is None:
+            return []
+        proc, self.proc = self.proc, None
+        try:
+            proc.stdin.close()  # the stop signal
+        except (IOError, OSError):
+            pass
+        if self.hello is not None:
+            self.end = self._read_end(proc)
+        try:
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        if self.hello is None or self.end is None:
+            self._stderr.seek(0)
+            lines = self._stderr.read().decode("utf-8", "replace").strip().splitlines()
+            self.failure = "sampler process exited with status %s: %s" % (
+                proc.returncode, lines[-1] if lines else "no message")
+        self._stderr.close()
+        return self._readings()
+
+    def _read_end(self, proc):
+        line = proc.stdout.readline()
+        try:
+            return json.loads(line) if line.strip() else None
+        except ValueError:
+            return None
+
+    def _readings(self):
+        path = self.config.get("path")
+        readings = []
+        try:
+            with open(path) as f:
+                for line in f:
+                    try:
+                        readings.append(json.loads(line))
+                    except ValueError:
+                        pass  # a line cut short by a killed helper
+            os.remove(path)
+        except (IOError, OSError):
+            pass
+        return readings
 
 
 class TrialTelemetry(object):
     def __init__(self, settings, root, quick=False):
         self.settings, self.root = settings or {}, root
         self.idle_s = float(self.settings.get("idle_s", QUICK_IDLE_S if quick else DEFAULT_IDLE_S))
-        self.source, self.missing = power.survey(root, self.settings)
-        self.sampler = None
+        self.sampler = SamplerProcess(root, self.settings)
+        self.power, self.missing, self.hello = None, {}, {}
+        self.readings, self.edges = [], []
         self.before = self.after = None
         self.idle_window = None
 
     @property
     def interval_s(self):
-        return self.source.interval_ms / 1000.0 if self.source else None
+        return self.power["interval_ms"] / 1000.0 if self.power else None
 
     def min_window_s(self):
         """The timed window must hold enough power samples to mean something."""
-        return MIN_POWER_SAMPLES * self.interval_s * 1.5 if self.source else 0.0  # margin: a busy sampler lags
+        return MIN_POWER_SAMPLES * self.interval_s * 1.5 if self.power else 0.0  # margin: the sensor's phase
 
     def start(self):
         self.before = thermal.snapshot(self.root)
-        self.thermal = ThermalSampler(self.root)
-        self.thermal.start()
-        if self.source is not None:
-            self.sampler = power.start_sampling(self.source)
+        if self.settings.get("off"):  # the telemetry overhead benchmark's reference side
+            self.missing = {"all": "telemetry turned off for this trial"}
+            return
+        hello = self.sampler.start()
+        if hello is None:
+            self.missing = {"all": self.sampler.failure}
+            return
+        self.hello, self.power, self.missing = hello, hello.get("power"), hello.get("missing") or {}
 
     def measure_idle(self):
         """Idle baseline: the model loaded, nothing running, after a short settle, for idle_s
         seconds, lengthened to hold enough samples at the sensor's rate."""
-        if self.sampler is None or self.idle_s <= 0:
+        if self.power is None or self.idle_s <= 0:
             return
         time.sleep(min(0.2, self.idle_s))  # the sensor (tegrastats) starts; clocks settle after loading
         start = time.perf_counter()
         time.sleep(max(self.idle_s, self.min_window_s()))
         self.idle_window = (start, time.perf_counter())
 
+    def window_edge(self):
+        """Called just before t0 and just after t1: a cumulative energy counter (RAPL) is read
+        at the window's edges, so its energy needs no sampling at all."""
+        if self.power and self.power.get("sensor") == "rapl":
+            from . import sysfs_power
+            self.edges.append((time.perf_counter(), sysfs_power.read_rapl(self.root)))
+
     def stop(self):
         """Always called (finally): stops what we started."""
-        if self.sampler is not None:
-            self.sampler.stop()
-        if getattr(self, "thermal", None) is not None:
-            self.thermal.stop()
+        self.readings = self.sampler.stop()
         if self.after is None and self.before is not None:
             self.after = thermal.snapshot(self.root)
 
+    def _of_kind(self, kind):
+        return [r for r in self.readings if r.get("k") == kind]
+
     def summary(self, t0, t1, inferences, origin):
         """Metrics and the time series (times relative to `origin`)."""
-        flags = thermal.throttle_flags(self.before, self.after)
-        detectable = thermal.throttle_detectable(self.before, self.after)
+        states = self._of_kind("s")
+        metrics = self._throttle_metrics(states, t0, t1)
+        temps = [max(thermal.real_temps(s["thermal"]).values()) for s in states
+                 if t0 <= s["t"] <= t1 and thermal.real_temps(s.get("thermal") or {})]
+        metrics["max_temp_c"] = max(temps) if temps else None
+        metrics["sampler_missed_slots"] = (self.sampler.end or {}).get("missed")
+        metrics["sampler_children"] = self.hello.get("children")  # PIDs it started (tegrastats), all stopped
+        series = {"window": [t0 - origin, t1 - origin], "before": self.before, "after": self.after,
+                  "thermal": [[round(s["t"] - origin, 3), s["thermal"]] for s in states if s.get("thermal")]}
+        metrics.update(self._power_metrics(t0, t1, inferences))
+        if self.power is not None:
+            series["power"] = [[round(r["t"] - origin, 6), r["mw"]] for r in self._of_kind("p")]
+            series["idle_window"] = [w - origin for w in self.idle_window] if self.idle_window else None
+        return metrics, series
+
+    def _throttle_metrics(self, states, t0, t1):
+        governors = [cpu.get("governor") for cpu in ((self.before or {}).get("cpus") or {}).values()
+                     if cpu.get("governor")]
+        raw = lambda snap: (((snap or {}).get("pi_firmware") or {}).get("throttled") or {}).get("raw")  # noqa: E731
+        throttled, reason = throttle.assess(states, t0, t1, self.hello.get("trips"), self.hello.get("board"),
+                                            governors, raw(self.before), raw(self.after))
+        flags = thermal.throttle_flags(self.before, self.after) if raw(self.before) is not None else None
+        return {"throttled": throttled, "throttle_reason": reason, "throttle_flags": flags}
+
+    def _power_metrics(self, t0, t1, inferences):
         metrics = {"power_mw": None, "energy_mj": None, "idle_power_mw": None, "power_above_idle_mw": None,
                    "energy_above_idle_mj": None, "power_sensor": None, "power_samples": 0,
                    "power_interval_ms": None, "energy_reliable": None, "power_missing": self.missing,
-                   "throttled": bool(flags) if detectable else None,  # None: nothing here reports it
-                   "throttle_flags": flags if detectable else None}
-        series = {"window": [t0 - origin, t1 - origin], "before": self.before, "after": self.after,
-                  "thermal": [[round(t - origin, 3), zones] for t, zones in self.thermal.samples]}
-        temps = [max(thermal.real_temps(zones).values() or [None]) for t, zones in self.thermal.samples
-                 if t0 <= t <= t1 and thermal.real_temps(zones)]
-        metrics["max_temp_c"] = max(temps) if temps else None
-        if self.sampler is None:
-            return metrics, series
-        samples = list(self.sampler.samples)
-        metrics["power_errors"] = list(getattr(self.sampler, "errors", []))[:5]
+                   "power_max_gap_ms": None, "power_coverage": None}
+        if self.power is None:
+            return metrics
+        samples = [(r["t"], r["mw"]) for r in self._of_kind("p")]
         idle = energy.average_power_mw(samples, *self.idle_window) if self.idle_window else None
-        metrics["idle_samples"] = energy.window_points(samples, *self.idle_window)[1] if self.idle_window else 0
         result = energy.energy_per_inference(samples, t0, t1, inferences, idle_mw=idle)
-        description = self.source.describe()
+        gap = energy.largest_gap_s(samples, t0, t1)
+        described = (self.sampler.end or {}).get("power") or self.power
         metrics.update({
             "power_mw": result["avg_power_mw"], "energy_mj": result["energy_per_inference_mj"],
             "idle_power_mw": idle, "power_above_idle_mw": result["avg_power_above_idle_mw"],
             "energy_above_idle_mj": result["energy_per_inference_above_idle_mj"],
-            "power_sensor": description["sensor"], "power_total_rule": description.get("total_rail"),
-            "power_samples": result["samples"], "power_interval_ms": self.source.interval_ms,
-            "energy_reliable": result["samples"] >= MIN_POWER_SAMPLES and result["reason"] is None,
+            "power_sensor": described["sensor"], "power_total_rule": described.get("total_rail"),
+            "power_samples": result["samples"], "power_interval_ms": described["interval_ms"],
+            "power_max_gap_ms": gap * 1000.0, "power_coverage": result["coverage"],
+            "energy_reliable": energy.reliable(result, self.interval_s, MIN_POWER_SAMPLES, gap),
             "energy_note": result["reason"],
+            "idle_samples": energy.window_points(samples, *self.idle_window)[1] if self.idle_window else 0,
+            "power_errors": [r["error"] for r in self._of_kind("e")][:5],
         })
-        if metrics["power_total_rule"] is None and self.source.describe()["sensor"] == "tegrastats" and getattr(self.source, "records", None):
-            metrics["power_total_rule"] = self.source.records[-1][1].get("total_rail")
-        series["power"] = [[round(t - origin, 6), mw] for t, mw in samples]
-        series["idle_window"] = [self.idle_window[0] - origin, self.idle_window[1] - origin] if self.idle_window else None
-        return metrics, series
+        metrics.update(self._counter_energy(t0, t1, inferences, idle))
+        return metrics
+
+    def _counter_energy(self, t0, t1, inferences, idle):
+        """RAPL: energy from the counter read at the window's edges (exact, whatever the sampling)."""
+        if len(self.edges) != 2:
+            return {}
+        (start, first), (end, last) = self.edges
+        millijoules = power.rapl_package_energy_mj(first, last)
+        if millijoules is None or end <= start:
+            return {}
+        avg = millijoules / (end - start)
+        window = t1 - t0
+        out = {"power_mw": avg, "energy_mj": avg * window / inferences if inferences else None,
+               "energy_reliable": True, "power_coverage": 1.0, "energy_note": "RAPL counter read at the window's edges"}
+        if idle is not None:
+            out["power_above_idle_mw"] = avg - idle
+            out["energy_above_idle_mj"] = (avg - idle) * window / inferences if inferences else None
+        return out

@@ -108,3 +108,18 @@ def energy_per_inference(samples, t0, t1, inferences, idle_mw=None):
     if not inferences:
         result["reason"] = "no inferences counted"
     return result
+
+
+def largest_gap_s(samples, t0, t1):
+    """The longest stretch of [t0, t1] without a reading (the window's edges count as ends of
+    a stretch): the whole window when no sample falls inside it."""
+    times = [t for t, _ in _valid(samples) if t0 <= t <= t1]
+    edges = [float(t0)] + times + [float(t1)]
+    return max(b - a for a, b in zip(edges, edges[1:]))
+
+
+def reliable(result, interval_s, min_samples, max_gap_s):
+    """Energy can be trusted when the window holds enough readings and none of its stretches
+    without a reading is longer than two sensor intervals."""
+    return (result["reason"] is None and result["samples"] >= min_samples
+            and max_gap_s is not None and max_gap_s <= 2.0 * interval_s)

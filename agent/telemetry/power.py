@@ -1,9 +1,10 @@
-"""Power sources for a trial: each `available()` or says why not; samples are stamped with
-time.perf_counter(), the clock of the latency loop, so power lines up with the timed window.
+"""Power sources for a trial: each `available()` or says why not. They are read in the sampler
+process (sampler.py), never in the timed one; samples are stamped with time.perf_counter()
+(CLOCK_MONOTONIC on Linux, so stamps from two processes compare), the clock of the latency loop.
 
-    polled sysfs  ina3221x_iio, ina3221_hwmon, ina2xx_hwmon (a thread reads the files)
-    rapl          energy counters read in the same thread; power = delta energy / delta t
-    tegrastats    started by us with --interval, owned by PID, stopped on every exit path
+    polled sysfs  ina3221x_iio, ina3221_hwmon, ina2xx_hwmon (the sampler process reads the files)
+    rapl          energy counters; power = delta energy / delta t (and read at the window edges)
+    tegrastats    started by the sampler with --interval, owned by PID, stopped on every exit path
     jtop          jetson-stats, when its service answers (absent otherwise, never zero)
     ina219_i2c    pi-ina219 over I2C, only when the inventory configures it
 
@@ -12,7 +13,6 @@ the first available in AUTO_ORDER. None when there is none: power stays null.
 """
 import os
 import subprocess
-import threading
 import time
 
 from . import sysfs_power, tegrastats
@@ -23,7 +23,7 @@ POLL_INTERVAL_MS = 50
 
 
 class PolledSysfs(object):
-    """An INA sensor in sysfs, read every `interval` by the sampler thread."""
+    """An INA sensor in sysfs, read every `interval` by the sampler process."""
 
     def __init__(self, name, root, settings):
         self.name, self.root = name, root
@@ -88,15 +88,18 @@ class Rapl(PolledSysfs):
 
 
 class Tegrastats(object):
-    """tegrastats --interval MS, parsed line by line as it prints."""
+    """tegrastats --interval MS, started by the sampler process, which reads its output as it
+    comes (`fileno()`, `feed()`) and stamps each line when it is read."""
 
     def __init__(self, root, settings):
         self.root = root
         self.interval_ms = int(settings.get("interval_ms") or DEFAULT_INTERVAL_MS["tegrastats"])
         self.path = settings.get("tegrastats") or self._find()
         self.why_not = None
-        self.samples, self.records, self.errors = [], [], []
-        self._proc = self._thread = None
+        self.errors = []
+        self.last_record = None
+        self._proc = None
+        self._pending = b""
 
     def _find(self):
         for folder in ("usr/bin", "usr/sbin", "usr/local/bin"):
@@ -111,28 +114,41 @@ class Tegrastats(object):
         return self.why_not is None
 
     def describe(self):
-        return {"sensor": "tegrastats", "total_rail": None, "interval_ms": self.interval_ms}
+        rule = (self.last_record or {}).get("total_rail")
+        return {"sensor": "tegrastats", "total_rail": rule, "interval_ms": self.interval_ms}
 
     def start(self):
         self._proc = subprocess.Popen([self.path, "--interval", str(self.interval_ms)],
-                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True)
-        self._thread = threading.Thread(target=self._read_lines)
-        self._thread.daemon = True
-        self._thread.start()
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 
-    def _read_lines(self):
-        for line in self._proc.stdout:
-            now = time.perf_counter()
+    def fileno(self):
+        return self._proc.stdout.fileno()
+
+    @property
+    def pid(self):
+        return self._proc.pid if self._proc else None
+
+    def feed(self, stamp):
+        """Reads what tegrastats has printed; returns [(stamp, total mW, rails)] for each whole
+        line, and None at end of output (the program exited)."""
+        data = os.read(self.fileno(), 65536)
+        if not data:
+            return None
+        lines = (self._pending + data).split(b"\n")
+        self._pending = lines.pop()
+        readings = []
+        for line in lines:
             try:
-                record = tegrastats.parse_line(line)
+                record = tegrastats.parse_line(line.decode("utf-8", "replace"))
             except ValueError as exc:
                 self.errors.append(str(exc))
                 continue
-            self.records.append((now, record))
+            self.last_record = record
             if record.get("power_total_mw") is not None:
-                self.samples.append((now, record["power_total_mw"]))
+                readings.append((stamp, record["power_total_mw"], record.get("rails_mw") or {}))
+        return readings
 
-    def stop(self):
+    def close(self):
         """Stops the process we started, by PID; safe to call twice."""
         if self._proc is None:
             return
@@ -143,7 +159,6 @@ class Tegrastats(object):
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
-        self._thread.join(5)
         self._proc.stdout.close()
         self._proc = None
 
@@ -247,46 +262,18 @@ def survey(root="/", settings=None):
     return None, missing
 
 
-class PolledSampler(object):
-    """A thread reading a polled source every interval until stopped."""
-
-    def __init__(self, source):
-        self.source = source
-        self.samples, self.errors = [], []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run)
-        self._thread.daemon = True
-
-    def start(self):
-        self._thread.start()
-
-    def _run(self):
-        interval = self.source.interval_ms / 1000.0
-        next_time = time.perf_counter()
-        while not self._stop.is_set():
-            try:
-                reading = self.source.sample()
-            except Exception as exc:  # a sensor that fails mid-trial: say so, keep what we have
-                self.errors.append("%s: %s" % (type(exc).__name__, exc))
-                reading = None
-            if reading is not None:
-                stamp = reading[2] if len(reading) > 2 else time.perf_counter()
-                self.samples.append((stamp, reading[0]))
-            next_time += interval
-            self._stop.wait(max(0.0, next_time - time.perf_counter()))
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join(5)
-        if hasattr(self.source, "close"):
-            self.source.close()
-
-
-def start_sampling(source):
-    """Starts sampling `source`; returns an object with .samples and .stop()."""
-    if isinstance(source, Tegrastats):
-        source.start()
-        return source
-    sampler = PolledSampler(source)
-    sampler.start()
-    return sampler
+def rapl_package_energy_mj(before, after):
+    """Energy of the RAPL package zones between two read_rapl() results, in mJ (None when a
+    counter cannot be read or wrapped more than we can tell)."""
+    if not before or not after:
+        return None
+    total = 0.0
+    for name, zone in before["zones"].items():
+        later = after["zones"].get(name)
+        if not name.startswith("package-") or later is None:
+            continue
+        delta = sysfs_power.rapl_energy_delta_uj(zone["energy_uj"], later["energy_uj"], later["max_energy_range_uj"])
+        if delta is None:
+            return None
+        total += delta / 1000.0
+    return total

@@ -29,6 +29,15 @@ def _int(text):
         return None
 
 
+def read_text(path):
+    """A sysfs file's text, stripped; None when it cannot be read."""
+    return _read(path)
+
+
+def read_int(path):
+    return _int(_read(path))
+
+
 def thermal_zones(root="/"):
     """{zone type: degrees C}; millidegree files; unreadable zones left out."""
     zones = {}
@@ -73,6 +82,11 @@ def find_program(root, name):
         if os.access(path, os.X_OK):
             return path
     return None
+
+
+def run_program(argv):
+    """A program's output (stdout and stderr), or None when it cannot run or hangs (10 s)."""
+    return _run(argv)
 
 
 def _run(argv):

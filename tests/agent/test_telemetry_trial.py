@@ -5,11 +5,10 @@ import shutil
 import stat
 import sys
 import tempfile
-import time
 import unittest
 
-from agent.telemetry import power, thermal
-from agent.telemetry.collect import TrialTelemetry
+from agent.telemetry import energy, power, thermal, throttle
+from agent.telemetry.sampler import Slots
 from agent.trial import run_trial
 
 TEGRA_LINE = ("RAM 1923/3964MB (lfb 2x2MB) SWAP 191/1982MB (cached 6MB) CPU [5%@1224,4%@1224,3%@1224,6%@1224] "
@@ -68,34 +67,22 @@ class PowerSourceTest(FakeBoardTest):
         self.assertIsNone(source)
         self.assertIn("turned off", missing["all"])
 
-    def test_tegrastats_is_started_with_the_interval_and_stopped_by_pid(self):
-        tegrastats_program(self.root)
-        source, _ = power.survey(self.root, {"interval_ms": 20})
-        self.assertIsInstance(source, power.Tegrastats)
-        sampler = power.start_sampling(source)
-        proc = source._proc
-        deadline = time.time() + 10
-        while len(source.samples) < 3 and time.time() < deadline:
-            time.sleep(0.02)
-        sampler.stop()
-        self.assertIsNotNone(proc.poll())  # the process we started is gone
-        self.assertGreaterEqual(len(source.samples), 3)
-        self.assertEqual(set(mw for _, mw in source.samples), {1750})  # POM_5V_IN alone, not + sub-rails
-        times = [t for t, _ in source.samples]
-        self.assertEqual(times, sorted(times))
-
-
-class TrialPowerTest(FakeBoardTest):
-    def run_null_trial(self, telemetry, min_s=0.2):
+class TrialCase(FakeBoardTest):
+    def run_null_trial(self, telemetry, min_s=0.2, backend="null", **job):
         os.environ["EDGEBENCH_SYSROOT"] = self.root
         self.addCleanup(os.environ.pop, "EDGEBENCH_SYSROOT", None)
         records = []
-        job = {"trial_id": "p1", "backend": "null", "quick": True, "min_s": min_s, "max_iters": 10 ** 9,
-               "telemetry": telemetry}
-        self.assertEqual(run_trial(job, records.append), "ok")
+        job.update({"trial_id": "p1", "backend": backend, "quick": True, "min_s": min_s, "max_iters": 10 ** 9,
+                    "telemetry": telemetry})
+        self.assertEqual(run_trial(job, records.append), "ok", records)
         return records[1]
 
+
+class TrialPowerTest(TrialCase):
+
     def test_constant_power_gives_exact_average_and_energy_per_inference(self):
+        """The sampler runs in its own process: a timing loop that holds the GIL (the null
+        backend is pure Python) neither starves it nor makes it bunch its reads."""
         ina219_tree(self.root)
         result = self.run_null_trial({"power": "ina2xx_hwmon", "total_rail": "ina219-hwmon0",
                                       "interval_ms": 20, "idle_s": 0.2}, min_s=0.6)
@@ -106,10 +93,17 @@ class TrialPowerTest(FakeBoardTest):
         window = result["telemetry"]["window"]
         inferences = m["iterations"]
         self.assertAlmostEqual(m["energy_mj"], 3123.648 * (window[1] - window[0]) / inferences, places=9)
-        self.assertTrue(m["energy_reliable"])
+        self.assertLessEqual(m["power_max_gap_ms"], 2 * 20.0)
+        self.assertGreater(m["power_max_gap_ms"], 0.0)
         self.assertGreaterEqual(m["power_samples"], 10)
+        self.assertGreater(m["power_coverage"], 0.9)
+        self.assertTrue(m["energy_reliable"])
         self.assertTrue(m["simulated"])
         self.assertEqual(m["power_sensor"], "ina2xx_hwmon")
+        times = [t for t, _ in result["telemetry"]["power"]]
+        self.assertEqual(times, sorted(times))
+        # One reading per 20 ms slot at most: a late sampler leaves a gap, it does not catch up.
+        self.assertLessEqual(m["power_samples"], int((window[1] - window[0]) / 0.02) + 1)
 
     def test_slow_sensor_lengthens_the_timed_window(self):
         ina219_tree(self.root)
@@ -121,9 +115,41 @@ class TrialPowerTest(FakeBoardTest):
 
     def test_without_a_sensor_power_is_null_not_zero(self):
         result = self.run_null_trial({})
-        self.assertIsNone(result["metrics"]["power_mw"])
-        self.assertIsNone(result["metrics"]["energy_mj"])
-        self.assertEqual(result["metrics"]["power_samples"], 0)
+        m = result["metrics"]
+        self.assertIsNone(m["power_mw"])
+        self.assertIsNone(m["energy_mj"])
+        self.assertIsNone(m["energy_reliable"])
+        self.assertEqual(m["power_samples"], 0)
+
+    def test_tegrastats_is_read_by_the_sampler_and_stopped_by_pid(self):
+        tegrastats_program(self.root)
+        result = self.run_null_trial({"interval_ms": 20, "idle_s": 0.3})
+        m = result["metrics"]
+        self.assertEqual(m["power_sensor"], "tegrastats")
+        self.assertEqual(m["power_total_rule"], "POM_5V_IN")
+        self.assertGreaterEqual(m["power_samples"], 3)
+        self.assertEqual(set(mw for _, mw in result["telemetry"]["power"]), {1750})  # POM_5V_IN alone
+        pid = m["sampler_children"][0]
+        with self.assertRaises(OSError):  # the tegrastats we started is gone (and reaped)
+            os.kill(pid, 0)
+
+    def test_a_sensor_that_cannot_keep_up_makes_energy_unreliable(self):
+        result = energy.energy_per_inference([(0.0, 1000.0), (0.5, 1000.0), (1.0, 1000.0)], 0.0, 1.0, 10)
+        gap = energy.largest_gap_s([(0.0, 1000.0), (0.5, 1000.0), (1.0, 1000.0)], 0.0, 1.0)
+        self.assertEqual(gap, 0.5)
+        self.assertFalse(energy.reliable(result, 0.02, 3, gap))
+        self.assertTrue(energy.reliable(result, 0.25, 3, gap))
+        self.assertEqual(energy.largest_gap_s([], 2.0, 3.0), 1.0)
+
+
+class SlotsTest(unittest.TestCase):
+    def test_a_late_sampler_skips_the_slots_it_missed(self):
+        slots = Slots(0.02, 0.0)
+        slots.advance(0.001)
+        self.assertAlmostEqual(slots.next, 0.02)
+        slots.advance(0.101)  # woke 80 ms late: the slots at 0.04 .. 0.10 are gaps, not reads
+        self.assertAlmostEqual(slots.next, 0.12)
+        self.assertEqual(slots.missed, 4)
 
 
 class ThrottleTest(FakeBoardTest):
@@ -154,8 +180,6 @@ class ThrottleTest(FakeBoardTest):
         self.assertEqual(thermal.thermal_zones(self.root), {"CPU-therm": 41.5})
 
 
-if __name__ == "__main__":
-    unittest.main()
 
 
 @unittest.skipUnless(os.path.exists("/usr/bin/perf"), "perf is not installed")
@@ -205,3 +229,84 @@ class MoreSourcesTest(unittest.TestCase):
         source, missing = power.survey("/nonexistent", {"power": "ina219_i2c", "shunt_ohms": 0.1, "address": 0x41})
         self.assertEqual(source.sample()[0], 2875.5)
         self.assertEqual(source.describe()["total_rail"], "INA219 at 0x41")
+
+
+class ThrottleDuringTrialTest(TrialCase):
+    """A simulated board changes mid-window (0.2 s into a 0.6 s window, by the event backend);
+    the sampler process, polling state every 50 ms, must see it."""
+
+    def run_event_trial(self, event):
+        from tests.agent import event_backend
+        event_backend.install(0.2, event)
+        self.addCleanup(event_backend.uninstall)
+        return self.run_null_trial({"state_interval_ms": 50, "power": "none"}, min_s=0.6, backend="event",
+                                   warmup_iters=3, warmup_s=0.0)["metrics"]
+
+    def pi_whose_firmware_flags(self, first, later):
+        """vcgencmd answers `first` until the file run/throttle exists, then `later`."""
+        marker = os.path.join(self.root, "run/throttle")
+        write(os.path.join(self.root, "usr/bin/vcgencmd"),
+              "#!/bin/sh\nif [ -e %s ]; then echo 'throttled=%s'; else echo 'throttled=%s'; fi\n" % (marker, later, first),
+              executable=True)
+        return lambda: write(marker, "")
+
+    def test_pi_firmware_flags_turning_on_mid_window_mark_the_trial_throttled(self):
+        m = self.run_event_trial(self.pi_whose_firmware_flags("0x50000", "0x50005"))
+        self.assertIs(m["throttled"], True)
+        self.assertIn("under_voltage_now", m["throttle_reason"])
+        self.assertIn("throttled_now", m["throttle_reason"])
+
+    def test_sticky_bits_set_at_boot_alone_are_not_throttling(self):
+        m = self.run_event_trial(self.pi_whose_firmware_flags("0x50000", "0x50000"))
+        self.assertIs(m["throttled"], False)
+        self.assertIsNone(m["throttle_reason"])
+
+    def jetson_cpus(self, khz):
+        write(os.path.join(self.root, "proc/device-tree/model"), "NVIDIA Jetson Nano Developer Kit\x00")
+        for n in range(4):
+            write(os.path.join(self.root, "sys/devices/system/cpu/cpu%d/cpufreq/scaling_cur_freq" % n), "%d\n" % khz)
+            write(os.path.join(self.root, "sys/devices/system/cpu/cpu%d/cpufreq/scaling_governor" % n), "schedutil\n")
+
+    def test_a_jetson_whose_cpu_clock_drops_mid_window_is_throttled(self):
+        self.jetson_cpus(1479000)
+        cpu2 = os.path.join(self.root, "sys/devices/system/cpu/cpu2/cpufreq/scaling_cur_freq")
+        m = self.run_event_trial(lambda: write(cpu2, "921600\n"))
+        self.assertIs(m["throttled"], True)
+        self.assertIn("cpu2 1479 -> 922 MHz", m["throttle_reason"])
+
+    def test_a_jetson_whose_clocks_hold_is_not(self):
+        self.jetson_cpus(1479000)
+        m = self.run_event_trial(lambda: None)
+        self.assertIs(m["throttled"], False)
+
+    def test_a_zone_past_its_passive_trip_point_is_throttling_on_any_board(self):
+        zone = os.path.join(self.root, "sys/class/thermal/thermal_zone0")
+        write(os.path.join(zone, "type"), "cpu-thermal\n")
+        write(os.path.join(zone, "temp"), "60000\n")
+        write(os.path.join(zone, "trip_point_0_type"), "passive\n")
+        write(os.path.join(zone, "trip_point_0_temp"), "85000\n")
+        m = self.run_event_trial(lambda: write(os.path.join(zone, "temp"), "86500\n"))
+        self.assertIs(m["throttled"], True)
+        self.assertIn("cpu-thermal 86.5 C >= passive trip 85.0 C", m["throttle_reason"])
+
+    def test_nothing_to_tell_is_null_with_the_reason(self):
+        m = self.run_event_trial(lambda: None)
+        self.assertIsNone(m["throttled"])
+        self.assertIn("nothing here can tell", m["throttle_reason"])
+
+
+class ThrottleRulesTest(unittest.TestCase):
+    def test_a_clock_drop_counts_only_where_clocks_are_a_witness(self):
+        states = [{"t": 0.0, "cpu_khz": {"cpu0": 1500000}}, {"t": 1.0, "cpu_khz": {"cpu0": 600000}}]
+        self.assertEqual(throttle.assess(states, 0.5, 1.5, board="Raspberry Pi 4 Model B")[0], None)
+        self.assertEqual(throttle.assess(states, 0.5, 1.5, governors=["performance"])[0], True)
+        small = [{"t": 0.0, "cpu_khz": {"cpu0": 1500000}}, {"t": 1.0, "cpu_khz": {"cpu0": 1400000}}]
+        self.assertEqual(throttle.assess(small, 0.5, 1.5, governors=["performance"])[0], False)
+
+    def test_a_sticky_bit_that_turns_on_during_the_window_counts(self):
+        self.assertEqual(throttle.firmware_events(0x0, [0x0, 0x40000]), ["throttled_occurred"])
+        self.assertEqual(throttle.firmware_events(0x40000, [0x40000]), [])
+
+
+if __name__ == "__main__":
+    unittest.main()
