@@ -39,10 +39,11 @@ def _with_agent_time(line, received):
 
 
 def trial_deadline_s(job):
-    """How long a trial process may take before it is killed: its own timing cap, warm-up and
-    an allowance for loading (a runtime that deadlocks must not hold the device forever)."""
+    """How long a trial process may take before it is killed: its own timing cap, warm-up, the
+    cool-down wait it was asked for and an allowance for loading (a runtime that deadlocks must not hold the device forever)."""
     job = job if isinstance(job, dict) else {}
-    return float(job.get("max_s") or 120.0) + float(job.get("warmup_s") or 1.0) + LOAD_ALLOWANCE_S
+    cooldown = float(job.get("cooldown_timeout_s") or 600.0) if job.get("cooldown_c") is not None else 0.0
+    return float(job.get("max_s") or 120.0) + float(job.get("warmup_s") or 1.0) + LOAD_ALLOWANCE_S + cooldown
 
 
 def _kill_group(child):

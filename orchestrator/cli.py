@@ -15,9 +15,10 @@ from . import options
 from .errors import DeviceError, UserError
 from .inventory import load_inventory
 from .modelinfo import find_models, inspect_model
+from .report.doubt import truth
 from .report.tables import device_table, model_table, render
 from .store import RESULT_COLUMNS, Store, results_frame
-from .store.queries import telemetry_rows, trial_telemetry
+from .store.queries import telemetry_rows, trial_conditions, trial_telemetry
 from .display import LiveProgress
 from .sweep import FleetOptions, Settings, plan, resume_plan, run_sweep
 
@@ -48,6 +49,14 @@ def devices(inventory: Optional[Path] = InventoryOpt):
 
 ParallelOpt = typer.Option(8, "--parallel", help="Devices worked on at once.")
 AcceptNewOpt = typer.Option(False, "--accept-new", help="Record unknown SSH host keys (changed keys are still refused).")
+CooldownOpt = typer.Option(None, "--cooldown-c", metavar="T",
+                           help="Before each trial, wait until the hottest thermal zone is below T °C (recorded).")
+CooldownTimeoutOpt = typer.Option(None, "--cooldown-timeout", metavar="S",
+                                  help="With --cooldown-c: the longest wait in seconds (default: 600).")
+PinClocksOpt = typer.Option(False, "--pin-clocks",
+                            help="Fixed clocks for the sweep (jetson_clocks on a Jetson, the performance governor elsewhere), restored afterwards.")
+NvpmodelOpt = typer.Option(None, "--nvpmodel", metavar="MODE",
+                           help="With --pin-clocks: the Jetson power mode to set (nvpmodel -m MODE) while clocks are pinned.")
 
 
 def _select(inventory, device: List[str], group: Optional[str], all_: bool):
@@ -160,10 +169,13 @@ def run(device: str = typer.Option("local", "--device", "-d", help="Device name 
         min_seconds: Optional[float] = typer.Option(None, "--min-seconds", help="Timed seconds at least (default: 10; --quick 0.3)."),
         warmup: Optional[int] = typer.Option(None, "--warmup", help="Warm-up iterations at least (default: 10; --quick 3)."),
         retries: int = typer.Option(0, "--retries", help="Retries of a trial whose agent or device died."),
+        cooldown_c: Optional[float] = CooldownOpt, cooldown_timeout: Optional[float] = CooldownTimeoutOpt,
+        pin_clocks: bool = PinClocksOpt, nvpmodel: Optional[int] = NvpmodelOpt,
         accept_new: bool = AcceptNewOpt,
         inventory: Optional[Path] = InventoryOpt, db: Optional[str] = DbOpt):
     """Run one trial on one device and store it."""
     options.check_batches([batch])
+    conditions = options.conditions(cooldown_c, cooldown_timeout, pin_clocks, nvpmodel)
     dev = load_inventory(inventory).device(device)
     if backend != "null" and model is None:
         raise UserError("--model is required for backend '%s'" % backend)
@@ -171,7 +183,7 @@ def run(device: str = typer.Option("local", "--device", "-d", help="Device name 
     settings = Settings(quick=quick, threads=options.check_threads(threads), shapes=options.parse_shapes(shape),
                         providers=options.parse_optional_list(providers),
                         timing=options.timing_overrides(min_iters, min_seconds, warmup), perf=perf,
-                        accuracy=not no_accuracy)
+                        accuracy=not no_accuracy, **conditions)
     cells = plan([dev], models, [backend], [batch], settings.shapes)
     fleet = FleetOptions(parallel=1, retries=options.check_non_negative(retries, "--retries"), accept_new=accept_new)
     _execute(cells, settings, fleet, db, {"command": "run"})
@@ -198,12 +210,18 @@ def sweep(target: Optional[str] = typer.Argument(None, metavar="DIR|SWEEP_ID",
           retries: int = typer.Option(0, "--retries", help="Retries of a trial whose agent or device died."),
           fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first failed trial."),
           resume: bool = typer.Option(False, "--resume", help="Run the cells of a stored sweep that have no successful trial."),
+          cooldown_c: Optional[float] = CooldownOpt, cooldown_timeout: Optional[float] = CooldownTimeoutOpt,
+          pin_clocks: bool = PinClocksOpt, nvpmodel: Optional[int] = NvpmodelOpt,
           accept_new: bool = AcceptNewOpt,
           inventory: Optional[Path] = InventoryOpt, db: Optional[str] = DbOpt):
     """Benchmark every model in DIR on the chosen devices, backends and batch sizes."""
     fleet = FleetOptions(parallel=options.check_positive(parallel, "--parallel"),
                          retries=options.check_non_negative(retries, "--retries"),
                          fail_fast=fail_fast, accept_new=accept_new)
+    conditions = options.conditions(cooldown_c, cooldown_timeout, pin_clocks, nvpmodel)
+    if resume and conditions != options.conditions(None, None, False, None):
+        raise UserError("--resume: a resumed sweep keeps the conditions it was started with "
+                        "(--cooldown-c, --cooldown-timeout, --pin-clocks, --nvpmodel)")
     if resume:
         return _resume(target, fleet, inventory, db)
     if target is None:
@@ -215,7 +233,7 @@ def sweep(target: Optional[str] = typer.Argument(None, metavar="DIR|SWEEP_ID",
     settings = Settings(quick=quick, threads=options.check_threads(threads), shapes=options.parse_shapes(shape),
                         providers=options.parse_optional_list(providers),
                         timing=options.timing_overrides(min_iters, min_seconds, warmup), perf=perf,
-                        accuracy=not no_accuracy)
+                        accuracy=not no_accuracy, **conditions)
     cells = plan(devices_, models, backends, batches, settings.shapes)
     _execute(cells, settings, fleet, db, {"command": "sweep", "models_dir": str(target)})
 
@@ -281,6 +299,8 @@ def results(fmt: str = typer.Option("table", "--format", "-f", help="table, csv 
         sys.stdout.write(frame.to_json(orient="records", date_format="iso", indent=1) + "\n")
     else:
         _print_results_table(frame)
+        if trial_id:
+            _print_trial_details(frame.iloc[0], trial_conditions(store, trial_id))
 
 
 def _require_sweep(store, sweep_id: Optional[str]) -> None:
@@ -307,11 +327,37 @@ def _print_results_table(frame) -> None:
     shown = ["trial_id", "sweep_id", "device", "model", "backend", "precision", "batch", "status",
              "iterations", "latency_p50_ms", "latency_p99_ms", "throughput_ips", "peak_rss_mb"]
     table = Table()
-    for column in shown:
-        table.add_column(column, justify="right" if column not in ("trial_id", "sweep_id", "device", "model", "backend", "precision", "status") else "left")
+    for column in shown + ["doubts"]:
+        table.add_column(column, justify="right" if column not in ("trial_id", "sweep_id", "device", "model", "backend", "precision", "status", "doubts") else "left")
     for _, row in frame.iterrows():
-        table.add_row(*[_cell(row[c]) for c in shown])
+        table.add_row(*[_cell(row[c]) for c in shown], ", ".join(_doubts(row)) or "–")
     out.print(table)
+
+
+def _doubts(row) -> list:
+    """What makes a trial's numbers doubtful, in words (the tables mark the same with footnotes)."""
+    found = ["simulated"] if truth(row["simulated"]) else []
+    found += ["latency unstable"] if truth(row["unstable"]) else []
+    found += ["energy unreliable"] if truth(row["energy_reliable"]) is False else []
+    return found + (["throttled"] if truth(row["throttled"]) else [])
+
+
+def _print_trial_details(row, conditions: dict) -> None:
+    """`results --trial ID`: the doubts with their reasons, and the conditions it ran under."""
+    def line(text):
+        out.print(text, markup=False, highlight=False, soft_wrap=True)
+    reliable = truth(row["energy_reliable"])
+    if reliable is not None:
+        line("energy: %s (%s power samples, largest gap %s ms, coverage %s)" % (
+            "reliable" if reliable else "UNRELIABLE", _cell(row["power_samples"]),
+            _cell(row["power_max_gap_ms"]), _cell(row["power_coverage"])))
+    throttled = {True: "THROTTLED", False: "no", None: "unknown"}[truth(row["throttled"])]
+    line("throttled: %s%s" % (throttled, " (%s)" % row["throttle_reason"] if isinstance(row["throttle_reason"], str) else ""))
+    if not pd.isna(row["accuracy_n"]):
+        line("accuracy: %s on %s samples, 95%% Wilson interval [%s, %s]" % (
+            _cell(row["accuracy"]), row["accuracy_n"], _cell(row["accuracy_ci95_low"]), _cell(row["accuracy_ci95_high"])))
+    line("conditions requested: %s" % (json.dumps(conditions["requested"]) if conditions["requested"] else "–"))
+    line("conditions applied: %s" % (json.dumps(conditions["applied"], default=str) if conditions["applied"] else "–"))
 
 
 def _cell(value) -> str:
@@ -352,12 +398,13 @@ def plot_power_command(trial_id: str = typer.Option(..., "--trial", help="Trial 
                        out_file: Path = typer.Option(..., "--out", "-o", help="Image file to write (.png, .svg, .pdf)."),
                        db: Optional[str] = DbOpt):
     """Power over time during a trial, the timed window shaded, the idle baseline dashed."""
-    from .report.plots import plot_power
+    from .report.plots import doubts_of, plot_power
     series = trial_telemetry(Store(db, create=False), trial_id)
     origin_free = [(t, mw) for t, mw in series["power"]]
     path = plot_power(origin_free, out_file, window=tuple(series["window"]) if series["window"] else None,
                       idle_mw=series["idle_power_mw"], title="trial %s on %s" % (trial_id, series["device"]),
-                      sensor=series["sensor"] or "", simulated=bool(series["simulated"]))
+                      sensor=series["sensor"] or "", simulated=bool(series["simulated"]),
+                      doubts=doubts_of(series))
     _say("wrote %s" % path)
 
 

@@ -1,4 +1,5 @@
 """Checks and parsers for command-line values; each mistake is a one-line UserError."""
+import math
 import os
 import re
 from pathlib import Path
@@ -6,6 +7,7 @@ from pathlib import Path
 from .errors import UserError
 
 SHAPE = re.compile(r"^([^=]+)=(\d+(?:x\d+)*)$")
+DEFAULT_COOLDOWN_TIMEOUT_S = 600.0
 
 
 def parse_list(text: str, option: str) -> list:
@@ -70,6 +72,31 @@ def timing_overrides(min_iters, min_seconds, warmup) -> dict:
             raise UserError("--warmup: must be >= 0, got %d" % warmup)
         overrides["warmup_iters"] = warmup
     return overrides
+
+
+def _finite(value: float, option: str) -> float:
+    if not math.isfinite(value) or value <= 0:
+        raise UserError("%s: must be a finite number above 0, got %s" % (option, value))
+    return float(value)
+
+
+def conditions(cooldown_c, cooldown_timeout, pin_clocks: bool, nvpmodel) -> dict:
+    """--cooldown-c / --cooldown-timeout / --pin-clocks / --nvpmodel as the Settings fields
+    (and job keys) cooldown_c, cooldown_timeout_s, pin_clocks, nvpmodel_mode."""
+    if cooldown_c is not None:
+        _finite(cooldown_c, "--cooldown-c")
+    if cooldown_timeout is not None:
+        if cooldown_c is None:
+            raise UserError("--cooldown-timeout: only with --cooldown-c T (the temperature to wait for)")
+        _finite(cooldown_timeout, "--cooldown-timeout")
+    if nvpmodel is not None:
+        if not pin_clocks:
+            raise UserError("--nvpmodel: only with --pin-clocks (the power mode is set while clocks are pinned)")
+        if nvpmodel < 0:
+            raise UserError("--nvpmodel: a Jetson power mode is >= 0, got %d" % nvpmodel)
+    return {"cooldown_c": None if cooldown_c is None else float(cooldown_c),
+            "cooldown_timeout_s": DEFAULT_COOLDOWN_TIMEOUT_S if cooldown_timeout is None else float(cooldown_timeout),
+            "pin_clocks": bool(pin_clocks), "nvpmodel_mode": nvpmodel}
 
 
 def parse_shapes(items) -> dict:

@@ -58,10 +58,19 @@ class Settings:
     timing: dict = field(default_factory=dict)  # overrides: min_iters, min_s, warmup_iters, ...
     perf: bool = False                          # perf stat over the timed window
     accuracy: bool = True                       # top-1 on the eval set that travels with a model
+    # Controlled conditions, applied by the agent: wait before each trial until the hottest
+    # thermal zone is below cooldown_c °C (at most cooldown_timeout_s); fixed clocks (and a
+    # Jetson power mode) for the sweep, restored afterwards.
+    cooldown_c: Optional[float] = None
+    cooldown_timeout_s: float = 600.0
+    pin_clocks: bool = False
+    nvpmodel_mode: Optional[int] = None
 
     def as_dict(self) -> dict:
         return {"quick": self.quick, "threads": self.threads, "seed": self.seed, "shapes": self.shapes,
-                "providers": self.providers, "timing": self.timing, "perf": self.perf, "accuracy": self.accuracy}
+                "providers": self.providers, "timing": self.timing, "perf": self.perf, "accuracy": self.accuracy,
+                "cooldown_c": self.cooldown_c, "cooldown_timeout_s": self.cooldown_timeout_s,
+                "pin_clocks": self.pin_clocks, "nvpmodel_mode": self.nvpmodel_mode}
 
 
 @dataclass
@@ -117,14 +126,17 @@ def make_job(trial_id: str, cell: Cell, remote_model: Optional[str], settings: S
            "eval_set": eval_set if settings.accuracy else None,
            "seed": settings.seed, "shapes": settings.shapes, "quick": settings.quick,
            "backend_options": {"providers": settings.providers, "intra_op_threads": settings.threads},
-           "telemetry": dict(cell.device.telemetry), "perf": settings.perf}
+           "telemetry": dict(cell.device.telemetry), "perf": settings.perf,
+           "cooldown_c": settings.cooldown_c, "cooldown_timeout_s": settings.cooldown_timeout_s,
+           "pin_clocks": settings.pin_clocks, "nvpmodel_mode": settings.nvpmodel_mode}
     job.update(settings.timing)
     return job
 
 
 def trial_timeout(job: dict) -> float:
     """Silence the host allows between two records: longer than the agent's own watchdog, so a
-    hung trial is reported by the device (kind "timeout") before the host gives up on it."""
+    hung trial is reported by the device (kind "timeout") before the host gives up on it. The
+    agent's deadline counts the silent cool-down wait (at most cooldown_timeout_s) too."""
     return trial_deadline_s(job) + HOST_MARGIN_S
 
 

@@ -108,3 +108,25 @@ def test_models_build_with_a_wrong_dataset_path(ws):
     proc = ws.edgebench("models", "build", "--dataset", "cifar10", "--data", ws.path / "no-cifar", "--out", ws.path / "m")
     assert_user_error(proc, "no-cifar")
     assert not (ws.path / "m").exists()
+
+
+@pytest.mark.parametrize("command", [("run", "--backend", "null"), ("sweep", MODELS)])
+@pytest.mark.parametrize("bad, needle", [
+    (("--cooldown-c", "nan"), "--cooldown-c"),
+    (("--cooldown-c", "inf"), "--cooldown-c"),
+    (("--cooldown-c", "-5"), "--cooldown-c"),
+    (("--cooldown-c", "0"), "--cooldown-c"),
+    (("--cooldown-c", "60", "--cooldown-timeout", "-1"), "--cooldown-timeout"),
+    (("--cooldown-c", "60", "--cooldown-timeout", "nan"), "--cooldown-timeout"),
+    (("--cooldown-timeout", "30"), "only with --cooldown-c"),
+    (("--nvpmodel", "0"), "only with --pin-clocks"),
+    (("--pin-clocks", "--nvpmodel", "-1"), "--nvpmodel"),
+])
+def test_bad_controlled_conditions(ws, command, bad, needle):
+    proc = ws.edgebench(*command, *bad, "--quick")
+    assert_user_error(proc, needle)
+
+
+def test_resume_refuses_new_conditions(ws):
+    proc = ws.edgebench("sweep", "--resume", "--pin-clocks")
+    assert_user_error(proc, "--resume", "conditions")

@@ -108,3 +108,21 @@ def test_unsorted_samples_and_single_sample(tmp_path):
     assert xs == sorted(xs) and xs[0] == 0.0
     out = plots.plot_power([(5.0, 2000.0)], tmp_path / "one.png", idle_mw=1500)
     assert out.read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_doubts_are_named_in_the_title_and_explained():
+    series = {"energy_reliable": False, "power_samples": 6, "power_max_gap_ms": 171.0, "power_coverage": 0.62,
+              "throttled": True, "throttle_reason": "get_throttled 0x50000 -> 0x50005"}
+    doubts = plots.doubts_of(series)
+    assert [label for label, _ in doubts] == ["energy unreliable", "throttled"]
+    fig = plots.power_figure(profile(), title="trial 9", doubts=doubts)
+    found = texts(fig)
+    assert "trial 9 [ENERGY UNRELIABLE] [THROTTLED]" in found
+    assert "energy unreliable: 6 samples, largest gap 171 ms, coverage 62%" in found
+    assert "throttled: get_throttled 0x50000 -> 0x50005" in found
+
+
+def test_no_doubt_no_mark():
+    for series in ({}, {"energy_reliable": True, "throttled": False}, {"energy_reliable": None, "throttled": None}):
+        assert plots.doubts_of(series) == []
+    assert "trial 9" in texts(plots.power_figure(profile(), title="trial 9"))

@@ -77,3 +77,28 @@ def test_records_for_unknown_trials_are_ignored(tmp_path):
     for record in records_for("not-a-trial"):
         store.ingest(record)
     assert len(results_frame(store)) == 0
+
+
+def test_doubts_and_conditions_come_back_from_what_the_agent_sent(tmp_path):
+    from edgebench.orchestrator.store.queries import trial_conditions, trial_telemetry
+    store = make_store(tmp_path)
+    device = Device(name="local", connection="local")
+    model = inspect_model(MODELS / "dws_cnn.onnx")
+    store.upsert_device(device)
+    store.upsert_model(model)
+    settings = {"cooldown_c": 45.0, "cooldown_timeout_s": 600.0, "pin_clocks": True, "nvpmodel_mode": 0}
+    trial_id = store.create_trial(store.create_sweep(settings), Cell(device, model, "onnxruntime", 4), settings)
+    applied = {"cooldown": {"target_c": 45.0, "waited_s": 12.5}, "clocks": {"method": "jetson_clocks"}}
+    metrics = {"iterations": 50, "latency_p50_ms": 8.0, "energy_reliable": False, "power_samples": 6,
+               "power_max_gap_ms": 171.0, "power_coverage": 0.62, "throttled": True,
+               "throttle_reason": "cpu clock dropped", "accuracy": 0.5, "accuracy_samples": 2, "conditions": applied}
+    for record in (make_record("trial_start", trial_id=trial_id),
+                   make_record("result", trial_id=trial_id, metrics=metrics, env={}),
+                   make_record("trial_end", trial_id=trial_id, status="ok")):
+        store.ingest(record)
+    row = results_frame(store).iloc[0]
+    assert row["latency_p50_per_sample_ms"] == 2.0 and row["accuracy_n"] == 2
+    assert (round(row["accuracy_ci95_low"], 4), round(row["accuracy_ci95_high"], 4)) == (0.0945, 0.9055)
+    series = trial_telemetry(store, trial_id)
+    assert (series["energy_reliable"], series["power_samples"], series["throttled"]) == (False, 6, True)
+    assert trial_conditions(store, trial_id) == {"requested": settings, "applied": applied}

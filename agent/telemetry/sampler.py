@@ -25,6 +25,7 @@ catch-up reads.
 import json
 import os
 import select
+import subprocess
 import sys
 import time
 
@@ -73,21 +74,47 @@ def board_model(root):
 
 
 class StateReader(object):
-    """Thermal zones, CPU and GPU clocks, and the Pi firmware's throttle bits, in one read."""
+    """Thermal zones, CPU and GPU clocks (sysfs: read at once), and the Pi firmware's throttle
+    bits (`vcgencmd get_throttled`: a program, so started and collected when it answers, and
+    the power readings meanwhile keep their slots)."""
 
     def __init__(self, root):
         self.root = root
         self.vcgencmd = thermal.find_program(root, "vcgencmd")
+        self.pending = None  # (state, process) while vcgencmd runs
 
-    def read(self):
+    def begin(self, stamp):
+        """Returns the state when complete, else None (then `fileno()` tells when to `finish`)."""
         cpus = thermal.cpu_clocks(self.root)
-        state = {"thermal": thermal.thermal_zones(self.root),
+        state = {"k": "s", "t": stamp, "thermal": thermal.thermal_zones(self.root),
                  "cpu_khz": dict((name, cpu["cur_khz"]) for name, cpu in cpus.items() if cpu["cur_khz"] is not None),
                  "gpu_hz": thermal.gpu_freq_hz(self.root), "throttled_raw": None}
-        if self.vcgencmd:
-            flags, _ = vcgencmd.parse("get_throttled", thermal.run_program([self.vcgencmd, "get_throttled"]) or "")
-            state["throttled_raw"] = flags["raw"] if flags else None
+        if not self.vcgencmd or self.pending is not None:
+            return state
+        try:
+            proc = subprocess.Popen([self.vcgencmd, "get_throttled"], stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, universal_newlines=True)
+        except OSError:
+            return state
+        self.pending = (state, proc)
+        return None
+
+    def fileno(self):
+        return self.pending[1].stdout.fileno() if self.pending else None
+
+    def finish(self):
+        state, proc = self.pending
+        self.pending = None
+        out, _ = proc.communicate()  # it has answered: one short line, then it exits
+        flags, _ = vcgencmd.parse("get_throttled", out or "")
+        state["throttled_raw"] = flags["raw"] if flags else None
         return state
+
+    def close(self):
+        if self.pending is not None:
+            self.pending[1].kill()  # ours, by PID
+            self.pending[1].communicate()
+            self.pending = None
 
 
 class Sampler(object):
@@ -120,10 +147,14 @@ class Sampler(object):
             self._write({"k": "p", "t": stamp, "mw": reading[0], "rails": reading[1]})
 
     def read_state(self):
-        stamp = time.perf_counter()
-        record = self.state.read()
-        record.update(k="s", t=stamp)
-        self._write(record)
+        state = self.state.begin(time.perf_counter())
+        if state is not None:
+            self._write(state)
+
+    def read_state_now(self):
+        """The first reading, whole, before the trial goes on: the clocks' baseline."""
+        if self.state.begin(time.perf_counter()) is None:
+            self._write(self.state.finish())
 
     def _stream(self):
         readings = self.source.feed(time.perf_counter())
@@ -145,9 +176,12 @@ class Sampler(object):
         while True:
             wait = max(0.0, min(s.next for s in slots) - time.perf_counter())
             fds = [self.control_fd] + ([self.source.fileno()] if self.streaming else [])
+            fds += [self.state.fileno()] if self.state.pending else []
             ready = select.select(fds, [], [], wait)[0]
             if self.control_fd in ready:
                 break  # a stop request, or end of file: the parent is gone
+            if self.state.pending and self.state.fileno() in ready:
+                self._write(self.state.finish())
             if self.streaming and self.source.fileno() in ready:
                 self._stream()
             if power_slots is not None and power_slots.due(time.perf_counter()):
@@ -159,6 +193,7 @@ class Sampler(object):
         return {"power": power_slots.missed if power_slots else 0, "state": state_slots.missed}
 
     def close(self):
+        self.state.close()
         if self.source is not None and hasattr(self.source, "close"):
             self.source.close()
 
@@ -175,7 +210,7 @@ def main(config_json):
         try:
             if sampler.streaming:
                 sampler.source.start()
-            sampler.read_state()  # a first reading before the trial goes on: the clocks' baseline
+            sampler.read_state_now()
             sys.stdout.write(json.dumps(sampler.hello()) + "\n")
             sys.stdout.flush()
             missed = sampler.loop()

@@ -6,6 +6,8 @@
 `samples` are (t_seconds, power_mw) pairs stamped with the same monotonic clock as the timed
 window; the plot's time axis starts at the first sample. The timed window is shaded, the idle
 baseline is a dashed line, and a plot of simulated data says so on the figure and in the title.
+Doubts (`doubts_of(series)`: energy unreliable, throttled) are named in the title, with their
+details in a note under the axes.
 
 matplotlib is an optional dependency (`pip install 'edgebench[plot]'`); it is imported here
 only, through the object-oriented API (Figure + the Agg canvas), so no pyplot global state and
@@ -30,6 +32,24 @@ _IDLE_COLOR = "#555555"
 _SIM_COLOR = "#d62728"
 
 
+def doubts_of(series: dict) -> list:
+    """(label, detail) of what makes a trial's power doubtful, from `trial_telemetry`'s dict:
+    energy_reliable false (with the sample count, largest gap and coverage), throttled true."""
+    found = []
+    if series.get("energy_reliable") is False:
+        facts = []
+        if series.get("power_samples") is not None:
+            facts.append("%s samples" % series["power_samples"])
+        if series.get("power_max_gap_ms") is not None:
+            facts.append("largest gap %.0f ms" % series["power_max_gap_ms"])
+        if series.get("power_coverage") is not None:
+            facts.append("coverage %.0f%%" % (100 * series["power_coverage"]))
+        found.append(("energy unreliable", ", ".join(facts) or "too few power samples in the timed window"))
+    if series.get("throttled") is True:
+        found.append(("throttled", series.get("throttle_reason") or "the device throttled during the trial"))
+    return found
+
+
 def _clean(samples: Iterable[Sequence[float]]):
     """(t, mW) pairs with a real power value, sorted by time. None/NaN powers are unknown
     power, not 0: they are left out rather than drawn as a drop to zero."""
@@ -48,8 +68,9 @@ def _clean(samples: Iterable[Sequence[float]]):
 
 def power_figure(samples, *, window: Optional[Tuple[float, float]] = None,
                  idle_mw: Optional[float] = None, title: str = "", sensor: str = "",
-                 simulated: bool = False):
-    """The power-over-time Figure (not saved). Raises UserError when there is no sample."""
+                 simulated: bool = False, doubts: Sequence[Tuple[str, str]] = ()):
+    """The power-over-time Figure (not saved). Raises UserError when there is no sample.
+    `doubts`: (label, detail) pairs; each label goes in the title, each detail in a note."""
     points = _clean(samples)
     if not points:
         raise UserError("no power samples for this trial: its device had no power sensor, or "
@@ -90,6 +111,8 @@ def power_figure(samples, *, window: Optional[Tuple[float, float]] = None,
     heading = title or "Power over time"
     if simulated:
         heading = "%s [%s]" % (heading, SIMULATED_LABEL)
+    for label, _ in doubts:
+        heading = "%s [%s]" % (heading, label.upper())
     ax.set_title(heading)
     subtitle = "%d samples" % len(points)
     if sensor:
@@ -100,13 +123,21 @@ def power_figure(samples, *, window: Optional[Tuple[float, float]] = None,
                 fontsize=36, color=_SIM_COLOR, alpha=0.25, rotation=20, weight="bold")
         fig.text(0.01, 0.01, "%s: not a real measurement" % SIMULATED_LABEL, ha="left",
                  va="bottom", fontsize="small", color=_SIM_COLOR, weight="bold")
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    _doubt_notes(fig, doubts)
+    fig.tight_layout(rect=(0, 0.04 + 0.035 * len(doubts), 1, 1))
     return fig
+
+
+def _doubt_notes(fig, doubts) -> None:
+    """One line per doubt, above the bottom line of the figure."""
+    for i, (label, detail) in enumerate(doubts):
+        fig.text(0.01, 0.045 + 0.035 * i, "%s: %s" % (label, detail[:140]), ha="left", va="bottom",
+                 fontsize="small", color=_SIM_COLOR)
 
 
 def plot_power(samples, out_path, *, window: Optional[Tuple[float, float]] = None,
                idle_mw: Optional[float] = None, title: str = "", sensor: str = "",
-               simulated: bool = False) -> Path:
+               simulated: bool = False, doubts: Sequence[Tuple[str, str]] = ()) -> Path:
     """Draw power over time to `out_path` (.png, .svg or .pdf), written atomically.
     Returns the path. No sample, a missing output folder or an unknown suffix -> UserError."""
     out_path = Path(out_path)
@@ -121,7 +152,7 @@ def plot_power(samples, out_path, *, window: Optional[Tuple[float, float]] = Non
         raise UserError("%s: is a folder; give a file name ending in .%s" % (out_path, fmt))
 
     fig = power_figure(samples, window=window, idle_mw=idle_mw, title=title, sensor=sensor,
-                       simulated=simulated)
+                       simulated=simulated, doubts=doubts)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     FigureCanvasAgg(fig)
 

@@ -8,6 +8,14 @@ Missing values are never shown as 0: they are an en dash (``--`` in LaTeX) in
 human-readable formats and an empty field in CSV.  Rows whose values came from
 a simulated device are marked ``(simulated)`` and rendered output ends with a
 note saying so.
+
+Doubt reaches the reader: in markdown, LaTeX and HTML a doubtful number carries a
+footnote mark and the output a footnote line for each mark used (``doubt.py``):
+latency of an ``unstable`` run, power and energy whose ``energy_reliable`` is
+false, and the lead cell (the whole row) of a ``throttled`` trial.  The accuracy
+cell shows ``97.8 ± 0.9`` when its evaluation-set size is known.  CSV keeps
+plain numbers and adds columns instead (see ``doubt.csv_columns``).  With a
+batch above 1 anywhere in the table, latency is shown per call and per sample.
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ from typing import Callable, Dict, List, Optional
 
 import pandas as pd
 
+from . import doubt
+
 CELL_KEYS = ["device", "model", "backend", "precision", "batch"]
 
 TRIAL_COLUMNS = [
@@ -26,6 +36,8 @@ TRIAL_COLUMNS = [
     "latency_p90_ms", "latency_p95_ms", "latency_p99_ms", "latency_mean_ms",
     "latency_std_ms", "throughput_ips", "peak_rss_mb", "model_size_mb",
     "power_mw", "energy_mj", "accuracy", "params", "finished_at", "simulated",
+    "unstable", "energy_reliable", "throttled", "throttle_reason", "accuracy_n",
+    "latency_p50_per_sample_ms",
 ]
 
 DASH = "\u2013"
@@ -46,6 +58,9 @@ _ID_SOURCES = {"Device": "device", "Model": "model", "Backend": "backend",
 DEVICE_METRICS = ["Accuracy (%)", "Latency (ms)", "Power (mW)", "Energy (mJ/inf)", "Memory (MB)",
                   "Model size (MB)"]
 MODEL_METRICS = ["Accuracy (%)", "Latency (ms)", "Power (mW)", "Params (M)"]
+# With a batch above 1 in the table, "Latency (ms)" becomes these two: a call is one batch.
+LATENCY_PER_CALL = "Latency (ms/call)"
+LATENCY_PER_SAMPLE = "Latency (ms/sample)"
 
 
 # --------------------------------------------------------------------------
@@ -107,11 +122,19 @@ def _numeric(series: pd.Series, scale: float = 1.0) -> pd.Series:
     return pd.to_numeric(series, errors="coerce").astype(float) * scale
 
 
+def _per_sample(rows: pd.DataFrame) -> pd.Series:
+    """Median latency per sample: the stored value, else per call / batch."""
+    stored = _numeric(rows["latency_p50_per_sample_ms"])
+    return stored.where(stored.notna(), _numeric(rows["latency_p50_ms"]) / _numeric(rows["batch"]))
+
+
 def _metric_values(rows: pd.DataFrame) -> Dict[str, pd.Series]:
     """All displayable metrics of ``rows`` keyed by table header."""
     return {
         "Accuracy (%)": _numeric(rows["accuracy"], 100.0),
         "Latency (ms)": _numeric(rows["latency_p50_ms"]),
+        LATENCY_PER_CALL: _numeric(rows["latency_p50_ms"]),
+        LATENCY_PER_SAMPLE: _per_sample(rows),
         "Power (mW)": _numeric(rows["power_mw"]),
         "Energy (mJ/inf)": _numeric(rows["energy_mj"]),
         "Memory (MB)": _numeric(rows["peak_rss_mb"]),
@@ -126,6 +149,16 @@ def _varying(rows: pd.DataFrame, column: str) -> bool:
     if column == "batch" and (pd.to_numeric(rows[column], errors="coerce") != 1).any():
         return True
     return rows[column].nunique(dropna=False) > 1
+
+
+def _with_latency_units(rows: pd.DataFrame, metrics: List[str]) -> List[str]:
+    """Batch 1 everywhere: "Latency (ms)". Otherwise per call and per sample, side by side."""
+    if not (pd.to_numeric(rows["batch"], errors="coerce") > 1).any():
+        return list(metrics)
+    out: List[str] = []
+    for col in metrics:
+        out += [LATENCY_PER_CALL, LATENCY_PER_SAMPLE] if col == "Latency (ms)" else [col]
+    return out
 
 
 def _build_table(rows: pd.DataFrame, lead: str, others: List[str],
@@ -143,11 +176,12 @@ def _build_table(rows: pd.DataFrame, lead: str, others: List[str],
     lead_text = table[lead].map(lambda v: "" if pd.isna(v) else str(v))
     table[lead] = lead_text.where(~simulated, lead_text + SIM_SUFFIX)
     values = _metric_values(rows)
-    for col in metrics:
+    for col in _with_latency_units(rows, metrics):
         table[col] = values[col]
 
     table.attrs["kind"] = kind
     table.attrs["simulated"] = bool(simulated.any())
+    table.attrs.update(doubt.row_doubts(rows))
     return table
 
 
@@ -221,6 +255,8 @@ def _as_label(value: object) -> str:
 _NUMBER_FORMATS: Dict[str, Callable[[float], str]] = {
     "Accuracy (%)": _fixed(1),
     "Latency (ms)": _sig3,
+    LATENCY_PER_CALL: _sig3,
+    LATENCY_PER_SAMPLE: _sig3,
     "Power (mW)": _fixed(0),
     "Energy (mJ/inf)": _sig3,
     "Memory (MB)": _fixed(1),
@@ -265,8 +301,13 @@ def _is_numeric_column(col: str) -> bool:
     return col in _NUMBER_FORMATS or col == "Batch"
 
 
+def _shown_cells(table: pd.DataFrame) -> pd.DataFrame:
+    """Cells for a reader: numbers with their footnote marks, accuracy with its ± interval."""
+    return doubt.decorate(table, _format_cells(table, DASH), DASH)
+
+
 def _render_markdown(table: pd.DataFrame, caption: str) -> str:
-    cells = _format_cells(table, DASH)
+    cells = _shown_cells(table)
     align = tuple("right" if _is_numeric_column(c) else "left" for c in cells.columns)
     return cells.to_markdown(index=False, disable_numparse=True, colalign=align)
 
@@ -274,7 +315,9 @@ def _render_markdown(table: pd.DataFrame, caption: str) -> str:
 _LATEX_ESCAPES = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
     "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}", DASH: "--",
+    "^": r"\textasciicircum{}", DASH: "--", "\u00b1": r"$\pm$",
+    doubt.UNSTABLE_MARK: r"\textsuperscript{\dag}", doubt.ENERGY_MARK: r"\textsuperscript{\ddag}",
+    doubt.THROTTLE_MARK: r"\textsuperscript{\S}",
 }
 
 
@@ -283,8 +326,8 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in str(text))
 
 
-def _render_latex(table: pd.DataFrame, caption: str, note: Optional[str]) -> str:
-    cells = _format_cells(table, DASH)
+def _render_latex(table: pd.DataFrame, caption: str, notes: List[str]) -> str:
+    cells = _shown_cells(table)
     spec = "".join("r" if _is_numeric_column(c) else "l" for c in cells.columns)
 
     def row(values: List[str]) -> str:
@@ -296,18 +339,19 @@ def _render_latex(table: pd.DataFrame, caption: str, note: Optional[str]) -> str
              row(list(cells.columns)), r"\midrule"]
     lines += [row(list(r)) for r in cells.itertuples(index=False, name=None)]
     lines += [r"\bottomrule", r"\end{tabular}"]
-    if note:
+    for note in notes:
         lines.append(r"\par\smallskip{\footnotesize " + latex_escape(note) + "}")
     lines.append(r"\end{table}")
     return "\n".join(lines)
 
 
 def _render_csv(table: pd.DataFrame) -> str:
-    return _format_cells(table, "").to_csv(index=False, lineterminator="\n").rstrip("\n")
+    cells = doubt.csv_columns(table, _format_cells(table, ""))
+    return cells.to_csv(index=False, lineterminator="\n").rstrip("\n")
 
 
 def _render_html(table: pd.DataFrame, caption: str) -> str:
-    cells = _format_cells(table, DASH)
+    cells = _shown_cells(table)
     esc = html.escape
     head = "".join(f"<th>{esc(str(c))}</th>" for c in cells.columns)
     body = ["<tr>" + "".join(f"<td>{esc(v)}</td>" for v in r) + "</tr>"
@@ -331,10 +375,10 @@ def render(table_df: pd.DataFrame, fmt: str = "markdown",
     """Render a table from ``device_table``/``model_table`` as text.
 
     ``fmt`` is one of markdown, latex, csv, html.  ``caption`` is used by
-    LaTeX and HTML (default depends on the table kind).  If any row is
-    simulated, the output ends with a note saying those values are not real
-    measurements (a ``#`` comment line in CSV).  Raises ``ValueError`` only
-    for an unknown ``fmt``.
+    LaTeX and HTML (default depends on the table kind).  The output ends with
+    a footnote line for each doubt mark used and, if any row is simulated, a
+    last note saying those values are not real measurements (``#`` comment
+    lines in CSV).  Raises ``ValueError`` only for an unknown ``fmt``.
     """
     fmt = str(fmt).strip().lower()
     if fmt == "md":
@@ -345,14 +389,13 @@ def render(table_df: pd.DataFrame, fmt: str = "markdown",
         return _render_empty(table_df if table_df is not None else pd.DataFrame(), fmt)
 
     caption = caption if caption is not None else _default_caption(table_df)
-    note = SIM_NOTE if _has_simulated(table_df) else None
+    notes = doubt.footnotes(table_df, csv=fmt == "csv")
+    notes += [SIM_NOTE] if _has_simulated(table_df) else []
     if fmt == "latex":
-        return _render_latex(table_df, caption, note)
+        return _render_latex(table_df, caption, notes)
     if fmt == "markdown":
-        text = _render_markdown(table_df, caption)
-        return text + (f"\n\n{note}" if note else "")
+        return _render_markdown(table_df, caption) + "".join(f"\n\n{n}" for n in notes)
     if fmt == "csv":
-        text = _render_csv(table_df)
-        return text + (f"\n# {note}" if note else "")
+        return _render_csv(table_df) + "".join(f"\n# {n}" for n in notes)
     text = _render_html(table_df, caption)
-    return text + (f'\n<p class="note">{html.escape(note)}</p>' if note else "")
+    return text + "".join(f'\n<p class="note">{html.escape(n)}</p>' for n in notes)

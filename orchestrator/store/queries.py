@@ -2,6 +2,7 @@
 import pandas as pd
 from sqlalchemy import select
 
+from ..stats import accuracy_interval
 from .schema import Metrics, Model, Trial
 
 # The contract of `edgebench results --format csv|json`: these names, in this order, first.
@@ -12,10 +13,15 @@ RESULT_COLUMNS = [
     "model_size_mb", "power_mw", "energy_mj", "accuracy",
 ]
 EXTRA_COLUMNS = [
-    "latency_min_ms", "latency_max_ms", "latency_p50_ci95_low_ms", "latency_p50_ci95_high_ms",
-    "unstable", "idle_power_mw", "power_above_idle_mw", "energy_above_idle_mj", "throttled",
+    "latency_p50_per_sample_ms", "latency_min_ms", "latency_max_ms", "latency_p50_ci95_low_ms",
+    "latency_p50_ci95_high_ms", "unstable", "idle_power_mw", "power_above_idle_mw",
+    "energy_above_idle_mj", "energy_reliable", "power_samples", "power_max_gap_ms", "power_coverage",
+    "throttled", "throttle_reason", "accuracy_ci95_low", "accuracy_ci95_high", "accuracy_n",
     "params", "simulated", "error", "created_at", "finished_at",
 ]
+# Columns derived at query time from what the agent sent (Metrics.extra): no schema change, so
+# a store made by an older edgebench keeps working (its trials show null here).
+FROM_EXTRA = ("energy_reliable", "power_samples", "power_max_gap_ms", "power_coverage", "throttle_reason")
 
 
 def results_frame(store, sweep_id: str = None) -> pd.DataFrame:
@@ -30,7 +36,7 @@ def results_frame(store, sweep_id: str = None) -> pd.DataFrame:
                Metrics.latency_p50_ci95_high_ms, Metrics.unstable, Metrics.idle_power_mw,
                Metrics.power_above_idle_mw, Metrics.energy_above_idle_mj, Metrics.throttled,
                Model.params, Trial.simulated,
-               Trial.error, Trial.created_at, Trial.finished_at)
+               Trial.error, Trial.created_at, Trial.finished_at, Metrics.extra)
         .outerjoin(Metrics, Metrics.trial_id == Trial.id)
         .outerjoin(Model, Model.sha256 == Trial.model_sha256)
         .order_by(Trial.created_at, Trial.id)
@@ -39,13 +45,28 @@ def results_frame(store, sweep_id: str = None) -> pd.DataFrame:
         query = query.where(Trial.sweep_id == sweep_id)
     with store.Session() as s:
         rows = s.execute(query).mappings().all()
-    frame = pd.DataFrame([dict(r) for r in rows], columns=RESULT_COLUMNS + EXTRA_COLUMNS)
+    frame = pd.DataFrame([_with_derived(dict(r)) for r in rows], columns=RESULT_COLUMNS + EXTRA_COLUMNS)
     # Nullable integers: a failed trial has no iteration count, and 194 must not print as 194.0.
-    for column in ("batch", "iterations", "params"):
+    for column in ("batch", "iterations", "params", "accuracy_n", "power_samples"):
         frame[column] = frame[column].astype("Int64")
     # The null backend has no model: name it so tables do not show an empty model cell.
     frame["model"] = frame["model"].where(frame["model"].notna(), "(none)")
     return frame
+
+
+def _with_derived(row: dict) -> dict:
+    """The columns computed from a trial's stored metrics: the agent's extra keys, the latency
+    per sample (per call / batch) and the accuracy's 95% Wilson interval over its n samples."""
+    extra = row.pop("extra", None) or {}
+    for name in FROM_EXTRA:
+        row[name] = extra.get(name)
+    row["accuracy_n"] = extra.get("accuracy_samples") if row.get("accuracy") is not None else None
+    interval = accuracy_interval(row.get("accuracy"), row["accuracy_n"])
+    row["accuracy_ci95_low"], row["accuracy_ci95_high"] = interval or (None, None)
+    p50, batch = row.get("latency_p50_ms"), row.get("batch")
+    row["latency_p50_per_sample_ms"] = (p50 / batch if p50 is not None and batch
+                                        else extra.get("latency_p50_per_sample_ms"))
+    return row
 
 
 def trial_telemetry(store, trial_id: str) -> dict:
@@ -61,9 +82,27 @@ def trial_telemetry(store, trial_id: str) -> dict:
         extra = (metrics.extra if metrics else None) or {}
     return {"trial_id": trial_id, "device": trial.device, "status": trial.status, "simulated": trial.simulated,
             "sensor": extra.get("power_sensor"), "interval_ms": extra.get("power_interval_ms"),
+            "energy_reliable": extra.get("energy_reliable"), "power_samples": extra.get("power_samples"),
+            "power_max_gap_ms": extra.get("power_max_gap_ms"), "power_coverage": extra.get("power_coverage"),
+            "throttled": extra.get("throttled"), "throttle_reason": extra.get("throttle_reason"),
             "total_rule": extra.get("power_total_rule"), "idle_power_mw": extra.get("idle_power_mw"),
             "window": telemetry.get("window"), "idle_window": telemetry.get("idle_window"),
             "power": telemetry.get("power") or [], "before": telemetry.get("before"), "after": telemetry.get("after")}
+
+
+CONDITION_SETTINGS = ("cooldown_c", "cooldown_timeout_s", "pin_clocks", "nvpmodel_mode")
+
+
+def trial_conditions(store, trial_id: str) -> dict:
+    """What a trial asked for (--cooldown-c, --pin-clocks, ...: its stored settings) and what the
+    agent reports it did (its `conditions` metric: cooldown and clocks, each null when not used)."""
+    with store.Session() as s:
+        trial = s.get(Trial, trial_id)
+        metrics = s.get(Metrics, trial_id)
+    settings = (trial.settings if trial else None) or {}
+    extra = (metrics.extra if metrics else None) or {}
+    return {"requested": {k: settings.get(k) for k in CONDITION_SETTINGS if k in settings},
+            "applied": extra.get("conditions")}
 
 
 def telemetry_rows(series: dict) -> list:

@@ -1,0 +1,177 @@
+"""Doubt reaches the reader: trials stored through the real ingest path (records validated as a
+session does), then the results columns and the paper-style tables, as a user reads them."""
+import io
+
+import pandas as pd
+import pytest
+
+from edgebench.agent.protocol import make_record
+from edgebench.orchestrator.inventory import Device
+from edgebench.orchestrator.modelinfo import inspect_model
+from edgebench.orchestrator.records import validate
+from edgebench.orchestrator.report import tables as t
+from edgebench.orchestrator.store import RESULT_COLUMNS, Store, results_frame
+from edgebench.orchestrator.sweep import Cell
+
+from .conftest import MODELS
+
+MODEL = inspect_model(MODELS / "dws_cnn.onnx")
+
+# What an agent sends for a clean trial, keys as in the agent's metric contract.
+CLEAN = {
+    "iterations": 100, "latency_p50_ms": 2.0, "latency_p99_ms": 2.5, "peak_rss_mb": 80.0,
+    "model_size_mb": 2.1, "throughput_ips": 500.0, "unstable": False,
+    "power_mw": 4200.0, "energy_mj": 8.4, "idle_power_mw": 1200.0,
+    "energy_reliable": True, "power_samples": 200, "power_max_gap_ms": 55.0, "power_coverage": 0.99,
+    "throttled": False, "throttle_reason": None,
+    "accuracy": 0.978, "accuracy_samples": 1000,
+    "conditions": {"cooldown": None, "clocks": None},
+}
+THROTTLE_REASON = "get_throttled 0x50000 -> 0x50005 during the window"
+
+DOCUMENTED_COLUMNS = RESULT_COLUMNS + [
+    "latency_p50_per_sample_ms", "latency_min_ms", "latency_max_ms", "latency_p50_ci95_low_ms",
+    "latency_p50_ci95_high_ms", "unstable", "idle_power_mw", "power_above_idle_mw",
+    "energy_above_idle_mj", "energy_reliable", "power_samples", "power_max_gap_ms", "power_coverage",
+    "throttled", "throttle_reason", "accuracy_ci95_low", "accuracy_ci95_high", "accuracy_n",
+    "params", "simulated", "error", "created_at", "finished_at"]
+
+
+def store_trial(store, device="nano01", batch=1, replace=None, **metrics):
+    """One ok trial through Store.ingest; `replace` swaps the whole metric dict (an old agent)."""
+    dev = Device(name=device, connection="local")
+    store.upsert_device(dev)
+    store.upsert_model(MODEL)
+    sweep_id = store.create_sweep({"quick": True})
+    trial_id = store.create_trial(sweep_id, Cell(dev, MODEL, "onnxruntime", batch), {})
+    sent = replace if replace is not None else dict(CLEAN, **metrics)
+    for record in (make_record("trial_start", trial_id=trial_id, agent_version="9.9"),
+                   make_record("result", trial_id=trial_id, metrics=sent, env={}, samples_ms=[2.0] * 100),
+                   make_record("trial_end", trial_id=trial_id, status="ok", agent_s=1.0)):
+        store.ingest(validate(record))
+    return trial_id
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store("sqlite:///%s" % (tmp_path / "r.db"))
+    yield s
+    s.close()
+
+
+def cells_of(markdown: str, row: int) -> list:
+    return [c.strip() for c in markdown.splitlines()[2 + row].strip("|").split("|")]
+
+
+def header_of(markdown: str) -> list:
+    return [c.strip() for c in markdown.splitlines()[0].strip("|").split("|")]
+
+
+# ---------------------------------------------------------------- results columns
+
+def test_results_csv_has_the_documented_columns_in_order(workspace):
+    store = Store(workspace.db_url)
+    store_trial(store, device="nano01", energy_reliable=False, power_samples=6, power_max_gap_ms=171.0,
+                power_coverage=0.62, throttled=True, throttle_reason=THROTTLE_REASON, unstable=True)
+    store_trial(store, device="rpi4", batch=4, latency_p50_ms=8.0)
+    store.close()
+    text = workspace.edgebench("results", "--format", "csv", check=True).stdout
+    frame = pd.read_csv(io.StringIO(text))
+    assert list(frame.columns) == DOCUMENTED_COLUMNS
+    doubtful, clean = frame.iloc[0], frame.iloc[1]
+    assert (doubtful["energy_reliable"], doubtful["throttled"], doubtful["unstable"]) == (False, True, True)
+    assert doubtful["throttle_reason"] == THROTTLE_REASON and doubtful["power_samples"] == 6
+    assert doubtful["power_max_gap_ms"] == 171.0 and doubtful["power_coverage"] == 0.62
+    assert doubtful["accuracy_n"] == 1000
+    assert (round(doubtful["accuracy_ci95_low"], 4), round(doubtful["accuracy_ci95_high"], 4)) == (0.9669, 0.9854)
+    assert clean["latency_p50_ms"] == 8.0 and clean["latency_p50_per_sample_ms"] == 2.0  # per call / batch 4
+    assert clean["energy_reliable"] == True and clean["throttled"] == False  # noqa: E712
+
+
+def test_a_trial_from_an_older_agent_has_null_in_the_new_columns(store):
+    store_trial(store, replace={"iterations": 50, "latency_p50_ms": 1.5, "accuracy": 0.9, "throttled": None})
+    row = results_frame(store).iloc[0]
+    for column in ("energy_reliable", "power_samples", "power_max_gap_ms", "power_coverage", "throttle_reason",
+                   "accuracy_ci95_low", "accuracy_ci95_high", "accuracy_n", "throttled"):
+        assert row[column] is None or pd.isna(row[column]), column
+    assert row["latency_p50_per_sample_ms"] == 1.5
+    assert "±" not in t.render(t.device_table(results_frame(store)), "markdown")  # n unknown: no interval
+
+
+# ---------------------------------------------------------------- tables
+
+@pytest.fixture
+def doubtful_frame(store):
+    store_trial(store, device="a_clean")
+    store_trial(store, device="b_throttled", throttled=True, throttle_reason=THROTTLE_REASON)
+    store_trial(store, device="c_energy", energy_reliable=False, power_samples=6, power_max_gap_ms=171.0)
+    store_trial(store, device="d_unstable", unstable=True)
+    return results_frame(store)
+
+
+def test_device_table_marks_each_doubt_with_a_footnote(doubtful_frame):
+    md = t.render(t.device_table(doubtful_frame), "markdown")
+    header = header_of(md)
+    col = {name: header.index(name) for name in header}
+    clean, throttled, energy, unstable = (cells_of(md, i) for i in range(4))
+
+    assert clean[0] == "a_clean" and not any(m in "".join(clean) for m in "†‡§")
+    assert throttled[0] == "b_throttled§"  # the lead cell stands for the whole row
+    assert energy[col["Power (mW)"]] == "4200‡" and energy[col["Energy (mJ/inf)"]] == "8.40‡"
+    assert energy[col["Latency (ms)"]] == "2.00"
+    assert unstable[col["Latency (ms)"]] == "2.00†" and unstable[col["Power (mW)"]] == "4200"
+
+    notes = md.split("\n\n")[1:]
+    assert any(n.startswith("§ Throttled") and "b_throttled: " + THROTTLE_REASON in n for n in notes)
+    assert any(n.startswith("‡ Energy unreliable") for n in notes)
+    assert any(n.startswith("† Latency unstable") for n in notes)
+
+
+def test_accuracy_cell_shows_its_wilson_interval(doubtful_frame):
+    md = t.render(t.device_table(doubtful_frame), "markdown")
+    col = header_of(md).index("Accuracy (%)")
+    # 978 of 1000: [96.69, 98.54] -> the larger half-width is 97.8 - 96.69 = 1.1 points
+    assert cells_of(md, 0)[col] == "97.8 ± 1.1"
+    assert "larger half-width of its 95% Wilson interval" in md
+
+
+def test_every_format_marks_and_explains(doubtful_frame):
+    table = t.device_table(doubtful_frame)
+    latex = t.render(table, "latex")
+    assert r"b\_throttled\textsuperscript{\S}" in latex and r"4200\textsuperscript{\ddag}" in latex
+    assert r"97.8 $\pm$ 1.1" in latex and r"\textsuperscript{\S} Throttled" in latex
+    html = t.render(table, "html")
+    assert "<td>b_throttled§</td>" in html and "<td>4200‡</td>" in html and "<td>2.00†</td>" in html
+    assert '<p class="note">§ Throttled' in html
+    assert "§" in t.render(t.model_table(doubtful_frame), "markdown")
+
+
+def test_csv_table_keeps_numbers_plain_and_adds_flag_columns(doubtful_frame):
+    text = t.render(t.device_table(doubtful_frame), "csv")
+    assert not any(mark in line for line in text.splitlines() if not line.startswith("#") for mark in "†‡§±")
+    parsed = pd.read_csv(io.StringIO(text), comment="#")
+    assert list(parsed.columns[-5:]) == ["Accuracy CI95 low (%)", "Accuracy CI95 high (%)",
+                                         "Latency unstable", "Energy unreliable", "Throttled"]
+    by_device = parsed.set_index("Device")
+    assert by_device.loc["b_throttled", "Throttled"] == True  # noqa: E712
+    assert by_device.loc["c_energy", "Energy unreliable"] == True  # noqa: E712
+    assert by_device.loc["c_energy", "Power (mW)"] == 4200
+    assert by_device.loc["a_clean", "Accuracy CI95 low (%)"] == 96.7
+    assert "# Throttled = true:" in text
+
+
+def test_latency_says_per_call_and_per_sample_when_a_batch_is_above_1(store):
+    store_trial(store, device="nano01", batch=1, latency_p50_ms=2.0)
+    store_trial(store, device="nano01", batch=8, latency_p50_ms=10.0)
+    md = t.render(t.model_table(results_frame(store)), "markdown")
+    header = header_of(md)
+    assert "Latency (ms)" not in header
+    call, sample = header.index("Latency (ms/call)"), header.index("Latency (ms/sample)")
+    batch8 = cells_of(md, 1)
+    assert batch8[header.index("Batch")] == "8" and (batch8[call], batch8[sample]) == ("10.0", "1.25")
+
+
+def test_batch_1_everywhere_keeps_latency_ms(store):
+    store_trial(store, device="nano01")
+    header = header_of(t.render(t.device_table(results_frame(store)), "markdown"))
+    assert "Latency (ms)" in header and "Latency (ms/call)" not in header
