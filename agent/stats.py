@@ -4,8 +4,9 @@ Pure functions, no numpy: the agent must run where only the standard library is 
 """
 import math
 
-# Coefficient of variation above which a run is flagged unstable (noisy neighbour, throttling,
-# frequency scaling): its median is then worth less than its confidence interval suggests.
+# Standard deviation, as a fraction of the median, above which a run is flagged unstable (noisy
+# neighbour, throttling, frequency scaling), as pyperf warns: its median is then worth less
+# than its confidence interval suggests. (The median: the figure the tables print.)
 UNSTABLE_CV = 0.10
 Z95 = 1.959963984540054
 
@@ -43,10 +44,11 @@ def summarize(samples_s, batch, wall_s):
     mean = sum(ordered) / n
     std = math.sqrt(sum((x - mean) ** 2 for x in ordered) / (n - 1)) if n > 1 else None
     ci_lo, ci_hi = median_ci95(ordered)
+    median = percentile(ordered, 0.50)
     cv = (std / mean) if (std is not None and mean > 0) else None
     return {
         "iterations": n,
-        "latency_p50_ms": percentile(ordered, 0.50),
+        "latency_p50_ms": median,
         "latency_p90_ms": percentile(ordered, 0.90),
         "latency_p95_ms": percentile(ordered, 0.95),
         "latency_p99_ms": percentile(ordered, 0.99),
@@ -57,7 +59,7 @@ def summarize(samples_s, batch, wall_s):
         "latency_p50_ci95_low_ms": ci_lo,
         "latency_p50_ci95_high_ms": ci_hi,
         "latency_cv": cv,
-        "unstable": bool(cv is not None and cv > UNSTABLE_CV),
+        "unstable": bool(std is not None and median > 0 and std / median > UNSTABLE_CV),
         "throughput_ips": (n * batch / wall_s) if wall_s > 0 else None,
         "timed_wall_s": wall_s,
     }

@@ -10,7 +10,7 @@ from pathlib import Path
 BOARDS = ("jetson-nano", "rpi4")
 
 # Real tegrastats lines of a Jetson Nano on JetPack 4.6 (run as root), from public captures
-# (see ../shared/fixtures/telemetry/tegrastats_nano_jp4.txt): POM_5V_IN is the board total.
+# (see tests/fixtures/telemetry/tegrastats_nano_jp4.txt): POM_5V_IN is the board total.
 NANO_TEGRASTATS = [
     "RAM 1923/3964MB (lfb 2x2MB) SWAP 191/1982MB (cached 6MB) IRAM 0/252kB(lfb 252kB) CPU [5%@1224,4%@1224,3%@1224,6%@1224] EMC_FREQ 0%@1600 GR3D_FREQ 0%@76 APE 25 PLL@37C CPU@40C PMIC@50C GPU@40C AO@45C thermal@40C POM_5V_IN 1750/1628 POM_5V_GPU 0/0 POM_5V_CPU 366/406",
     "RAM 3431/3956MB (lfb 37x4MB) SWAP 1904/1978MB (cached 2MB) IRAM 0/252kB(lfb 252kB) CPU [8%@1479,5%@1479,99%@1479,10%@1479] EMC_FREQ 5%@1600 GR3D_FREQ 0%@76 APE 25 PLL@41C CPU@41.5C PMIC@50C GPU@43C AO@48.5C thermal@41.5C POM_5V_IN 3014/3014 POM_5V_GPU 0/0 POM_5V_CPU 1044/1044",

@@ -1,14 +1,60 @@
 """Shared fixtures: an isolated inventory, database and cache for each test, and a way to run
 the real `edgebench` command as a user would (a subprocess)."""
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "models"
+
+# Tests that start torch run it on one thread, in this process and in the ones they start
+# (`edgebench models build`): on a busy machine, threads fighting over the cores made a small
+# build many times slower. The variables are set before any test module imports torch, and
+# every subprocess inherits them; the fixture below also sets torch's own counts.
+TORCH_THREADS = 1
+THREAD_ENV = {"OMP_NUM_THREADS": str(TORCH_THREADS), "MKL_NUM_THREADS": str(TORCH_THREADS)}
+os.environ.update(THREAD_ENV)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def torch_threads_limited():
+    """Limits the threads of a torch already imported (by a pipeline test module); a test
+    session without torch is untouched."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(TORCH_THREADS)
+        try:
+            torch.set_num_interop_threads(TORCH_THREADS)
+        except RuntimeError:  # allowed only before torch's first inter-op work: keep its count
+            pass
+    yield
+
+
+def trial_started(workdir: Path) -> bool:
+    """True once a trial process on the device with this workdir has spooled its trial_start:
+    it has read its job and is measuring. What tests poll for before they cut something."""
+    for path in (Path(workdir) / "spool").glob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            try:
+                if json.loads(line).get("type") == "trial_start":
+                    return True
+            except ValueError:  # a line still being written
+                pass
+    return False
+
+
+def wait_for(condition, timeout_s: float = 60.0, what: str = "the condition") -> None:
+    """Polls `condition()` until it holds; fails after a generous deadline, never sooner."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("gave up after %.0f s waiting for %s" % (timeout_s, what))
+        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -39,7 +85,7 @@ def workspace(tmp_path, monkeypatch):
         def edgebench(*args, check=False):
             """Runs the installed CLI in a subprocess; returns CompletedProcess (text)."""
             proc = subprocess.run([sys.executable, "-m", "edgebench.orchestrator.cli", *map(str, args)],
-                                  cwd=tmp_path, env=dict(os.environ, COLUMNS="200"),
+                                  cwd=tmp_path, env=dict(os.environ, COLUMNS="200", **THREAD_ENV),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
             if check and proc.returncode != 0:
                 raise AssertionError("edgebench %s failed (%d): %s" % (" ".join(map(str, args)), proc.returncode, proc.stderr))

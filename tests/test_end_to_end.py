@@ -11,7 +11,7 @@ from pathlib import Path
 
 from edgebench.orchestrator.store import RESULT_COLUMNS
 
-from .conftest import MODELS
+from .conftest import MODELS, trial_started, wait_for
 
 
 def read_csv(text):
@@ -151,9 +151,10 @@ def test_a_trial_whose_process_dies_is_retried(workspace):
                 pass
         time.sleep(0.05)
     assert victim is not None, "no trial process appeared"
-    time.sleep(0.5)
+    # Killed mid-trial, not before it has read its job.
+    wait_for(lambda: trial_started(workspace.path / "device"), what="the trial to start measuring")
     os.kill(victim, signal.SIGKILL)
-    out, err = controller.communicate(timeout=120)
+    out, err = controller.communicate(timeout=300)  # a guard against a hang, not a time limit
     assert controller.returncode == 0, err
     rows = read_csv(workspace.edgebench("results", "--format", "csv", check=True).stdout)
     assert sorted(r["status"] for r in rows) == ["failed", "ok"]
@@ -239,9 +240,10 @@ def test_agent_killed_mid_trial_its_trial_is_still_ingested_from_the_spool_not_m
                 trial = pid
         time.sleep(0.05)
     assert serve is not None and trial is not None
-    time.sleep(0.5)
+    # The trial has its job: from now on it measures without the agent.
+    wait_for(lambda: trial_started(workspace.path / "device"), what="the trial to start measuring")
     os.kill(serve, signal.SIGKILL)  # the agent dies; the trial process measures on and spools
-    out, err = controller.communicate(timeout=120)
+    out, err = controller.communicate(timeout=300)  # a guard against a hang, not a time limit
     assert controller.returncode == 0, err
     assert "asking the device" in err
     rows = read_csv(workspace.edgebench("results", "--format", "csv", check=True).stdout)

@@ -16,7 +16,7 @@ import pytest
 
 from edgebench.orchestrator import testfleet
 
-from .conftest import MODELS
+from .conftest import MODELS, trial_started, wait_for
 
 pytestmark = pytest.mark.skipif(not shutil.which("sshd") and not Path(testfleet.SSHD).exists()
                                 and os.environ.get("CI") != "true", reason="OpenSSH server not installed")
@@ -152,27 +152,31 @@ def test_controller_killed_mid_sweep_then_resume_stores_every_cell_once(fleet_en
 def test_cut_link_mid_trial_still_stores_every_cell_once(tmp_path, monkeypatch):
     root = tmp_path / "nsfleet"
     devices = testfleet.start(root, 2, netns=True)
+    controller = None
     try:
         monkeypatch.setenv("EDGEBENCH_INVENTORY", str(root / "inventory.yaml"))
         monkeypatch.setenv("EDGEBENCH_KNOWN_HOSTS", str(root / "known_hosts"))
         monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
         db = tmp_path / "cut.db"
         monkeypatch.setenv("EDGEBENCH_DB", "sqlite:///%s" % db)
-        controller = subprocess.Popen([sys.executable, "-m", "edgebench.orchestrator.cli", "sweep", str(MODELS),
-                                       "--group", "fleet", "--min-seconds", "8", "--min-iters", "20", "--warmup", "3"],
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # sim01's first trial is measuring
-            if query(db, "select id from trials where device='sim01' and status='running'"):
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail("no trial started on sim01")
-        time.sleep(1.0)
+        stderr = tmp_path / "controller.err"  # a file, so that the test can read it while the sweep runs
+        with stderr.open("w") as err_file:
+            controller = subprocess.Popen([sys.executable, "-m", "edgebench.orchestrator.cli", "sweep", str(MODELS),
+                                           "--group", "fleet", "--min-seconds", "8", "--min-iters", "20",
+                                           "--warmup", "3"], stdout=subprocess.DEVNULL, stderr=err_file, text=True)
+        # Cut sim01's link while its first trial is measuring; restore it once the controller
+        # has seen the link go and failed to reconnect (polled, not a fixed wait).
+        wait_for(lambda: trial_started(Path(devices[0].dir) / "work"), timeout_s=120,
+                 what="a trial to start measuring on sim01")
         testfleet.set_link(devices[0], up=False)
-        time.sleep(10.0)
-        testfleet.set_link(devices[0], up=True)
-        out, err = controller.communicate(timeout=240)
+        try:
+            wait_for(lambda: controller.poll() is not None
+                     or all(note in stderr.read_text() for note in ("sim01: link lost", "sim01: reconnecting in")),
+                     what="the controller to notice the cut link and fail to reconnect")
+        finally:
+            testfleet.set_link(devices[0], up=True)
+        controller.wait(timeout=600)  # a guard against a hang, not a time limit
+        err = stderr.read_text()
         assert controller.returncode == 0, err
         assert "link lost" in err
         cells = ok_trials_per_cell(db)
@@ -180,6 +184,9 @@ def test_cut_link_mid_trial_still_stores_every_cell_once(tmp_path, monkeypatch):
         with sqlite3.connect(db) as conn:
             assert conn.execute("select count(*) from trials").fetchone()[0] == 4  # nothing measured twice
     finally:
+        if controller is not None and controller.poll() is None:  # the test failed midway
+            controller.kill()
+            controller.wait()
         testfleet.stop(root)
 
 

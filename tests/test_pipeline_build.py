@@ -1,6 +1,5 @@
-"""The whole build on digits at a smaller configuration: five variants, cards, eval sets."""
-import time
-
+"""The whole build on digits at a smaller configuration: five variants, cards, eval sets.
+(How long it takes is a figure, not a test: benchmarks/pipeline_build.py.)"""
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -10,6 +9,8 @@ from edgebench.pipeline.build import VARIANTS, build_models, list_model_cards  #
 from edgebench.pipeline.onnx_facts import read_metadata  # noqa: E402
 from edgebench.pipeline.recipes import recipe_for  # noqa: E402
 
+from .conftest import TORCH_THREADS  # noqa: E402
+
 SMALL = dict(teacher_width=0.125, student_width=0.125, teacher_epochs=2, student_epochs=2,
              prune_steps=2, fine_tune_epochs=1)
 PRECISIONS = ["fp32", "fp32", "fp32", "int8-sym", "int8-u8s8"]
@@ -18,14 +19,13 @@ PRECISIONS = ["fp32", "fp32", "fp32", "int8-sym", "int8-u8s8"]
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("models")
-    start = time.monotonic()
-    paths = build_models(recipe="demo", dataset="digits", out=out, seed=0, progress=False, **SMALL)
-    return out, paths, time.monotonic() - start
+    paths = build_models(recipe="demo", dataset="digits", out=out, seed=0, progress=False,
+                         threads=TORCH_THREADS, **SMALL)
+    return out, paths
 
 
 def test_build_writes_five_variants_with_cards_and_eval_sets(built):
-    out, paths, seconds = built
-    assert seconds < 120
+    out, paths = built
     assert [p.name for p in paths] == ["digits_%s.onnx" % v for v in VARIANTS]
     for path, precision in zip(paths, PRECISIONS):
         assert path.parent == out and path.is_file()
@@ -44,7 +44,7 @@ def test_build_writes_five_variants_with_cards_and_eval_sets(built):
 
 
 def test_variants_shrink_in_order_and_int8_keeps_the_source_params(built):
-    out, paths, _ = built
+    out, paths = built
     rows = {row["name"]: row for row in list_model_cards(out)}
     teacher, student, pruned, sym, u8s8 = (rows["digits_%s" % v] for v in VARIANTS)
     assert teacher["params"] > 5 * student["params"]
@@ -58,13 +58,13 @@ def test_variants_shrink_in_order_and_int8_keeps_the_source_params(built):
 
 
 def test_every_variant_carries_the_same_eval_set_bytes(built):
-    out, paths, _ = built
+    out, paths = built
     blobs = {(out / (p.stem + ".eval.npz")).read_bytes() for p in paths}
     assert len(blobs) == 1
 
 
 def test_cards_say_how_the_model_was_made(built):
-    out, _, _ = built
+    out, _ = built
     card = (out / "digits_student_pruned.md").read_text()
     for needle in ("recipe: `demo`, seed 0", "pruning: iterative", "step 2:", "teacher_width=0.125",
                    "host accuracy", "`[batch, 1, 8, 8]`", "x = (pixel / 16 - mean) / std"):
@@ -93,7 +93,7 @@ def test_paper_recipe_runs_on_cifar10_batches(tmp_path):
 
     write_cifar(tmp_path / "data" / "cifar-10-batches-py", per_batch=40, test=30)
     paths = build_models(recipe="paper", dataset="cifar10", data=tmp_path / "data",
-                         out=tmp_path / "models", progress=False, teacher_width=0.125,
+                         out=tmp_path / "models", progress=False, threads=TORCH_THREADS, teacher_width=0.125,
                          student_width=0.125, teacher_epochs=1, student_epochs=1, prune_steps=1,
                          fine_tune_epochs=1, batch_size=16, calibration_samples=32, eval_samples=25)
     assert len(paths) == 5
@@ -113,5 +113,5 @@ def test_a_wrong_data_path_fails_before_training(tmp_path):
 
     with pytest.raises(DatasetError, match="does not exist"):
         build_models(recipe="demo", dataset="cifar10", data=tmp_path / "nope", out=tmp_path / "m",
-                     progress=False)
+                     progress=False, threads=TORCH_THREADS)
     assert not (tmp_path / "m").exists()

@@ -28,7 +28,7 @@ MAX_REASON = 100
 # kind -> (mark, CSV flag column, what it means); the flag is true where the mark would be.
 KINDS = {
     "unstable": (UNSTABLE_MARK, "Latency unstable",
-                 "the run's spread is large against its median (coefficient of variation above 10%)"),
+                 "the run's spread is large against its median (standard deviation above 10% of the median)"),
     "energy_unreliable": (ENERGY_MARK, "Energy unreliable",
                           "power and energy rest on too few power samples in the timed window, or on a "
                           "gap longer than twice the sampling interval"),

@@ -3,7 +3,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 from unittest import mock
 
@@ -66,9 +65,7 @@ class NullTrialTest(unittest.TestCase):
         return status, emit
 
     def test_quick_null_trial(self):
-        started = time.time()
         status, emit = self.run_job({"trial_id": "quick1", "backend": "null", "quick": True})
-        self.assertLess(time.time() - started, 30)
         self.assertEqual(status, "ok")
         self.assertEqual(emit.types, ["trial_start", "result", "trial_end"])
         self.assertTrue(all(r["trial_id"] == "quick1" for r in emit.records))
