@@ -149,9 +149,14 @@ def restore_pending(workdir):
 
 
 def _nvpmodel_mode(program):
+    """`nvpmodel -q`: the mode id is the line after `NV Power Mode: NAME` (warnings such as
+    `NVPM WARN: ...` may come first)."""
     status, out = _call([program, "-q"])
-    lines = out.splitlines() if status == 0 else []
-    return int(lines[1]) if len(lines) > 1 and lines[1].strip().isdigit() else None
+    lines = [line.strip() for line in out.splitlines()] if status == 0 else []
+    for name_line, id_line in zip(lines, lines[1:]):
+        if name_line.startswith("NV Power Mode:") and id_line.isdigit():
+            return int(id_line)
+    return None
 
 
 class ClockPin(object):

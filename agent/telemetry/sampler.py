@@ -164,6 +164,9 @@ class Sampler(object):
             return
         for stamp, total, rails in readings:
             self._write({"k": "p", "t": stamp, "mw": total, "rails": rails})
+        for error in self.source.errors:  # a line it could not read: said, not dropped
+            self._write({"k": "e", "t": time.perf_counter(), "error": "tegrastats: " + error})
+        del self.source.errors[:]
 
     def loop(self):
         """Until the parent says stop (or dies): returns the missed slot counts."""

@@ -74,7 +74,7 @@ class PinClocksTest(BoardCase):
 
     def test_on_a_jetson_jetson_clocks_stores_pins_and_restores_and_nvpmodel_mode_goes_back(self):
         log = os.path.join(self.root, "calls.log")
-        for name, extra in (("jetson_clocks", ""), ("nvpmodel", "[ \"$1\" = -q ] && printf 'NV Power Mode: 5W\\n1\\n'\nexit 0\n")):
+        for name, extra in (("jetson_clocks", ""), ("nvpmodel", "[ \"$1\" = -q ] && printf 'NVPM WARN: patching config\\nNV Power Mode: 5W\\n1\\n'\nexit 0\n")):
             path = write_file(self.root, "usr/bin/" + name, "#!/bin/sh\necho %s \"$@\" >> %s\n%s" % (name, log, extra))
             os.chmod(path, stat.S_IRWXU)
         status, records = self.trial(pin_clocks=True, nvpmodel_mode=0)
