@@ -11,6 +11,7 @@ device's shell, not by this host. Only `Device.local_workdir()` expands, for the
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import sys
@@ -21,6 +22,8 @@ from typing import Any, Dict, Iterable, List, NoReturn, Optional, Tuple, Union
 import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from edgebench.agent.telemetry import power as agent_power
 
 from .errors import InventoryError, UnknownDeviceError
 
@@ -54,7 +57,61 @@ MAX_LISTED_NAMES = 10
 
 _YAML_NULL_TAG = "tag:yaml.org,2002:null"
 _YAML_INT_TAG = "tag:yaml.org,2002:int"
+_YAML_FLOAT_TAG = "tag:yaml.org,2002:float"
 _YAML_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+# -- telemetry settings ---------------------------------------------------------------------------
+# `telemetry:` is handed to the agent as is, which reads it with `settings.get(KEY)` in
+# agent/telemetry/ (power.py: the power source; collect.py: idle_s, state_interval_ms).
+# TELEMETRY_SETTINGS is the one list of those keys (tests/test_inventory.py checks it against
+# the agent's source; README.md, "The inventory", describes it). The agent also reads `off`,
+# which only benchmarks/telemetry_overhead.py sets in a job: it is not an inventory setting.
+
+# The power sources the agent knows, from the agent itself so that the two cannot drift:
+# `auto` tries AUTO_ORDER in turn; `ina219_i2c` is only used when named; `none` turns power off.
+POWER_SOURCES = ("auto",) + tuple(agent_power.AUTO_ORDER) + ("ina219_i2c", "none")
+_I2C_ONLY = ("ina219_i2c",)
+
+
+@dataclass(frozen=True)
+class TelemetrySetting:
+    """What one telemetry key accepts. `kind`: "source" (one of POWER_SOURCES), "int", "number"
+    (int or float; never NaN or infinite) or "text" (a non-empty string)."""
+
+    kind: str
+    rule: str  # the accepted values in words, for messages
+    minimum: Optional[float] = None
+    maximum: Optional[float] = None
+    exclusive_minimum: bool = False
+    # The power sources it is read by; () for all. `none` always passes (power turned off for
+    # now keeps its settings).
+    only_with: Tuple[str, ...] = ()
+
+    def accepts(self, value: Union[int, float]) -> bool:
+        if self.minimum is not None:
+            if value < self.minimum or (self.exclusive_minimum and value == self.minimum):
+                return False
+        return self.maximum is None or value <= self.maximum
+
+
+TELEMETRY_SETTINGS: Dict[str, TelemetrySetting] = {
+    "power": TelemetrySetting("source", "one of " + ", ".join(POWER_SOURCES)),
+    "interval_ms": TelemetrySetting("int", "an integer > 0", minimum=0, exclusive_minimum=True),
+    "state_interval_ms": TelemetrySetting("int", "an integer > 0", minimum=0, exclusive_minimum=True),
+    "idle_s": TelemetrySetting("number", "a finite number >= 0", minimum=0),
+    "total_rail": TelemetrySetting("text", "a rail name"),
+    "tegrastats": TelemetrySetting("text", "a path", only_with=("auto", "tegrastats")),
+    "shunt_ohms": TelemetrySetting(
+        "number", "a finite number > 0", minimum=0, exclusive_minimum=True, only_with=_I2C_ONLY
+    ),
+    "max_expected_amps": TelemetrySetting(
+        "number", "a finite number > 0", minimum=0, exclusive_minimum=True, only_with=_I2C_ONLY
+    ),
+    "address": TelemetrySetting("int", "an integer 0-0x7f", minimum=0, maximum=0x7F, only_with=_I2C_ONLY),
+    "busnum": TelemetrySetting("int", "an integer >= 0", minimum=0, only_with=_I2C_ONLY),
+}
+TELEMETRY_KEYS = tuple(TELEMETRY_SETTINGS)
 
 
 @dataclass(frozen=True)
@@ -74,7 +131,8 @@ class Device:
     # Every group the device belongs to: its own list plus top-level groups that name it.
     groups: Tuple[str, ...] = ()
     backends: Tuple[str, ...] = DEFAULT_BACKENDS
-    # Free-form for now; a dict is unhashable, so it stays out of the hash.
+    # The agent's telemetry settings, checked against TELEMETRY_SETTINGS (values are plain
+    # str/int/float). A dict is unhashable, so it stays out of the hash.
     telemetry: Dict[str, Any] = field(default_factory=dict, hash=False)
     source: str = ""
 
@@ -272,7 +330,7 @@ class _InventoryParser:
         if "version" not in top:
             return  # optional: a file without it is read as version 1
         node = top["version"][1]
-        if not (_is_int(node) and _construct(node) == SUPPORTED_VERSION):
+        if _number(node, integer=True) != SUPPORTED_VERSION:
             self.fail(node, f"'version' must be {SUPPORTED_VERSION}, got {_describe(node)}")
 
     def parse_defaults(self, top: Dict[str, Tuple[Node, Node]]) -> _Fields:
@@ -441,14 +499,15 @@ class _InventoryParser:
         return node.value
 
     def choice(self, node: Node, context: str, key: str, choices: Tuple[str, ...]) -> str:
-        value = self.string(node, context, f"field '{key}'")
+        value = node.value if isinstance(node, ScalarNode) and not _is_null(node) else None
         if value not in choices:
-            hint = _did_you_mean(value, choices)
-            self.fail(node, f"field '{key}' must be one of {', '.join(choices)}, got '{value}'{hint}", context)
+            hint = _did_you_mean(value, choices) if value else ""
+            allowed = ", ".join(choices)
+            self.fail(node, f"field '{key}' must be one of {allowed}, got {_describe(node)}{hint}", context)
         return value
 
     def port(self, node: Node, context: str) -> int:
-        value = _construct(node) if _is_int(node) else None
+        value = _number(node, integer=True)
         if value is None or not 1 <= value <= 65535:
             self.fail(node, f"field 'port' must be an integer 1-65535, got {_describe(node)}", context)
         return value
@@ -479,14 +538,43 @@ class _InventoryParser:
         return backends
 
     def telemetry(self, node: Node, context: str) -> Dict[str, Any]:
-        if _is_null(node):
-            return {}
-        if not isinstance(node, MappingNode):
-            self.fail(node, f"field 'telemetry' must be a mapping, got {_describe(node)}", context)
-        try:
-            return dict(_construct(node))
-        except (yaml.YAMLError, TypeError) as exc:  # e.g. a list used as a key
-            self.fail(node, f"field 'telemetry' is not a plain mapping: {_one_line(str(exc))}", context)
+        """The settings handed to the agent. Only keys of TELEMETRY_SETTINGS with scalar values
+        are accepted, so YAML aliases cannot expand into a large structure here."""
+        entries = self.mapping(node, context, "field 'telemetry'", "telemetry key")
+        settings: Dict[str, Any] = {}
+        for key, (key_node, value_node) in entries.items():
+            if key not in TELEMETRY_SETTINGS:
+                suggestion = difflib.get_close_matches(key, TELEMETRY_KEYS, n=1)
+                hint = f" (did you mean '{suggestion[0]}'?)" if suggestion else ""
+                valid = ", ".join(TELEMETRY_KEYS)
+                self.fail(key_node, f"unknown key '{key}' in field 'telemetry'{hint}; valid keys: {valid}", context)
+            settings[key] = self.telemetry_value(key, value_node, context)
+        self.check_telemetry_sources(settings, entries, context)
+        return settings
+
+    def telemetry_value(self, key: str, node: Node, context: str) -> Any:
+        setting = TELEMETRY_SETTINGS[key]
+        name = f"telemetry.{key}"
+        if setting.kind == "source":
+            return self.choice(node, context, name, POWER_SOURCES)
+        if setting.kind == "text":
+            return self.string(node, context, f"field '{name}'")
+        value = _number(node, integer=setting.kind == "int")
+        if value is None or not setting.accepts(value):
+            self.fail(node, f"field '{name}' must be {setting.rule}, got {_describe_value(node)}", context)
+        return value
+
+    def check_telemetry_sources(
+        self, settings: Dict[str, Any], entries: Dict[str, Tuple[Node, Node]], context: str
+    ) -> None:
+        """A setting read only by some power sources is a mistake with any other source."""
+        source = settings.get("power", "auto")
+        for key in settings:
+            only_with = TELEMETRY_SETTINGS[key].only_with
+            if only_with and source not in only_with + ("none",):
+                wanted = " or ".join(f"'power: {name}'" for name in only_with)
+                message = f"field 'telemetry.{key}' only applies to {wanted} (power here: {source})"
+                self.fail(entries[key][0], message, context)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -545,12 +633,28 @@ def _is_null(node: Node) -> bool:
     return isinstance(node, ScalarNode) and node.tag == _YAML_NULL_TAG
 
 
-def _is_int(node: Node) -> bool:
-    return isinstance(node, ScalarNode) and node.tag == _YAML_INT_TAG
-
-
 def _construct(node: Node) -> Any:
     return SafeConstructor().construct_object(node, deep=True)
+
+
+def _number(node: Node, integer: bool) -> Union[int, float, None]:
+    """The value of a YAML int (or, unless `integer`, float) scalar; None for anything else,
+    NaN, the infinities and integers too long for Python to read."""
+    tags = (_YAML_INT_TAG,) if integer else (_YAML_INT_TAG, _YAML_FLOAT_TAG)
+    if not isinstance(node, ScalarNode) or node.tag not in tags:
+        return None
+    try:
+        value = _construct(node)
+    except ValueError:  # e.g. more than sys.get_int_max_str_digits() digits
+        return None
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _describe_value(node: Node) -> str:
+    # `"100"` reads as the string 100: say so, or "got '100'" would puzzle.
+    if isinstance(node, ScalarNode) and node.style in ("'", '"'):
+        return f"the quoted string {_describe(node)}"
+    return _describe(node)
 
 
 def _describe(node: Node) -> str:

@@ -130,3 +130,10 @@ def test_bad_controlled_conditions(ws, command, bad, needle):
 def test_resume_refuses_new_conditions(ws):
     proc = ws.edgebench("sweep", "--resume", "--pin-clocks")
     assert_user_error(proc, "--resume", "conditions")
+
+
+def test_telemetry_power_typo(ws):
+    bad = ws.path / "inventory.yaml"
+    bad.write_text("devices:\n  local:\n    connection: local\n    telemetry: {power: ina219i2c}\n")
+    proc = ws.edgebench("sweep", MODELS, "--quick", "--inventory", bad)
+    assert_user_error(proc, "inventory.yaml:4", "telemetry.power", "ina219i2c", "ina219_i2c", "ina3221x_iio, ", "none")
