@@ -1,4 +1,4 @@
-"""One exception family for the user's mistakes (DESIGN.md, "Errors").
+"""One exception family for the user's mistakes (docs/DESIGN.md, "Errors").
 
 The CLI catches `UserError` once, prints its one-line message and exits with status 2.
 Messages name what is wrong and where (file, line, field, device, model) and what to do.

@@ -3,7 +3,7 @@ samples from the training split. Two flavours, both QDQ with per-channel weights
 
 - `int8-sym`: the paper's symmetric int8 for activations and weights (zero points 0);
 - `int8-u8s8`: uint8 activations, int8 weights; on x86 this is the flavour onnxruntime runs
-  with fast integer kernels (DESIGN.md measured ~2x over fp32 here; s8/s8 gave no speed-up).
+  with fast integer kernels (docs/DESIGN.md measured ~2x over fp32 here; s8/s8 gave no speed-up).
 
 Weights of both are quantized to 7 bits (`reduce_range`: [-64, 64] in int8 storage); activations
 keep all 8. On x86 without VNNI (AVX2 only, as on the 2-core hosts here), onnxruntime's integer

@@ -48,7 +48,7 @@ def thermal_zones(root="/"):
     return zones
 
 
-# Constant placeholders, not temperatures (TELEMETRY.md: PMIC-Die reads 100.0 on a Nano).
+# Constant placeholders, not temperatures (docs/TELEMETRY.md: PMIC-Die reads 100.0 on a Nano).
 PLACEHOLDER_ZONES = ("PMIC-Die",)
 
 
