@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import options
+from . import backends, options
 from .errors import DeviceError, UserError
 from .inventory import load_inventory
 from .modelinfo import find_models, inspect_model
@@ -21,6 +21,7 @@ from .store import RESULT_COLUMNS, Store, results_frame
 from .store.queries import telemetry_rows, trial_conditions, trial_telemetry
 from .display import LiveProgress
 from .sweep import FleetOptions, Settings, plan, resume_plan, run_sweep
+from .sweep.plan import check_backend
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Benchmark ML models across a fleet of edge devices.")
@@ -49,13 +50,14 @@ def devices(inventory: Optional[Path] = InventoryOpt):
 
 ParallelOpt = typer.Option(8, "--parallel", help="Devices worked on at once.")
 AcceptNewOpt = typer.Option(False, "--accept-new", help="Record unknown SSH host keys (changed keys are still refused).")
-CooldownOpt = typer.Option(None, "--cooldown-c", metavar="T",
+MEASUREMENT, CONDITIONS = "Measurement", "Controlled conditions"
+CooldownOpt = typer.Option(None, "--cooldown-c", metavar="T", rich_help_panel=CONDITIONS,
                            help="Before each trial, wait until the hottest thermal zone is below T °C (recorded).")
-CooldownTimeoutOpt = typer.Option(None, "--cooldown-timeout", metavar="S",
+CooldownTimeoutOpt = typer.Option(None, "--cooldown-timeout", metavar="S", rich_help_panel=CONDITIONS,
                                   help="With --cooldown-c: the longest wait in seconds (default: 600).")
-PinClocksOpt = typer.Option(False, "--pin-clocks",
+PinClocksOpt = typer.Option(False, "--pin-clocks", rich_help_panel=CONDITIONS,
                             help="Fixed clocks for the sweep (jetson_clocks on a Jetson, the performance governor elsewhere), restored afterwards.")
-NvpmodelOpt = typer.Option(None, "--nvpmodel", metavar="MODE",
+NvpmodelOpt = typer.Option(None, "--nvpmodel", metavar="MODE", rich_help_panel=CONDITIONS,
                            help="With --pin-clocks: the Jetson power mode to set (nvpmodel -m MODE) while clocks are pinned.")
 
 
@@ -146,79 +148,104 @@ def deploy(device: List[str] = typer.Option([], "--device", "-d", help="Device n
 @app.command()
 def trust(device: str = typer.Argument(..., help="Device whose SSH host key to record."),
           inventory: Optional[Path] = InventoryOpt):
-    """Show a device's SSH host key fingerprint and record it in known_hosts."""
-    from .fleet import trust as trust_device
+    """Show a device's SSH host key fingerprint (and its jump hosts') and record it in known_hosts."""
     from .transport.hostkeys import known_hosts_path
-    entry, key_type, fingerprint, known = trust_device(load_inventory(inventory).device(device))
-    verb = "already trusted" if known else "recorded in %s" % known_hosts_path()
-    out.print("%s: %s %s %s: %s" % (device, entry, key_type, fingerprint, verb), highlight=False)
+    from .transport.ssh import trust as trust_keys
+    for seen in trust_keys(load_inventory(inventory).device(device)):
+        verb = "already trusted" if seen.known else "recorded in %s" % known_hosts_path()
+        who = "%s, %s" % (device, seen.hop) if seen.hop else device
+        out.print("%s: %s %s %s: %s" % (who, seen.entry, seen.key.get_name(), seen.fingerprint, verb), highlight=False)
+
+
+def _measurement_params() -> list:
+    """The options `run` and `sweep` share, declared once: every backend's (backends.py), the
+    measurement's and the controlled conditions."""
+    param = options.Param
+    declared = [param(o.name, o.annotation, typer.Option(o.default, o.flag, help=o.help, metavar=o.metavar,
+                                                       rich_help_panel="Backend options"))
+                for o in backends.all_options()]
+    return declared + [
+        param("shape", List[str], typer.Option([], "--shape", help="Input shape override, name=1x3x32x32 (repeatable).", rich_help_panel=MEASUREMENT)),
+        param("quick", bool, typer.Option(False, "--quick", help="Short warm-up and timing window, for tests and demos.", rich_help_panel=MEASUREMENT)),
+        param("perf", bool, typer.Option(False, "--perf", help="Count perf stat events over the timed window.", rich_help_panel=MEASUREMENT)),
+        param("no_accuracy", bool, typer.Option(False, "--no-accuracy",
+                                                help="Skip top-1 accuracy on the eval set sent with each model.",
+                                                rich_help_panel=MEASUREMENT)),
+        param("min_iters", Optional[int], typer.Option(None, "--min-iters",
+                                                       help="Timed iterations at least (default: 100; --quick 20).",
+                                                       rich_help_panel=MEASUREMENT)),
+        param("min_seconds", Optional[float], typer.Option(None, "--min-seconds",
+                                                           help="Timed seconds at least (default: 10; --quick 0.3).",
+                                                           rich_help_panel=MEASUREMENT)),
+        param("warmup", Optional[int], typer.Option(None, "--warmup",
+                                                    help="Warm-up iterations at least (default: 10; --quick 3).",
+                                                    rich_help_panel=MEASUREMENT)),
+        param("cooldown_c", Optional[float], CooldownOpt),
+        param("cooldown_timeout", Optional[float], CooldownTimeoutOpt),
+        param("pin_clocks", bool, PinClocksOpt),
+        param("nvpmodel", Optional[int], NvpmodelOpt),
+    ]
+
+
+measurement_options = options.shared(_measurement_params(), into="measure")
+RetriesOpt = typer.Option(0, "--retries", help="Retries of a trial whose agent or device died.")
+BACKEND_NAMES = ", ".join(backends.names())
+NO_MODEL = ", ".join("--backend %s" % b.name for b in backends.BACKENDS.values() if not b.needs_model)
+
+
+def _conditions(measure: dict) -> dict:
+    return options.conditions(measure["cooldown_c"], measure["cooldown_timeout"], measure["pin_clocks"],
+                              measure["nvpmodel"])
+
+
+def _settings(measure: dict, conditions: dict) -> Settings:
+    return Settings(quick=measure["quick"], shapes=options.parse_shapes(measure["shape"]),
+                    timing=options.timing_overrides(measure["min_iters"], measure["min_seconds"], measure["warmup"]),
+                    perf=measure["perf"], accuracy=not measure["no_accuracy"],
+                    backend_options=backends.parse_options(measure), **conditions)
 
 
 @app.command()
+@measurement_options
 def run(device: str = typer.Option("local", "--device", "-d", help="Device name from the inventory."),
-        model: Optional[Path] = typer.Option(None, "--model", "-m", help="ONNX model file (not needed for --backend null)."),
-        backend: str = typer.Option("onnxruntime", "--backend", "-b", help="onnxruntime or null."),
+        model: Optional[Path] = typer.Option(None, "--model", "-m", help="ONNX model file (not needed for %s)." % NO_MODEL),
+        backend: str = typer.Option("onnxruntime", "--backend", "-b", help="One of: %s." % BACKEND_NAMES),
         batch: int = typer.Option(1, "--batch", help="Batch size (the model's dynamic first dimension)."),
-        threads: Optional[int] = typer.Option(None, "--threads", help="Intra-op threads (default: the runtime's own)."),
-        providers: str = typer.Option("", "--providers", help="ONNX Runtime execution providers in order, comma-separated (default: CPUExecutionProvider)."),
-        shape: List[str] = typer.Option([], "--shape", help="Input shape override, name=1x3x32x32 (repeatable)."),
-        quick: bool = typer.Option(False, "--quick", help="Short warm-up and timing window, for tests and demos."),
-        perf: bool = typer.Option(False, "--perf", help="Count perf stat events over the timed window."),
-        no_accuracy: bool = typer.Option(False, "--no-accuracy", help="Skip top-1 accuracy on the eval set sent with each model."),
-        min_iters: Optional[int] = typer.Option(None, "--min-iters", help="Timed iterations at least (default: 100; --quick 20)."),
-        min_seconds: Optional[float] = typer.Option(None, "--min-seconds", help="Timed seconds at least (default: 10; --quick 0.3)."),
-        warmup: Optional[int] = typer.Option(None, "--warmup", help="Warm-up iterations at least (default: 10; --quick 3)."),
-        retries: int = typer.Option(0, "--retries", help="Retries of a trial whose agent or device died."),
-        cooldown_c: Optional[float] = CooldownOpt, cooldown_timeout: Optional[float] = CooldownTimeoutOpt,
-        pin_clocks: bool = PinClocksOpt, nvpmodel: Optional[int] = NvpmodelOpt,
-        accept_new: bool = AcceptNewOpt,
-        inventory: Optional[Path] = InventoryOpt, db: Optional[str] = DbOpt):
+        retries: int = RetriesOpt, accept_new: bool = AcceptNewOpt,
+        inventory: Optional[Path] = InventoryOpt, db: Optional[str] = DbOpt, measure: dict = None):
     """Run one trial on one device and store it."""
     options.check_batches([batch])
-    conditions = options.conditions(cooldown_c, cooldown_timeout, pin_clocks, nvpmodel)
+    conditions = _conditions(measure)
     dev = load_inventory(inventory).device(device)
-    if backend != "null" and model is None:
+    if check_backend(dev, backend).needs_model and model is None:
         raise UserError("--model is required for backend '%s'" % backend)
     models = [inspect_model(model)] if model is not None else []
-    settings = Settings(quick=quick, threads=options.check_threads(threads), shapes=options.parse_shapes(shape),
-                        providers=options.parse_optional_list(providers),
-                        timing=options.timing_overrides(min_iters, min_seconds, warmup), perf=perf,
-                        accuracy=not no_accuracy, **conditions)
+    settings = _settings(measure, conditions)
     cells = plan([dev], models, [backend], [batch], settings.shapes)
     fleet = FleetOptions(parallel=1, retries=options.check_non_negative(retries, "--retries"), accept_new=accept_new)
     _execute(cells, settings, fleet, db, {"command": "run"})
 
 
 @app.command()
+@measurement_options
 def sweep(target: Optional[str] = typer.Argument(None, metavar="DIR|SWEEP_ID",
                                                  help="Folder of .onnx models (or one file); with --resume, the sweep to resume (default: the latest unfinished)."),
           device: List[str] = typer.Option([], "--device", "-d", help="Device name (repeatable) (default: local)."),
           group: Optional[str] = typer.Option(None, "--group", "-g", help="Every device of this inventory group."),
           all_: bool = typer.Option(False, "--all", help="Every device of the inventory."),
-          backend: str = typer.Option("onnxruntime", "--backend", "-b", help="Comma-separated backends."),
+          backend: str = typer.Option("onnxruntime", "--backend", "-b",
+                                      help="Comma-separated backends, of: %s." % BACKEND_NAMES),
           batch: str = typer.Option("1", "--batch", help="Comma-separated batch sizes, e.g. 1,8."),
-          threads: Optional[int] = typer.Option(None, "--threads", help="Intra-op threads (default: the runtime's own)."),
-          providers: str = typer.Option("", "--providers", help="ONNX Runtime execution providers in order, comma-separated (default: CPUExecutionProvider)."),
-          shape: List[str] = typer.Option([], "--shape", help="Input shape override, name=1x3x32x32 (repeatable)."),
-          quick: bool = typer.Option(False, "--quick", help="Short warm-up and timing window, for tests and demos."),
-          perf: bool = typer.Option(False, "--perf", help="Count perf stat events over the timed window."),
-          no_accuracy: bool = typer.Option(False, "--no-accuracy", help="Skip top-1 accuracy on the eval set sent with each model."),
-          min_iters: Optional[int] = typer.Option(None, "--min-iters", help="Timed iterations at least (default: 100; --quick 20)."),
-          min_seconds: Optional[float] = typer.Option(None, "--min-seconds", help="Timed seconds at least (default: 10; --quick 0.3)."),
-          warmup: Optional[int] = typer.Option(None, "--warmup", help="Warm-up iterations at least (default: 10; --quick 3)."),
-          parallel: int = ParallelOpt,
-          retries: int = typer.Option(0, "--retries", help="Retries of a trial whose agent or device died."),
+          parallel: int = ParallelOpt, retries: int = RetriesOpt,
           fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first failed trial."),
           resume: bool = typer.Option(False, "--resume", help="Run the cells of a stored sweep that have no successful trial."),
-          cooldown_c: Optional[float] = CooldownOpt, cooldown_timeout: Optional[float] = CooldownTimeoutOpt,
-          pin_clocks: bool = PinClocksOpt, nvpmodel: Optional[int] = NvpmodelOpt,
           accept_new: bool = AcceptNewOpt,
-          inventory: Optional[Path] = InventoryOpt, db: Optional[str] = DbOpt):
+          inventory: Optional[Path] = InventoryOpt, db: Optional[str] = DbOpt, measure: dict = None):
     """Benchmark every model in DIR on the chosen devices, backends and batch sizes."""
     fleet = FleetOptions(parallel=options.check_positive(parallel, "--parallel"),
                          retries=options.check_non_negative(retries, "--retries"),
                          fail_fast=fail_fast, accept_new=accept_new)
-    conditions = options.conditions(cooldown_c, cooldown_timeout, pin_clocks, nvpmodel)
+    conditions = _conditions(measure)
     if resume and conditions != options.conditions(None, None, False, None):
         raise UserError("--resume: a resumed sweep keeps the conditions it was started with "
                         "(--cooldown-c, --cooldown-timeout, --pin-clocks, --nvpmodel)")
@@ -227,14 +254,11 @@ def sweep(target: Optional[str] = typer.Argument(None, metavar="DIR|SWEEP_ID",
     if target is None:
         raise UserError("sweep: give the folder of models (DIR), or --resume")
     batches = options.parse_batches(batch)
-    backends = options.parse_list(backend, "--backend")
+    backend_names = options.parse_list(backend, "--backend")
     devices_ = _select(inventory, device, group, all_)
     models = find_models(target)
-    settings = Settings(quick=quick, threads=options.check_threads(threads), shapes=options.parse_shapes(shape),
-                        providers=options.parse_optional_list(providers),
-                        timing=options.timing_overrides(min_iters, min_seconds, warmup), perf=perf,
-                        accuracy=not no_accuracy, **conditions)
-    cells = plan(devices_, models, backends, batches, settings.shapes)
+    settings = _settings(measure, conditions)
+    cells = plan(devices_, models, backend_names, batches, settings.shapes)
     _execute(cells, settings, fleet, db, {"command": "sweep", "models_dir": str(target)})
 
 

@@ -1,7 +1,7 @@
 """Content-addressed push of the agent and of model artifacts into a device's workdir.
 
 Layout on the device:  WORKDIR/agents/edgebench-agent-HASH.pyz
-                       WORKDIR/models/SHA256.onnx
+                       WORKDIR/models/HASH.SUFFIX   (a backend's artifact, see backends.py)
                        WORKDIR/spool/TRIAL.jsonl        (written by the agent)
 Names come from content hashes, never from user input, so nothing can escape the workdir.
 One command on the device resolves the workdir and reports which files it already has (a
@@ -10,12 +10,14 @@ sent goes to a temporary name, is renamed, and its sha256 is checked on the devi
 (Each command over SSH costs a session on the device, ~80 ms with a heavy shell rc: few of them.)
 """
 import json
+import os
 import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Iterable, Optional, Tuple
 
-from .agent_build import build_agent
+from . import backends
+from .agent_build import build_agent, cache_dir
 from .errors import DeviceError
 from .modelinfo import sha256_of
 from .transport import Connection
@@ -47,8 +49,15 @@ def agent_relpath(local: Path) -> str:
     return posixpath.join("agents", local.name)
 
 
-def model_relpath(model) -> str:
-    return posixpath.join("models", model.sha256 + ".onnx")
+def model_relpath(model, backend: str = "onnxruntime") -> str:
+    """Where `backend`'s artifact of `model` lives in the workdir (its declaration names it)."""
+    return backends.get(backend).artifact.relpath(model)
+
+
+def artifacts_for(models, backend_names) -> list:
+    """(model, backend) for each model and each of the backends that deploy an artifact."""
+    deployed = [b for b in backend_names if b in backends.BACKENDS and backends.get(b).needs_model]
+    return [(model, backend) for model in models for backend in deployed]
 
 
 def eval_set_relpath(model) -> str:
@@ -109,8 +118,13 @@ class DeviceFiles:
         local = build_agent()
         return self.ensure(local, agent_relpath(local))
 
-    def ensure_model(self, model) -> str:
-        return self.ensure(model.path, model_relpath(model), sha256=model.sha256)
+    def ensure_model(self, model, backend: str = "onnxruntime", options: Optional[dict] = None) -> str:
+        """The remote path of `backend`'s artifact of `model`, compiled first if it has a step."""
+        declared = backends.get(backend)
+        relpath = declared.artifact.relpath(model)
+        if declared.compile is None:
+            return self.ensure(model.path, relpath, sha256=model.sha256)
+        return self.ensure(_compiled(declared, model, options), relpath)
 
     def ensure_eval_set(self, model) -> Optional[str]:
         if model.eval_set is None:
@@ -118,25 +132,41 @@ class DeviceFiles:
         return self.ensure(model.eval_set, eval_set_relpath(model), sha256=model.eval_set_sha256)
 
 
-def _open_argv(python: str, workdir: str, agent: Path, models, serve: bool) -> list:
+def _compiled(declared, model, options: Optional[dict]) -> Path:
+    """The backend's compile step, run on the host once per artifact (kept in the cache)."""
+    out = cache_dir() / "artifacts" / declared.name / posixpath.basename(declared.artifact.relpath(model))
+    if not out.is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        part = out.with_name(out.name + ".part-%d" % os.getpid())
+        declared.compile(model, declared.own_options(options), part)
+        os.replace(part, out)  # whole or not at all
+    return out
+
+
+Artifacts = Iterable[Tuple[object, str]]  # (ModelInfo, backend name) pairs
+
+
+def _open_argv(python: str, workdir: str, agent: Path, artifacts: Artifacts, serve: bool) -> list:
     size = agent.stat().st_size if serve else -1
-    wanted = [model_relpath(m) for m in models] + [eval_set_relpath(m) for m in models if m.eval_set]
-    return [python, "-c", OPEN, workdir, agent_relpath(agent), str(size)] + wanted
+    artifacts = list(artifacts)
+    models = list(dict.fromkeys(model for model, _ in artifacts))
+    wanted = [model_relpath(m, b) for m, b in artifacts] + [eval_set_relpath(m) for m in models if m.eval_set]
+    return [python, "-c", OPEN, workdir, agent_relpath(agent), str(size)] + list(dict.fromkeys(wanted))
 
 
-def prepare(conn: Connection, python: str, workdir: str, models=()) -> DeviceFiles:
-    """One command: resolve the workdir and look up the agent and `models` on the device."""
-    result = conn.run(_open_argv(python, workdir, build_agent(), models, serve=False), timeout=120)
+def prepare(conn: Connection, python: str, workdir: str, artifacts: Artifacts = ()) -> DeviceFiles:
+    """One command: resolve the workdir and look up the agent and `artifacts` on the device."""
+    result = conn.run(_open_argv(python, workdir, build_agent(), artifacts, serve=False), timeout=120)
     if not result.ok:
         raise DeviceError("%s: %s failed: %s" % (conn.name, python, result.tail()))
     return DeviceFiles(conn, python, result.stdout.strip())
 
 
-def open_device(conn: Connection, python: str, workdir: str, models=()) -> tuple:
+def open_device(conn: Connection, python: str, workdir: str, artifacts: Artifacts = ()) -> tuple:
     """(DeviceFiles, channel of a running `agent serve` or None when the agent had to be sent
     first). One command on the device when it already has the agent."""
     agent = build_agent()
-    channel = conn.open_channel(_open_argv(python, workdir, agent, models, serve=True))
+    channel = conn.open_channel(_open_argv(python, workdir, agent, artifacts, serve=True))
     try:
         line = channel.read_line(timeout=120)
     except TimeoutError:

@@ -2,8 +2,9 @@
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .sweep import Cell, Outcome
-from .sweep import Progress as SweepProgress
+from .sweep.plan import Cell
+from .sweep.progress import Outcome
+from .sweep.progress import Progress as SweepProgress
 
 
 class LiveProgress(SweepProgress):

@@ -1,15 +1,13 @@
-"""Fleet-wide operations that are not sweeps: probe, deploy, trust; all devices in parallel."""
+"""Fleet-wide operations that are not sweeps: probe and deploy, all devices in parallel.
+`connect` is injected (default: the inventory's transport; tests pass transport/fake.py's)."""
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import List, Optional
 
-import paramiko
-
-from .deploy import prepare
-from .errors import DeviceError, UserError
+from .deploy import artifacts_for, prepare
+from .errors import DeviceError
 from .session import start_session
 from .transport import connect
-from .transport import hostkeys
 
 
 @dataclass
@@ -32,7 +30,7 @@ def _in_parallel(devices, work, parallel: int) -> List[DeviceResult]:
         return list(pool.map(one, devices))
 
 
-def probe_device(device, accept_new: bool = False) -> dict:
+def probe_device(device, accept_new: bool = False, connect=connect) -> dict:
     with connect(device, accept_new=accept_new) as conn:
         _, session = start_session(conn, device.python, device.workdir)
         try:
@@ -41,49 +39,29 @@ def probe_device(device, accept_new: bool = False) -> dict:
             session.close()
 
 
-def probe_all(devices, store, parallel: int = 16, accept_new: bool = False) -> List[DeviceResult]:
-    results = _in_parallel(devices, lambda d: probe_device(d, accept_new), parallel)
+def probe_all(devices, store, parallel: int = 16, accept_new: bool = False,
+              connect=connect) -> List[DeviceResult]:
+    results = _in_parallel(devices, lambda d: probe_device(d, accept_new, connect), parallel)
     for result in results:
         if result.ok:
             store.upsert_device(result.device, facts=result.value)
     return results
 
 
-def deploy_devices(devices, models, parallel: int = 8, accept_new: bool = False) -> List[DeviceResult]:
-    def deploy_one(device):
-        with connect(device, accept_new=accept_new) as conn:
-            files = prepare(conn, device.python, device.workdir, models)
-            files.ensure_agent()
-            for model in models:
-                files.ensure_model(model)
-                files.ensure_eval_set(model)
-        return files.report
-    return _in_parallel(devices, deploy_one, parallel)
+def deploy_device(device, models, accept_new: bool = False, connect=connect):
+    """The agent, and each model as the artifact of each backend the device lists (and its
+    eval set), sent where the device lacks them. Returns the DeployReport."""
+    artifacts = artifacts_for(models, device.backends)
+    with connect(device, accept_new=accept_new) as conn:
+        files = prepare(conn, device.python, device.workdir, artifacts)
+        files.ensure_agent()
+        for model, backend in artifacts:
+            files.ensure_model(model, backend)
+        for model in dict.fromkeys(model for model, _ in artifacts):
+            files.ensure_eval_set(model)
+    return files.report
 
 
-def trust(device) -> tuple:
-    """Fetches the device's host key and records it in known_hosts. Returns (entry, key type,
-    fingerprint, already_known)."""
-    from .transport.ssh import resolve_target, tuned_socket
-    if device.connection != "ssh":
-        raise UserError("device '%s' is %s: there is no host key to trust" % (device.name, device.connection))
-    target = resolve_target(device)
-    path = hostkeys.known_hosts_path()
-    entry = hostkeys.host_entry(target.hostname, target.port)
-    sock = tuned_socket(target.hostname, target.port, 10.0)
-    transport = paramiko.Transport(sock)
-    try:
-        transport.start_client(timeout=10.0)
-        key = transport.get_remote_server_key()
-    except (paramiko.SSHException, OSError) as exc:
-        raise DeviceError("cannot read the host key of %s: %s" % (device.name, exc)) from None
-    finally:
-        transport.close()
-    known = hostkeys.load_known_hosts(path).lookup(entry) or {}
-    if key.get_name() in known:
-        if known[key.get_name()] != key:
-            raise UserError("device '%s': host key for %s CHANGED (now %s); if the device was reinstalled, remove "
-                            "its line from %s first" % (device.name, entry, hostkeys.fingerprint(key), path))
-        return entry, key.get_name(), hostkeys.fingerprint(key), True
-    hostkeys.record_host_key(path, entry, key)
-    return entry, key.get_name(), hostkeys.fingerprint(key), False
+def deploy_devices(devices, models, parallel: int = 8, accept_new: bool = False,
+                   connect=connect) -> List[DeviceResult]:
+    return _in_parallel(devices, lambda d: deploy_device(d, models, accept_new, connect), parallel)

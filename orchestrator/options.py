@@ -1,8 +1,13 @@
-"""Checks and parsers for command-line values; each mistake is a one-line UserError."""
+"""Checks and parsers for command-line values; each mistake is a one-line UserError. And
+`shared`, which declares options once for several commands (run and sweep)."""
+import functools
+import inspect
 import math
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Sequence
 
 from .errors import UserError
 
@@ -126,3 +131,34 @@ def write_atomically(path: Path, text: str) -> None:
     tmp = path.with_name(".%s.tmp-%d" % (path.name, os.getpid()))
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One command-line option declared once: its parameter name, type and typer.Option."""
+
+    name: str
+    annotation: Any
+    option: Any  # typer.Option(...)
+
+
+def shared(params: Sequence[Param], into: str):
+    """Decorator for typer commands: adds `params` to the command's options; the command gets
+    their values as one dict, in its parameter named `into`."""
+    names = [p.name for p in params]
+
+    def decorate(command):
+        signature = inspect.signature(command)
+        kept = [p for p in signature.parameters.values() if p.name != into]
+        added = [inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=p.option,
+                                   annotation=p.annotation) for p in params]
+
+        @functools.wraps(command)
+        def wrapper(**kwargs):
+            values = {name: kwargs.pop(name) for name in names if name in kwargs}
+            return command(**kwargs, **{into: values})
+
+        wrapper.__signature__ = signature.replace(parameters=[
+            p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in kept] + added)
+        return wrapper
+    return decorate

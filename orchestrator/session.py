@@ -1,5 +1,5 @@
 """One long-lived agent per device per sweep: trials are requests on an open channel, so a
-trial costs a message, not a new process or SSH session (DESIGN.md)."""
+trial costs a message, not a new process or SSH session (docs/DESIGN.md)."""
 import json
 import time
 from typing import Callable, List, Optional
@@ -102,10 +102,11 @@ class AgentSession:
         return self.channel.close()
 
 
-def start_session(conn: Connection, python: str, workdir: str, models=()) -> tuple:
-    """(DeviceFiles, AgentSession): the agent is sent first only if the device lacks it."""
+def start_session(conn: Connection, python: str, workdir: str, artifacts=()) -> tuple:
+    """(DeviceFiles, AgentSession): the agent is sent first only if the device lacks it.
+    `artifacts`: (model, backend) pairs whose presence on the device is looked up too."""
     from .deploy import open_device
-    files, channel = open_device(conn, python, workdir, models)
+    files, channel = open_device(conn, python, workdir, artifacts)
     if channel is None:
         agent_path = files.ensure_agent()
         channel = conn.open_channel(agent_argv(python, agent_path, files.workdir, "serve"))

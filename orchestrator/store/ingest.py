@@ -6,6 +6,7 @@ from typing import Optional
 
 from sqlalchemy import select
 
+from ..backends import precision_of
 from .db import open_engine, session_factory
 from .schema import Device, Metrics, Model, Sweep, Trial, utcnow, METRIC_COLUMNS
 
@@ -86,7 +87,7 @@ class Store:
         with self.writing() as s:
             s.add(Trial(id=trial_id, sweep_id=sweep_id, device=cell.device.name,
                         model_sha256=cell.model.sha256 if cell.model else None, backend=cell.backend,
-                        precision=cell.model.precision if cell.model else None, batch=cell.batch,
+                        precision=precision_of(cell.backend, cell.model), batch=cell.batch,
                         settings=settings))
         return trial_id
 

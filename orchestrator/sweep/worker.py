@@ -1,0 +1,154 @@
+"""The cells of one device, one trial at a time, through one DeviceLink. A device failure
+(agent died, link lost) is retried; a trial the agent itself reports as failed is not."""
+from typing import List, Optional
+
+from ..errors import DeviceError, LinkLost
+from .link import DeviceLink
+from .plan import Cell, FleetOptions, Settings, make_job, trial_timeout
+from .progress import Outcome, Progress
+from .recovery import TrialNotFinished, recover
+from .seams import Seams
+from .writer import BackgroundWriter
+
+RECONNECT_AFTER_LOSS_S = 60.0
+INTERRUPTED = "interrupted on the host"
+
+
+class TrialRecords:
+    """A trial's stream as it passes to the store (through the writer), and what it said."""
+
+    def __init__(self, writer: BackgroundWriter, store, device: str):
+        self.writer, self.store, self.device = writer, store, device
+        self.errors: List[str] = []
+        self.kinds: List[Optional[str]] = []
+        self.has_result = False
+
+    def __call__(self, record: dict) -> None:
+        if record["type"] == "error":
+            self.errors.append(record["error"])
+            self.kinds.append(record.get("kind"))
+        elif record["type"] == "result":
+            self.has_result = True
+        self.writer.put(self.store.ingest, record, self.device)
+
+    @property
+    def process_died(self) -> bool:
+        """The trial's process died (killed, out of memory, a runtime crash): retryable."""
+        return "died" in self.kinds
+
+
+class DeviceWorker:
+    def __init__(self, device, store, settings: Settings, options: FleetOptions, progress: Progress,
+                 artifacts=(), seams: Seams = None):
+        self.device, self.store, self.settings, self.options = device, store, settings, options
+        self.progress, self.seams = progress, seams or Seams()
+        self.link = DeviceLink(device, self.seams, self.note, options.accept_new, artifacts)
+        self.facts_stored = False
+        self.aborted = False
+        self.writer = BackgroundWriter()
+        try:
+            self.link.ensure_session()  # a wrong python or workdir shows now, before the sweep is stored
+        except BaseException:
+            self.writer.close()
+            self.link.conn.close()
+            raise
+
+    def note(self, message: str) -> None:
+        self.progress.note(self.device.name, message)
+
+    def abort(self) -> None:
+        """Ctrl-C: stop talking to the device; the trial in flight is marked interrupted."""
+        self.aborted = True
+        self.link.drop_session()
+
+    # -- one attempt at a cell --------------------------------------------------------------
+    def _store_facts_once(self) -> None:
+        if not self.facts_stored:
+            self.store.upsert_device(self.device, facts=self.link.facts)
+            self.facts_stored = True
+
+    def _new_trial(self, cell: Cell, sweep_id: str) -> dict:
+        """The trial row and its job, once the artifact and eval set are on the device."""
+        files, settings = self.link.files, self.settings
+        remote_model = (files.ensure_model(cell.model, cell.backend, settings.backend_options)
+                        if cell.model else None)
+        eval_set = files.ensure_eval_set(cell.model) if cell.model and settings.accuracy else None
+        # Provenance travels with each trial: the device's facts as they were for this sweep.
+        provenance = dict(settings.as_dict(), device_facts=self.link.facts)
+        trial_id = self.store.create_trial(sweep_id, cell, provenance)
+        return make_job(trial_id, cell, remote_model, settings, eval_set)
+
+    def _run_job(self, session, job: dict, seen: TrialRecords) -> str:
+        status, host_s = session.run_trial(job, seen, trial_timeout(job))
+        self.writer.put(self.store.set_host_time, job["trial_id"], host_s)
+        return "failed" if status == "ok" and not seen.has_result else status  # as the store sees it
+
+    def _ask_the_device(self, exc: DeviceError, cell: Cell, job: dict) -> str:
+        """Link lost, agent died or silent: the device may still hold the trial."""
+        self.note("%s during %s; asking the device" % (exc, cell.label))
+        if isinstance(exc, LinkLost):
+            self.link.forget_session()
+        else:
+            self.link.drop_session()
+        return recover(self.link, self.store, job["trial_id"], trial_timeout(job), self.note)
+
+    def _pass_on_warnings(self, session) -> None:
+        for warning in session.warnings:
+            self.note(warning)
+        session.warnings.clear()
+
+    def _attempt(self, cell: Cell, sweep_id: str) -> Outcome:
+        session = self.link.ensure_session()
+        self._store_facts_once()
+        job = self._new_trial(cell, sweep_id)
+        trial_id, seen = job["trial_id"], TrialRecords(self.writer, self.store, self.device.name)
+        try:
+            status = self._run_job(session, job, seen)
+        except DeviceError as exc:
+            self.writer.drain()
+            if self.aborted:
+                self.store.fail_trial(trial_id, INTERRUPTED)
+                return Outcome(cell, trial_id, "failed", INTERRUPTED)
+            status = self._ask_the_device(exc, cell, job)
+            seen.errors.append(self.store.trial_error(trial_id))
+        except BaseException:  # Ctrl-C, a store error: the trial must not stay "running"
+            self.writer.drain()
+            self.store.fail_trial(trial_id, INTERRUPTED)
+            raise
+        self._pass_on_warnings(session)
+        if seen.process_died:
+            raise TrialNotFinished(seen.errors[0], trial_id)
+        error = None if status == "ok" else (seen.errors[0] if seen.errors else status)
+        return Outcome(cell, trial_id, status, error)
+
+    # -- a cell, with retries ---------------------------------------------------------------
+    def run_cell(self, cell: Cell, sweep_id: str) -> Outcome:
+        last = None
+        for _ in range(self.options.retries + 1):
+            if self.aborted:
+                break
+            try:
+                return self._attempt(cell, sweep_id)
+            except LinkLost as exc:
+                last = Outcome(cell, None, "failed", str(exc))
+                self._try_reconnect()
+            except DeviceError as exc:
+                last = Outcome(cell, exc.args[1] if len(exc.args) > 1 else None, "failed", exc.args[0])
+        if last is None:
+            return Outcome(cell, None, "skipped", "not run: interrupted")
+        if last.trial_id is None:  # failed before a trial existed: store the failure all the same
+            last.trial_id = self.store.create_trial(sweep_id, cell, self.settings.as_dict())
+            self.store.fail_trial(last.trial_id, last.error)
+        return last
+
+    def _try_reconnect(self) -> None:
+        try:
+            self.link.reconnect(self.seams.clock() + RECONNECT_AFTER_LOSS_S)
+        except DeviceError:
+            pass
+
+    def close(self) -> None:
+        try:
+            self.writer.close()
+        finally:
+            self.link.close()
