@@ -3,7 +3,9 @@
 Without network namespaces every device listens on its own 127.0.0.1 port. With
 `netns=True` (root only) every device gets its own network namespace and address
 (10.231.N.2, reached through a veth pair), so a test can cut one device's link with
-`ip link set ebhN down`. Everything started is recorded in DIR/fleet.json and stopped by PID.
+`ip link set ebhN down`. `jump_hosts=N` adds N more sshd on 127.0.0.1, jump1..jumpN, named in
+DIR/ssh_config, to reach devices through a ProxyJump chain. Everything started is recorded in
+DIR/fleet.json and stopped by PID.
 """
 import getpass
 import json
@@ -37,6 +39,7 @@ class SimDevice:
     host_veth: Optional[str] = None
     board: Optional[str] = None       # a simulated board (jetson-nano, rpi4), or None
     telemetry: Optional[dict] = None  # its inventory telemetry settings
+    role: str = "device"              # or "jump": a jump host, not in the inventory
 
 
 def _run(argv: List[str]) -> None:
@@ -56,16 +59,44 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _sshd_config(dev_dir: Path, host: str, port: int, authorized_keys: Path, sysroot: Optional[Path]) -> Path:
+def ipv6_loopback() -> bool:
+    """Whether this machine has ::1 (jump hosts then listen there too)."""
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def _free_port_both() -> int:
+    """A port free on 127.0.0.1 and on ::1."""
+    for _ in range(50):
+        port = _free_port()
+        try:
+            with socket.socket(socket.AF_INET6) as s:
+                s.bind(("::1", port))
+            return port
+        except OSError:
+            continue
+    raise UserError("test fleet: no port free on both 127.0.0.1 and ::1")
+
+
+def _sshd_config(dev_dir: Path, host: str, port: int, authorized_keys: Path, sysroot: Optional[Path],
+                 jump: bool = False, also_v6: bool = False) -> Path:
     config = dev_dir / "sshd_config"
     extra = ["SetEnv EDGEBENCH_SYSROOT=%s" % sysroot] if sysroot else []
+    # A jump host logs each channel it forwards (debug1: "server_request_direct_tcpip: ...
+    # target 127.0.0.1 port N"), so that a test can tell which way a connection went.
+    extra += ["AllowTcpForwarding yes", "LogLevel DEBUG1"] if jump else ["LogLevel ERROR"]
+    extra += ["ListenAddress ::1"] if also_v6 else []
     config.write_text("\n".join(extra + [
         "Port %d" % port, "ListenAddress %s" % host,
         "HostKey %s" % (dev_dir / "host_ed25519"), "PidFile %s" % (dev_dir / "sshd.pid"),
         "AuthorizedKeysFile %s" % authorized_keys,
         "PubkeyAuthentication yes", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
         "UsePAM no", "StrictModes no", "PermitRootLogin prohibit-password",
-        "Subsystem sftp internal-sftp", "LogLevel ERROR", "MaxSessions 64", "MaxStartups 200",
+        "Subsystem sftp internal-sftp", "MaxSessions 64", "MaxStartups 200",
         # A host that vanished (cut link, killed controller) leaves no session behind for long.
         "ClientAliveInterval 5", "ClientAliveCountMax 2",
     ]) + "\n")
@@ -102,28 +133,31 @@ def _make_netns(index: int) -> tuple:
 
 
 def _start_device(root: Path, index: int, authorized_keys: Path, netns: bool, board: Optional[str],
-                  python: str) -> SimDevice:
-    name = "sim%02d" % index
+                  python: str, role: str = "device") -> SimDevice:
+    name = "sim%02d" % index if role == "device" else "%s%d" % (role, index)
     dev_dir = root / name
     (dev_dir / "work").mkdir(parents=True, exist_ok=True)
     sysroot = dev_dir / "sysroot" if board else None
     telemetry = simboards.make_board(board, sysroot, python) if board else None
     _keygen(dev_dir / "host_ed25519")
     ns = host_veth = None
+    also_v6 = role == "jump" and ipv6_loopback()  # for ProxyJump hops written [::1]:port
     if netns:
         ns, host_veth, host = _make_netns(index)
         port = 22
     else:
-        host, port = "127.0.0.1", _free_port()
-    config = _sshd_config(dev_dir, host, port, authorized_keys, sysroot)
+        host, port = "127.0.0.1", _free_port_both() if also_v6 else _free_port()
+    config = _sshd_config(dev_dir, host, port, authorized_keys, sysroot, jump=role == "jump", also_v6=also_v6)
     log = dev_dir / "sshd.log"
     argv = [SSHD, "-D", "-e", "-f", str(config)]
     if ns:
         argv = ["ip", "netns", "exec", ns] + argv
     with open(log, "w") as log_file:
         proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
-    device = SimDevice(name, host, port, proc.pid, str(dev_dir), ns, host_veth, board, telemetry)
+    device = SimDevice(name, host, port, proc.pid, str(dev_dir), ns, host_veth, board, telemetry, role)
     _wait_ready(host, port, proc, log)
+    if also_v6:
+        _wait_ready("::1", port, proc, log)
     return device
 
 
@@ -131,6 +165,12 @@ def _known_hosts_line(device: SimDevice) -> str:
     entry = device.host if device.port == 22 else "[%s]:%d" % (device.host, device.port)
     key_type, key = (Path(device.dir) / "host_ed25519.pub").read_text().split()[:2]
     return "%s %s %s\n" % (entry, key_type, key)
+
+
+def _ssh_config_text(root: Path, jumps: List[SimDevice]) -> str:
+    """Host blocks for the jump hosts; a test adds its own device hosts with ProxyJump."""
+    return "".join("Host %s\n  HostName %s\n  Port %d\n  User %s\n  IdentityFile %s\n\n"
+                   % (j.name, j.host, j.port, getpass.getuser(), root / "id_ed25519") for j in jumps)
 
 
 def _inventory_text(root: Path, devices: List[SimDevice], python: str) -> str:
@@ -149,9 +189,10 @@ def _inventory_text(root: Path, devices: List[SimDevice], python: str) -> str:
 
 
 def start(root: Path, count: int, netns: bool = False, python: str = sys.executable,
-          trust: bool = True, boards: List[str] = ()) -> List[SimDevice]:
+          trust: bool = True, boards: List[str] = (), jump_hosts: int = 0) -> List[SimDevice]:
     """Starts `count` devices under `root`; writes inventory.yaml, known_hosts, fleet.json.
-    `boards` gives the first devices simulated boards (jetson-nano, rpi4), in order."""
+    `boards` gives the first devices simulated boards (jetson-nano, rpi4), in order.
+    `jump_hosts` more sshd (jump1, ...) are named in DIR/ssh_config. Returns the devices."""
     for board in boards:
         if board not in simboards.BOARDS:
             raise UserError("test fleet: unknown board %r (have: %s)" % (board, ", ".join(simboards.BOARDS)))
@@ -167,14 +208,19 @@ def start(root: Path, count: int, netns: bool = False, python: str = sys.executa
     authorized = root / "authorized_keys"
     shutil.copyfile(root / "id_ed25519.pub", authorized)
     devices: List[SimDevice] = []
+    jumps: List[SimDevice] = []
     try:
         for index in range(1, count + 1):
             board = boards[index - 1] if index <= len(boards) else None
             devices.append(_start_device(root, index, authorized, netns, board, python))
+        for index in range(1, jump_hosts + 1):
+            jumps.append(_start_device(root, index, authorized, False, None, python, role="jump"))
     finally:
-        _write_state(root, devices)  # even a partial fleet can be stopped
-    (root / "known_hosts").write_text("".join(_known_hosts_line(d) for d in devices) if trust else "")
+        _write_state(root, devices + jumps)  # even a partial fleet can be stopped
+    (root / "known_hosts").write_text("".join(_known_hosts_line(d) for d in devices + jumps) if trust else "")
     (root / "inventory.yaml").write_text(_inventory_text(root, devices, python))
+    if jumps:
+        (root / "ssh_config").write_text(_ssh_config_text(root, jumps))
     return devices
 
 
@@ -183,6 +229,7 @@ def _write_state(root: Path, devices: List[SimDevice]) -> None:
 
 
 def load(root: Path) -> List[SimDevice]:
+    """Every sshd of the fleet: its devices, then its jump hosts (`role`)."""
     state = Path(root) / "fleet.json"
     if not state.exists():
         raise UserError("test fleet: no fleet in %s" % root)
@@ -239,11 +286,12 @@ def stop_device(device: SimDevice, timeout: float = 10.0) -> None:
 
 
 def stop(root: Path) -> int:
-    devices = load(root)
-    for device in devices:
+    """Stops every sshd of the fleet; returns how many were devices (not jump hosts)."""
+    started = load(root)
+    for device in started:
         stop_device(device)
     (Path(root) / "fleet.json").unlink()
-    return len(devices)
+    return sum(1 for d in started if d.role == "device")
 
 
 def set_link(device: SimDevice, up: bool) -> None:

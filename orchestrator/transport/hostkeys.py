@@ -1,12 +1,12 @@
 """Host keys: strict checking against known_hosts; never accept a key silently.
 
 The known_hosts file is $EDGEBENCH_KNOWN_HOSTS, else ~/.ssh/known_hosts (OpenSSH's format, so
-`ssh` and edgebench agree about what is trusted).
+`ssh` and edgebench agree about what is trusted). Every hop of a route is checked, jump hosts
+included.
 """
-import base64
-import hashlib
 import os
 from pathlib import Path
+from typing import Optional
 
 import paramiko
 
@@ -27,9 +27,8 @@ def host_entry(hostname: str, port: int) -> str:
 
 
 def fingerprint(key: paramiko.PKey) -> str:
-    """OpenSSH's form: SHA256:base64 without padding."""
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+    """OpenSSH's form, SHA256:base64 without padding (paramiko's own `PKey.fingerprint`)."""
+    return key.fingerprint
 
 
 def load_known_hosts(path: Path) -> paramiko.HostKeys:
@@ -44,6 +43,19 @@ def record_host_key(path: Path, entry: str, key: paramiko.PKey) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as f:
         f.write("%s %s %s\n" % (entry, key.get_name(), key.get_base64()))
+
+
+def check_or_record(path: Path, entry: str, key: paramiko.PKey, device: str, hop: Optional[str] = None) -> bool:
+    """`edgebench trust`: True if known_hosts already holds `key` for `entry`; records it if
+    known_hosts holds no key of its type for `entry`; refuses a different key of that type."""
+    known = load_known_hosts(path).lookup(entry) or {}
+    expected = known.get(key.get_name())
+    if expected is None:
+        record_host_key(path, entry, key)
+        return False
+    if expected != key:
+        raise HostKeyError(changed_key_message(device, entry, key, expected, path, hop))
+    return True
 
 
 class UnknownHostKey(Exception):
@@ -68,12 +80,19 @@ class AcceptNew(paramiko.MissingHostKeyPolicy):
         record_host_key(self.path, hostname, key)
 
 
-def unknown_key_message(device: str, entry: str, key: paramiko.PKey, path: Path) -> str:
+def _whose(entry: str, hop: Optional[str]) -> str:
+    return "%s (%s)" % (entry, hop) if hop else entry
+
+
+def unknown_key_message(device: str, entry: str, key: paramiko.PKey, path: Path, hop: Optional[str] = None) -> str:
+    """`hop` names a jump host on the way to the device ("jump host jump1"); None: the device."""
     return ("device '%s': unknown host key for %s (%s %s); check it, then run `edgebench trust %s` "
-            "to record it in %s, or pass --accept-new" % (device, entry, key.get_name(), fingerprint(key), device, path))
+            "to record it in %s, or pass --accept-new"
+            % (device, _whose(entry, hop), key.get_name(), fingerprint(key), device, path))
 
 
-def changed_key_message(device: str, entry: str, exc: paramiko.BadHostKeyException, path: Path) -> str:
+def changed_key_message(device: str, entry: str, key: paramiko.PKey, expected: paramiko.PKey, path: Path,
+                        hop: Optional[str] = None) -> str:
     return ("device '%s': host key for %s CHANGED (now %s %s, expected %s); someone may be intercepting "
-            "the connection. If the device was reinstalled, remove its line from %s and run `edgebench trust %s`"
-            % (device, entry, exc.key.get_name(), fingerprint(exc.key), fingerprint(exc.expected_key), path, device))
+            "the connection. If the host was reinstalled, remove its line from %s and run `edgebench trust %s`"
+            % (device, _whose(entry, hop), key.get_name(), fingerprint(key), fingerprint(expected), path, device))
