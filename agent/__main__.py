@@ -10,6 +10,7 @@
 Records go to stdout; diagnostics to stderr. Exit status 0 when the command (or the trial) did
 what was asked, 1 for a failed trial, 2 for a bad command line or job file.
 """
+
 import argparse
 import json
 import os
@@ -28,8 +29,11 @@ DEFAULT_WORKDIR = "~/.edgebench"
 
 def _parser():
     parser = argparse.ArgumentParser(prog="edgebench-agent", description="edgebench device agent")
-    parser.add_argument("--workdir", default=os.environ.get("EDGEBENCH_WORKDIR", DEFAULT_WORKDIR),
-                        help="folder for spool files (default %(default)s)")
+    parser.add_argument(
+        "--workdir",
+        default=os.environ.get("EDGEBENCH_WORKDIR", DEFAULT_WORKDIR),
+        help="folder for spool files (default %(default)s)",
+    )
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("probe", help="print device facts")
     run = commands.add_parser("run", help="run one trial from a JSON job file (- for stdin)")
@@ -71,7 +75,9 @@ def _fetch(workdir, trial_id):
 def main(argv=None):
     args = _parser().parse_args(argv)
     if args.command == "probe":
-        sys.stdout.write(encode(make_record("facts", facts=collect_facts(sysroot.root(), runtime_cache(args.workdir)))))
+        sys.stdout.write(
+            encode(make_record("facts", facts=collect_facts(sysroot.root(), runtime_cache(args.workdir))))
+        )
         return 0
     if args.command == "run":
         tee = Tee(sys.stdout, args.workdir)
@@ -85,6 +91,7 @@ def main(argv=None):
         return _fetch(args.workdir, args.trial_id)
     if args.command == "sample":
         from .telemetry.sampler import main as sampler_main
+
         return sampler_main(args.config)
     if args.command == "busy":
         sys.stdout.write("busy\n" if device_busy(args.workdir) else "idle\n")

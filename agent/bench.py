@@ -5,18 +5,25 @@ at least `min_iters` iterations AND at least `min_s` seconds, capped by `max_ite
 The loop body is kept to a clock pair, the call and an append: its own cost is what the
 `null` backend measures.
 """
+
 import time
 
 DEFAULTS = {
-    "warmup_iters": 10, "warmup_s": 1.0,
-    "min_iters": 100, "min_s": 10.0,
-    "max_iters": 1000000, "max_s": 120.0,
+    "warmup_iters": 10,
+    "warmup_s": 1.0,
+    "min_iters": 100,
+    "min_s": 10.0,
+    "max_iters": 1000000,
+    "max_s": 120.0,
 }
 # --quick: for tests and demos; numbers are real but noisier.
 QUICK = {
-    "warmup_iters": 3, "warmup_s": 0.05,
-    "min_iters": 20, "min_s": 0.3,
-    "max_iters": 100000, "max_s": 5.0,
+    "warmup_iters": 3,
+    "warmup_s": 0.05,
+    "min_iters": 20,
+    "min_s": 0.3,
+    "max_iters": 100000,
+    "max_s": 5.0,
 }
 
 

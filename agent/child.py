@@ -1,5 +1,6 @@
 """How the agent starts another copy of itself (a trial process, the sampler): the same
 Python, the same agent (a folder or the .pyz), with other arguments."""
+
 import os
 import sys
 

@@ -10,6 +10,7 @@ it on every exit path: at the trial's end, by `serve` after a trial process that
 and by the next agent that starts. What was applied (or why it could not be) is returned and
 recorded in the trial's provenance.
 """
+
 import json
 import math
 import os
@@ -63,16 +64,29 @@ def cool_down(root, target_c, timeout_s, clock=time.monotonic, sleep=time.sleep)
         sleep(COOLDOWN_POLL_S)
         now_c = hottest_c(root)
     reached = now_c is not None and now_c < target_c
-    reason = None if reached else ("thermal zones unreadable" if now_c is None else
-                                   "still %.1f C after %.0f s" % (now_c, timeout_s))
-    return {"target_c": target_c, "start_c": first, "end_c": now_c, "waited_s": round(clock() - start, 3),
-            "reached": reached, "reason": reason}
+    reason = (
+        None
+        if reached
+        else (
+            "thermal zones unreadable" if now_c is None else "still %.1f C after %.0f s" % (now_c, timeout_s)
+        )
+    )
+    return {
+        "target_c": target_c,
+        "start_c": first,
+        "end_c": now_c,
+        "waited_s": round(clock() - start, 3),
+        "reached": reached,
+        "reason": reason,
+    }
 
 
 def _call(argv):
     """(exit status, output); status None when the program cannot run or hangs."""
     try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True
+        )
     except OSError as exc:
         return None, str(exc)
     try:
@@ -104,6 +118,7 @@ def _write_pending(workdir, state):
 
 def _governor_files(root):
     import glob
+
     return sorted(glob.glob(os.path.join(root, "sys/devices/system/cpu/cpu[0-9]*/cpufreq/scaling_governor")))
 
 
@@ -124,7 +139,9 @@ def restore(state):
     if nvpmodel and nvpmodel.get("previous") is not None:
         status, out = _call([nvpmodel["program"], "-m", str(nvpmodel["previous"])])
         if status != 0:
-            problems.append("nvpmodel -m %s: %s" % (nvpmodel["previous"], out.splitlines()[-1] if out else status))
+            problems.append(
+                "nvpmodel -m %s: %s" % (nvpmodel["previous"], out.splitlines()[-1] if out else status)
+            )
     for path, old in sorted((state.get("governors") or {}).items()):
         try:
             _set_file(path, old)
@@ -181,7 +198,11 @@ class ClockPin(object):
         store = os.path.join(os.path.expanduser(self.workdir or "/tmp"), "jetson_clocks.store")
         nvpmodel = thermal.find_program(self.root, "nvpmodel")
         if self.mode is not None and nvpmodel is None:
-            return {"pinned": False, "how": None, "reason": "nvpmodel_mode given but no nvpmodel on the device"}
+            return {
+                "pinned": False,
+                "how": None,
+                "reason": "nvpmodel_mode given but no nvpmodel on the device",
+            }
         self.state = {"jetson_clocks": {"program": program, "store": store}}
         if self.mode is not None:
             self.state["nvpmodel"] = {"program": nvpmodel, "previous": _nvpmodel_mode(nvpmodel)}
@@ -193,24 +214,47 @@ class ClockPin(object):
             if status != 0:
                 problems = restore(self.state)
                 self._forget()
-                return {"pinned": False, "how": "jetson_clocks", "restore_problems": problems or None,
-                        "reason": "%s failed: %s" % (" ".join(os.path.basename(a) for a in argv[:2]),
-                                                     out.splitlines()[-1] if out else status)}
-        return {"pinned": True, "how": "jetson_clocks" + (" + nvpmodel -m %d" % self.mode if self.mode is not None else ""),
-                "nvpmodel_previous": (self.state.get("nvpmodel") or {}).get("previous"), "reason": None}
+                return {
+                    "pinned": False,
+                    "how": "jetson_clocks",
+                    "restore_problems": problems or None,
+                    "reason": "%s failed: %s"
+                    % (
+                        " ".join(os.path.basename(a) for a in argv[:2]),
+                        out.splitlines()[-1] if out else status,
+                    ),
+                }
+        return {
+            "pinned": True,
+            "how": "jetson_clocks" + (" + nvpmodel -m %d" % self.mode if self.mode is not None else ""),
+            "nvpmodel_previous": (self.state.get("nvpmodel") or {}).get("previous"),
+            "reason": None,
+        }
 
     def _governors(self):
         files = _governor_files(self.root)
         if not files:
-            return {"pinned": False, "how": None, "reason": "no cpufreq governor to set (no jetson_clocks either)"}
+            return {
+                "pinned": False,
+                "how": None,
+                "reason": "no cpufreq governor to set (no jetson_clocks either)",
+            }
         if self.mode is not None:
-            return {"pinned": False, "how": None, "reason": "nvpmodel_mode is for Jetson boards; no jetson_clocks here"}
+            return {
+                "pinned": False,
+                "how": None,
+                "reason": "nvpmodel_mode is for Jetson boards; no jetson_clocks here",
+            }
         self.state = {"governors": dict((path, thermal.read_text(path)) for path in files)}
         _write_pending(self.workdir, self.state)
         for path in files:
             _set_file(path, GOVERNOR)
-        return {"pinned": True, "how": "cpufreq governor %s on %d CPUs" % (GOVERNOR, len(files)),
-                "previous_governors": sorted(set(self.state["governors"].values())), "reason": None}
+        return {
+            "pinned": True,
+            "how": "cpufreq governor %s on %d CPUs" % (GOVERNOR, len(files)),
+            "previous_governors": sorted(set(self.state["governors"].values())),
+            "reason": None,
+        }
 
     def restore(self):
         problems = restore(self.state)
@@ -237,8 +281,11 @@ def controlled(job, root, workdir):
             applied["clocks"] = pin.apply()
         if job.get("cooldown_c") is not None:
             timeout = job.get("cooldown_timeout_s")
-            applied["cooldown"] = cool_down(root, float(job["cooldown_c"]),
-                                            DEFAULT_COOLDOWN_TIMEOUT_S if timeout is None else float(timeout))
+            applied["cooldown"] = cool_down(
+                root,
+                float(job["cooldown_c"]),
+                DEFAULT_COOLDOWN_TIMEOUT_S if timeout is None else float(timeout),
+            )
         yield applied
     finally:
         if pin is not None and applied["clocks"] and applied["clocks"].get("pinned"):

@@ -3,6 +3,7 @@
 An agent left over from a lost link or a killed controller may still be finishing a trial when
 a new one arrives: the new one waits instead of measuring alongside it.
 """
+
 import fcntl
 import os
 import time

@@ -1,4 +1,5 @@
 """Process and system memory, from /proc (Linux). Values in MiB; None where not readable."""
+
 import os
 
 KIB_PER_MIB = 1024.0
@@ -21,6 +22,7 @@ def peak_rss_mb(proc_root="/proc"):
     if kib is None:
         try:
             import resource  # ru_maxrss is in KiB on Linux
+
             kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         except (ImportError, OSError):
             return None

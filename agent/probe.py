@@ -3,6 +3,7 @@
 Each collector is small and best-effort: what cannot be read is None, never a guess.
 `root` lets tests point the file readers at a fake tree with the real layout.
 """
+
 import importlib
 import importlib.util
 import json
@@ -14,8 +15,12 @@ from . import AGENT_VERSION
 from .memory import meminfo_mb
 
 # Runtimes a trial may use, and the module that provides each.
-RUNTIME_MODULES = (("onnxruntime", "onnxruntime"), ("tensorrt", "tensorrt"),
-                   ("tvm", "tvm"), ("numpy", "numpy"))
+RUNTIME_MODULES = (
+    ("onnxruntime", "onnxruntime"),
+    ("tensorrt", "tensorrt"),
+    ("tvm", "tvm"),
+    ("numpy", "numpy"),
+)
 
 
 def _read(root, path):
@@ -68,7 +73,10 @@ def runtime_info(module_name):
     except Exception as exc:  # absent, or present but broken: both mean "cannot use it"
         if isinstance(exc, ImportError) and getattr(exc, "name", None) == module_name:
             return None
-        return {"version": None, "error": "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")}
+        return {
+            "version": None,
+            "error": "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else ""),
+        }
     info = {"version": getattr(module, "__version__", None)}
     if module_name == "onnxruntime":
         info["providers"] = list(module.get_available_providers())
@@ -129,6 +137,7 @@ def _write_cache(path, cache):
 def power_facts(root, settings=None):
     """Which power sensor a trial would use, and why each other one is not usable."""
     from .telemetry import power, thermal
+
     source, missing = power.survey(root, settings or {})
     chosen = source.describe() if source is not None else None
     if hasattr(source, "close"):
@@ -151,8 +160,9 @@ def collect_facts(root="/", cache_path=None, telemetry=None):
         "memory_total_mb": memory["total_mb"],
         "python": platform.python_version(),
         "python_implementation": platform.python_implementation(),
-        "runtimes": cached_runtime_info(cache_path) if cache_path else
-        dict((name, runtime_info(module)) for name, module in RUNTIME_MODULES),
+        "runtimes": cached_runtime_info(cache_path)
+        if cache_path
+        else dict((name, runtime_info(module)) for name, module in RUNTIME_MODULES),
         "simulated": root != "/",
     }
     facts.update(power_facts(root, telemetry))

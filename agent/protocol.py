@@ -12,6 +12,7 @@ Types the agent writes:
 Requests the host writes to `serve`: {"op": "run", "job": {...}}, {"op": "probe"},
 {"op": "ping"}, {"op": "exit"}.
 """
+
 import json
 
 PROTOCOL_VERSION = 1

@@ -5,6 +5,7 @@ Each trial runs in a child process (`run -`): its peak RSS is its own (not the l
 seen so far in this process), a crash inside a runtime kills only the child, and the child
 spools its records itself, so they survive this process and the link.
 """
+
 import json
 import os
 import platform
@@ -60,12 +61,21 @@ def run_in_child(job, tee):
         lock = DeviceLock(tee.workdir, timeout_s=trial_deadline_s(job)).__enter__()
     except LockTimeout as exc:
         tee.emit(make_record("error", trial_id=trial_id, kind="busy", error=str(exc)))
-        tee.emit(make_record("trial_end", trial_id=trial_id, status="failed", agent_s=time.monotonic() - received))
+        tee.emit(
+            make_record("trial_end", trial_id=trial_id, status="failed", agent_s=time.monotonic() - received)
+        )
         return
     try:
         env = dict(os.environ, **{HELD_ENV: "1"})
-        child = subprocess.Popen(child_command(tee.workdir), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 universal_newlines=True, pass_fds=(lock.fileno(),), env=env, start_new_session=True)
+        child = subprocess.Popen(
+            child_command(tee.workdir),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            universal_newlines=True,
+            pass_fds=(lock.fileno(),),
+            env=env,
+            start_new_session=True,
+        )
     finally:
         lock.__exit__()  # the child holds the lock now, as long as it lives
     watchdog = threading.Timer(trial_deadline_s(job), _kill_group, (child,))
@@ -93,7 +103,9 @@ def run_in_child(job, tee):
     else:
         kind, error = "died", "trial process died with status %s" % status
     tee.emit(make_record("error", trial_id=trial_id, kind=kind, error=error))
-    tee.emit(make_record("trial_end", trial_id=trial_id, status="failed", agent_s=time.monotonic() - received))
+    tee.emit(
+        make_record("trial_end", trial_id=trial_id, status="failed", agent_s=time.monotonic() - received)
+    )
 
 
 def _answer(request, tee, out):
@@ -110,8 +122,16 @@ def _answer(request, tee, out):
         tee.relay(encode(make_record("bye")))
         return False
     else:
-        tee.relay(encode(make_record("error", trial_id=None, kind="bad_request",
-                                     error="unknown op %r; valid: run, probe, ping, exit" % (op,))))
+        tee.relay(
+            encode(
+                make_record(
+                    "error",
+                    trial_id=None,
+                    kind="bad_request",
+                    error="unknown op %r; valid: run, probe, ping, exit" % (op,),
+                )
+            )
+        )
     return True
 
 

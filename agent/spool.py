@@ -1,5 +1,6 @@
 """Spool: each trial's records also go to WORKDIR/spool/TRIAL.jsonl, flushed per record, so
 a host that lost the link can fetch them later and nothing is measured twice."""
+
 import os
 import re
 
@@ -11,8 +12,7 @@ SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}\Z")
 
 def is_safe_id(trial_id):
     """A trial id that can name a spool file: a plain name, not a path, not "." or ".."."""
-    return (isinstance(trial_id, str) and SAFE_ID.match(trial_id) is not None
-            and trial_id not in (".", ".."))
+    return isinstance(trial_id, str) and SAFE_ID.match(trial_id) is not None and trial_id not in (".", "..")
 
 
 def spool_path(workdir, trial_id):

@@ -2,6 +2,7 @@
 
 Pure functions, no numpy: the agent must run where only the standard library is present.
 """
+
 import math
 
 # Standard deviation, as a fraction of the median, above which a run is flagged unstable (noisy

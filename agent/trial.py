@@ -3,6 +3,7 @@
 `run_trial(job, emit)` calls `emit(record)` for each record (trial_start, result or error,
 trial_end). It never raises for a failing trial: the failure is a record.
 """
+
 import os
 import time
 import traceback
@@ -32,8 +33,10 @@ def normalize_job(job):
     if not isinstance(job.get("trial_id"), str) or not job["trial_id"]:
         raise JobError("job.trial_id must be a non-empty string")
     if not is_safe_id(job["trial_id"]):
-        raise JobError("job.trial_id %r must be 1-128 of letters, digits, '_', '.', '-' "
-                       "(it names the spool file)" % (job["trial_id"],))
+        raise JobError(
+            "job.trial_id %r must be 1-128 of letters, digits, '_', '.', '-' "
+            "(it names the spool file)" % (job["trial_id"],)
+        )
     timing = bench.QUICK if job.get("quick") else bench.DEFAULTS
     out = dict(job)
     out.setdefault("backend", "onnxruntime")
@@ -96,7 +99,9 @@ def _measure(job, backend, applied):
     origin = load_start = time.perf_counter()
     model_size_mb = _load(backend, job)
     load_s = time.perf_counter() - load_start
-    feed = make_feed(backend.inputs(), job["batch"], job["shapes"], job["seed"]) if backend.needs_model else {}
+    feed = (
+        make_feed(backend.inputs(), job["batch"], job["shapes"], job["seed"]) if backend.needs_model else {}
+    )
     telemetry = TrialTelemetry(job.get("telemetry"), sysroot.root(), quick=bool(job.get("quick")))
     perf = PerfStat(sysroot.root()) if job.get("perf") else None
     perf_counts, perf_error = {}, None if perf is None or perf.available() else "perf is not installed"
@@ -111,7 +116,8 @@ def _measure(job, backend, applied):
             telemetry.window_edge()
             t0 = time.perf_counter()
             samples, wall_s, stopped_by = bench.timed_loop(
-                backend.run, feed, job["min_iters"], min_s, job["max_iters"], max(job["max_s"], min_s))
+                backend.run, feed, job["min_iters"], min_s, job["max_iters"], max(job["max_s"], min_s)
+            )
             t1 = time.perf_counter()
             telemetry.window_edge()
         finally:
@@ -124,22 +130,24 @@ def _measure(job, backend, applied):
     metrics = summarize(samples, job["batch"], wall_s)
     power_metrics, series = telemetry.summary(t0, t1, len(samples) * job["batch"], origin)
     metrics.update(power_metrics)
-    metrics.update({
-        "warmup_iterations": warmup_done,
-        "stopped_by": stopped_by,
-        "min_s_lengthened_for_power": lengthened,
-        "peak_rss_mb": peak_rss,
-        "peak_rss_is_per_trial": peak_reset,
-        "rss_before_load_mb": rss_before,
-        "model_size_mb": model_size_mb,
-        "load_s": load_s,
-        "latency_per_sample_ms": metrics["latency_p50_ms"] / job["batch"],
-        "simulated": sysroot.simulated(),
-        "accuracy": accuracy,
-        "accuracy_samples": accuracy_samples,
-        "latency_p50_per_sample_ms": metrics["latency_p50_ms"] / job["batch"],
-        "conditions": applied,
-    })
+    metrics.update(
+        {
+            "warmup_iterations": warmup_done,
+            "stopped_by": stopped_by,
+            "min_s_lengthened_for_power": lengthened,
+            "peak_rss_mb": peak_rss,
+            "peak_rss_is_per_trial": peak_reset,
+            "rss_before_load_mb": rss_before,
+            "model_size_mb": model_size_mb,
+            "load_s": load_s,
+            "latency_per_sample_ms": metrics["latency_p50_ms"] / job["batch"],
+            "simulated": sysroot.simulated(),
+            "accuracy": accuracy,
+            "accuracy_samples": accuracy_samples,
+            "latency_p50_per_sample_ms": metrics["latency_p50_ms"] / job["batch"],
+            "conditions": applied,
+        }
+    )
     if perf is not None:
         metrics.update({"perf": perf_counts, "perf_error": perf_error})
     metrics = dict((k, _clean(v)) for k, v in metrics.items())
@@ -162,8 +170,16 @@ def run_trial(job, emit, workdir=None):
 
     try:
         job = normalize_job(job)
-        emit(make_record("trial_start", trial_id=trial_id, job=job, agent_version=AGENT_VERSION,
-                         started_monotonic=time.monotonic(), started_unix=time.time()))
+        emit(
+            make_record(
+                "trial_start",
+                trial_id=trial_id,
+                job=job,
+                agent_version=AGENT_VERSION,
+                started_monotonic=time.monotonic(),
+                started_unix=time.time(),
+            )
+        )
         metrics, env, samples_ms, series = measure(job, workdir)
     except (JobError, BackendError, InputSpecError, EvalSetError, conditions.ConditionError) as exc:
         _error(emit, trial_id, str(exc), type(exc).__name__)
@@ -172,10 +188,21 @@ def run_trial(job, emit, workdir=None):
         detail = traceback.format_exc().strip().splitlines()[-1]
         _error(emit, trial_id, "%s: %s" % (type(exc).__name__, exc) if str(exc) else detail, "crash")
         return end("failed")
-    emit(make_record("result", trial_id=trial_id, metrics=metrics, env=env, samples_ms=samples_ms,
-                     telemetry=series, finished_unix=time.time()))
+    emit(
+        make_record(
+            "result",
+            trial_id=trial_id,
+            metrics=metrics,
+            env=env,
+            samples_ms=samples_ms,
+            telemetry=series,
+            finished_unix=time.time(),
+        )
+    )
     return end("ok")
 
 
 def _error(emit, trial_id, message, kind):
-    emit(make_record("error", trial_id=trial_id, error=message.splitlines()[0] if message else kind, kind=kind))
+    emit(
+        make_record("error", trial_id=trial_id, error=message.splitlines()[0] if message else kind, kind=kind)
+    )

@@ -11,6 +11,7 @@ this measures edgebench's orchestration, not the models.
 
   .venv/bin/python benchmarks/fleet.py
 """
+
 import os
 import sqlite3
 import statistics
@@ -28,8 +29,13 @@ REPO = Path(__file__).resolve().parent.parent
 def edgebench(env, *args) -> float:
     """Runs the CLI as a user would; returns its wall time in seconds."""
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "edgebench.orchestrator.cli", *map(str, args)], env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgebench.orchestrator.cli", *map(str, args)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit("edgebench %s failed: %s" % (" ".join(map(str, args)), proc.stderr.strip()[-500:]))
@@ -37,9 +43,13 @@ def edgebench(env, *args) -> float:
 
 
 def fleet_env(root: Path, tmp: str) -> dict:
-    return dict(os.environ, EDGEBENCH_INVENTORY=str(root / "inventory.yaml"),
-                EDGEBENCH_KNOWN_HOSTS=str(root / "known_hosts"), XDG_CACHE_HOME=tmp + "/cache",
-                EDGEBENCH_DB="sqlite:///%s/bench.db" % tmp)
+    return dict(
+        os.environ,
+        EDGEBENCH_INVENTORY=str(root / "inventory.yaml"),
+        EDGEBENCH_KNOWN_HOSTS=str(root / "known_hosts"),
+        XDG_CACHE_HOME=tmp + "/cache",
+        EDGEBENCH_DB="sqlite:///%s/bench.db" % tmp,
+    )
 
 
 def trial_times(db: str):
@@ -52,9 +62,26 @@ def sweep_figures(tmp: str) -> None:
     testfleet.start(root, 3)
     try:
         env = fleet_env(root, tmp)
-        edgebench(env, "deploy", "--group", "fleet", "--model", REPO / "models")  # not part of the sweep's time
-        wall = edgebench(env, "sweep", REPO / "models", "--group", "fleet", "--batch", "1,2", "--threads", "1",
-                         "--min-seconds", "1", "--min-iters", "50", "--warmup", "5")
+        edgebench(
+            env, "deploy", "--group", "fleet", "--model", REPO / "models"
+        )  # not part of the sweep's time
+        wall = edgebench(
+            env,
+            "sweep",
+            REPO / "models",
+            "--group",
+            "fleet",
+            "--batch",
+            "1,2",
+            "--threads",
+            "1",
+            "--min-seconds",
+            "1",
+            "--min-iters",
+            "50",
+            "--warmup",
+            "5",
+        )
         rows = trial_times(tmp + "/bench.db")
         per_device = {}
         for device, host_s, _ in rows:
@@ -63,13 +90,27 @@ def sweep_figures(tmp: str) -> None:
         print("1. sweep, 3 devices x 2 models x 2 batch sizes = %d trials" % len(rows))
         for device, seconds in sorted(per_device.items()):
             print("   %s: %.2f s of trials" % (device, seconds))
-        print("   parallel wall time (whole command): %.2f s; serial sum of per-device times: %.2f s" % (wall, serial))
-        print("   ratio %.2f (target <= 0.50): %s" % (wall / serial, "ok" if wall <= 0.5 * serial else "MISSED"))
+        print(
+            "   parallel wall time (whole command): %.2f s; serial sum of per-device times: %.2f s"
+            % (wall, serial)
+        )
+        print(
+            "   ratio %.2f (target <= 0.50): %s" % (wall / serial, "ok" if wall <= 0.5 * serial else "MISSED")
+        )
         overheads = sorted((host_s - agent_s) * 1000.0 for _, host_s, agent_s in rows)
         print()
-        print("3. orchestration overhead per trial (host-observed minus agent's own time), %d trials:" % len(overheads))
-        print("   median %.2f ms, max %.2f ms (target <= 10 ms): %s"
-              % (statistics.median(overheads), overheads[-1], "ok" if statistics.median(overheads) <= 10 else "MISSED"))
+        print(
+            "3. orchestration overhead per trial (host-observed minus agent's own time), %d trials:"
+            % len(overheads)
+        )
+        print(
+            "   median %.2f ms, max %.2f ms (target <= 10 ms): %s"
+            % (
+                statistics.median(overheads),
+                overheads[-1],
+                "ok" if statistics.median(overheads) <= 10 else "MISSED",
+            )
+        )
     finally:
         testfleet.stop(root)
 
@@ -84,8 +125,10 @@ def probe_figures(tmp: str) -> None:
         fleet = min(edgebench(env, "probe", "--all") for _ in range(3))
         print()
         print("2. probe (best of 3 runs of the whole command)")
-        print("   one device: %.2f s; --all over 16 devices: %.2f s; ratio %.2f (target <= 3): %s"
-              % (single, fleet, fleet / single, "ok" if fleet <= 3 * single else "MISSED"))
+        print(
+            "   one device: %.2f s; --all over 16 devices: %.2f s; ratio %.2f (target <= 3): %s"
+            % (single, fleet, fleet / single, "ok" if fleet <= 3 * single else "MISSED")
+        )
     finally:
         testfleet.stop(root)
 

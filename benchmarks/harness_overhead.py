@@ -13,6 +13,7 @@ rounds' medians. Usage:
   .venv/bin/python benchmarks/harness_overhead.py [--models models/] [--threads 1]
                                                   [--seconds 3] [--rounds 3]
 """
+
 import argparse
 import csv
 import io
@@ -32,8 +33,13 @@ TARGET_PCT = 3.0
 
 
 def edgebench(env, *args):
-    proc = subprocess.run([sys.executable, "-m", "edgebench.orchestrator.cli", *map(str, args)], env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgebench.orchestrator.cli", *map(str, args)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     if proc.returncode != 0:
         sys.exit("edgebench %s failed: %s" % (" ".join(map(str, args)), proc.stderr.strip()))
     return proc.stdout
@@ -86,16 +92,22 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         inventory = Path(tmp) / "inventory.yaml"
         inventory.write_text("devices:\n  local:\n    connection: local\n    workdir: %s/device\n" % tmp)
-        env = dict(os.environ, EDGEBENCH_INVENTORY=str(inventory), XDG_CACHE_HOME=tmp + "/cache",
-                   EDGEBENCH_DB="sqlite:///%s/bench.db" % tmp)
+        env = dict(
+            os.environ,
+            EDGEBENCH_INVENTORY=str(inventory),
+            XDG_CACHE_HOME=tmp + "/cache",
+            EDGEBENCH_DB="sqlite:///%s/bench.db" % tmp,
+        )
 
         sample_us, iteration_us, n = null_overhead_us(env)
         print("null backend (harness alone), %d iterations:" % n)
         print("  timed interval per iteration (median): %.3f µs" % sample_us)
         print("  whole loop body per iteration (wall):  %.3f µs" % iteration_us)
         print()
-        print("median latency per inference, batch 1, %d thread(s), %d rounds x %.1f s per side"
-              % (args.threads, args.rounds, args.seconds))
+        print(
+            "median latency per inference, batch 1, %d thread(s), %d rounds x %.1f s per side"
+            % (args.threads, args.rounds, args.seconds)
+        )
         print("%-16s %12s %14s %9s %s" % ("model", "plain (ms)", "edgebench (ms)", "diff", "target"))
         worst = 0.0
         for model in sorted(args.models.glob("*.onnx")):
@@ -106,8 +118,10 @@ def main():
             p, b = statistics.median(plain), statistics.median(bench)
             diff = (b - p) / p * 100.0
             worst = max(worst, abs(diff))
-            print("%-16s %12.4f %14.4f %+8.2f%% %s" % (model.stem, p, b, diff,
-                                                     "ok" if abs(diff) <= TARGET_PCT else "MISSED (<= 3%)"))
+            print(
+                "%-16s %12.4f %14.4f %+8.2f%% %s"
+                % (model.stem, p, b, diff, "ok" if abs(diff) <= TARGET_PCT else "MISSED (<= 3%)")
+            )
         print()
         print("worst difference: %.2f%% (target <= %.0f%%)" % (worst, TARGET_PCT))
 

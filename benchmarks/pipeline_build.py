@@ -8,6 +8,7 @@ measured on a shared machine is a figure, not a pass/fail test). Usage:
 
   .venv/bin/python benchmarks/pipeline_build.py [--threads 1] [--rounds 1]
 """
+
 import argparse
 import statistics
 import sys
@@ -24,16 +25,23 @@ from edgebench.pipeline.build import VARIANTS, build_models, list_model_cards
 
 TARGET_S = 120.0
 # The configuration of tests/test_pipeline_build.py.
-SMALL = dict(teacher_width=0.125, student_width=0.125, teacher_epochs=2, student_epochs=2,
-             prune_steps=2, fine_tune_epochs=1)
+SMALL = dict(
+    teacher_width=0.125,
+    student_width=0.125,
+    teacher_epochs=2,
+    student_epochs=2,
+    prune_steps=2,
+    fine_tune_epochs=1,
+)
 
 
 def build_once(threads: int) -> tuple:
     """One build into a fresh folder: (wall seconds, model card rows)."""
     with tempfile.TemporaryDirectory(prefix="edgebench-build-") as tmp:
         start = time.perf_counter()
-        build_models(recipe="demo", dataset="digits", out=Path(tmp), seed=0, progress=False,
-                     threads=threads, **SMALL)
+        build_models(
+            recipe="demo", dataset="digits", out=Path(tmp), seed=0, progress=False, threads=threads, **SMALL
+        )
         seconds = time.perf_counter() - start
         rows = {row["name"]: row for row in list_model_cards(Path(tmp))}
         return seconds, [rows["digits_%s" % variant] for variant in VARIANTS]
@@ -41,12 +49,16 @@ def build_once(threads: int) -> tuple:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1, as the tests)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch intra-op threads (default 1, as the tests)"
+    )
     parser.add_argument("--rounds", type=int, default=1, help="builds to time; the median is reported")
     args = parser.parse_args()
 
-    print("model pipeline build: demo recipe, digits, %s; %d thread(s)"
-          % (", ".join("%s=%s" % item for item in sorted(SMALL.items())), args.threads))
+    print(
+        "model pipeline build: demo recipe, digits, %s; %d thread(s)"
+        % (", ".join("%s=%s" % item for item in sorted(SMALL.items())), args.threads)
+    )
     times, cards = [], []
     for n in range(1, args.rounds + 1):
         seconds, cards = build_once(args.threads)
@@ -54,12 +66,22 @@ def main() -> int:
         print("  round %d: %.1f s" % (n, seconds), flush=True)
     median = statistics.median(times)
     verdict = "ok" if median <= TARGET_S else "over the target"
-    print("build wall time (median of %d): %.1f s; target <= %.0f s: %s" % (len(times), median, TARGET_S, verdict))
+    print(
+        "build wall time (median of %d): %.1f s; target <= %.0f s: %s"
+        % (len(times), median, TARGET_S, verdict)
+    )
     print("%-32s %-10s %10s %10s" % ("variant", "precision", "params", "accuracy"))
     for row in cards:
         accuracy = row.get("host_accuracy")
-        print("%-32s %-10s %10d %10s" % (row["name"], row.get("precision") or "", row.get("params") or 0,
-                                         "%.3f" % accuracy if accuracy is not None else "–"))
+        print(
+            "%-32s %-10s %10d %10s"
+            % (
+                row["name"],
+                row.get("precision") or "",
+                row.get("params") or 0,
+                "%.3f" % accuracy if accuracy is not None else "–",
+            )
+        )
     return 0
 
 

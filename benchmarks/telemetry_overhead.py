@@ -9,6 +9,7 @@ median of its rounds) and the difference. Target: p50 within 1%, p99 within 3%.
   .venv/bin/python benchmarks/telemetry_overhead.py [--model models/dws_cnn.onnx]
         [--threads 1] [--seconds 3] [--rounds 4] [--interval-ms 20]
 """
+
 import argparse
 import json
 import shutil
@@ -24,8 +25,12 @@ TARGETS_PCT = {"p50": 1.0, "p99": 3.0}
 
 def sensor_tree(root: Path) -> dict:
     """An INA219 on the board input (hwmon, µW), two thermal zones, four CPUs."""
-    files = {"sys/class/hwmon/hwmon0/name": "ina219", "sys/class/hwmon/hwmon0/in1_input": "5104",
-             "sys/class/hwmon/hwmon0/curr1_input": "612", "sys/class/hwmon/hwmon0/power1_input": "3123648"}
+    files = {
+        "sys/class/hwmon/hwmon0/name": "ina219",
+        "sys/class/hwmon/hwmon0/in1_input": "5104",
+        "sys/class/hwmon/hwmon0/curr1_input": "612",
+        "sys/class/hwmon/hwmon0/power1_input": "3123648",
+    }
     for n, (kind, temp) in enumerate((("cpu-thermal", 48800), ("gpu-thermal", 41000))):
         files["sys/class/thermal/thermal_zone%d/type" % n] = kind
         files["sys/class/thermal/thermal_zone%d/temp" % n] = str(temp)
@@ -40,16 +45,30 @@ def sensor_tree(root: Path) -> dict:
 
 
 def trial(model: Path, threads: int, seconds: float, telemetry: dict, root: Path, workdir: Path) -> dict:
-    job = {"trial_id": "overhead", "backend": "onnxruntime", "model": str(model), "min_s": seconds,
-           "backend_options": {"intra_op_threads": threads, "inter_op_threads": 1},
-           "telemetry": telemetry, "keep_samples": False}
-    proc = subprocess.run([sys.executable, "-m", "agent", "--workdir", str(workdir), "run", "-"],
-                          input=json.dumps(job), cwd=REPO, env={"EDGEBENCH_SYSROOT": str(root), "PATH": "/usr/bin:/bin"},
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    job = {
+        "trial_id": "overhead",
+        "backend": "onnxruntime",
+        "model": str(model),
+        "min_s": seconds,
+        "backend_options": {"intra_op_threads": threads, "inter_op_threads": 1},
+        "telemetry": telemetry,
+        "keep_samples": False,
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent", "--workdir", str(workdir), "run", "-"],
+        input=json.dumps(job),
+        cwd=REPO,
+        env={"EDGEBENCH_SYSROOT": str(root), "PATH": "/usr/bin:/bin"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     records = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
     results = [r for r in records if r["type"] == "result"]
     if not results:
-        sys.exit("trial failed: %s" % ([r.get("error") for r in records if r["type"] == "error"] or proc.stderr))
+        sys.exit(
+            "trial failed: %s" % ([r.get("error") for r in records if r["type"] == "error"] or proc.stderr)
+        )
     return results[0]["metrics"]
 
 
@@ -71,22 +90,33 @@ def main() -> None:
             for side in order:
                 m = trial(args.model, args.threads, args.seconds, sides[side], root, workdir)
                 runs[side].append(m)
-                extra = ("  power samples %d, largest gap %.1f ms, reliable %s" % (
-                    m["power_samples"], m["power_max_gap_ms"], m["energy_reliable"]) if side == "on" else "")
-                print("round %d %-3s p50 %.4f ms  p99 %.4f ms%s" % (n + 1, side, m["latency_p50_ms"],
-                                                                  m["latency_p99_ms"], extra), flush=True)
+                extra = (
+                    "  power samples %d, largest gap %.1f ms, reliable %s"
+                    % (m["power_samples"], m["power_max_gap_ms"], m["energy_reliable"])
+                    if side == "on"
+                    else ""
+                )
+                print(
+                    "round %d %-3s p50 %.4f ms  p99 %.4f ms%s"
+                    % (n + 1, side, m["latency_p50_ms"], m["latency_p99_ms"], extra),
+                    flush=True,
+                )
     finally:
         shutil.rmtree(root)
         shutil.rmtree(workdir)
-    print("\n%s, %d thread(s), %g s per trial, %d rounds, power every %d ms" % (
-        args.model.name, args.threads, args.seconds, args.rounds, args.interval_ms))
+    print(
+        "\n%s, %d thread(s), %g s per trial, %d rounds, power every %d ms"
+        % (args.model.name, args.threads, args.seconds, args.rounds, args.interval_ms)
+    )
     for stat, target in TARGETS_PCT.items():
         key = "latency_%s_ms" % stat
         off = statistics.median(m[key] for m in runs["off"])
         on = statistics.median(m[key] for m in runs["on"])
         diff = (on - off) / off * 100.0
-        print("%s: telemetry off %.4f ms, on %.4f ms, %+.2f%% (target within %g%%: %s)" % (
-            stat, off, on, diff, target, "met" if abs(diff) <= target else "NOT met"))
+        print(
+            "%s: telemetry off %.4f ms, on %.4f ms, %+.2f%% (target within %g%%: %s)"
+            % (stat, off, on, diff, target, "met" if abs(diff) <= target else "NOT met")
+        )
 
 
 if __name__ == "__main__":

@@ -65,8 +65,13 @@ class GraphBuilder:
         self.conv_output_variance = in_per_group * kernel * kernel * std**2 * self.second_moment
         pad = kernel // 2
         self._add_node(
-            "Conv", name, [self.tensor, self._add_initializer(f"{name}.weight", weight)],
-            kernel_shape=[kernel, kernel], strides=[stride, stride], pads=[pad] * 4, group=groups,
+            "Conv",
+            name,
+            [self.tensor, self._add_initializer(f"{name}.weight", weight)],
+            kernel_shape=[kernel, kernel],
+            strides=[stride, stride],
+            pads=[pad] * 4,
+            group=groups,
         )
         self.size = (self.size + 2 * pad - kernel) // stride + 1
         self.macs += self.size * self.size * out_channels * in_per_group * kernel * kernel
@@ -85,7 +90,9 @@ class GraphBuilder:
         self._add_node("Relu", name, [self.tensor])
         self.second_moment /= 2  # Relu keeps half of a zero-mean symmetric signal's energy.
 
-    def conv_bn_relu(self, name: str, out_channels: int, kernel: int, stride: int = 1, groups: int = 1) -> None:
+    def conv_bn_relu(
+        self, name: str, out_channels: int, kernel: int, stride: int = 1, groups: int = 1
+    ) -> None:
         self.conv(f"{name}.conv", out_channels, kernel, stride, groups)
         self.batch_norm(f"{name}.bn")
         self.relu(f"{name}.relu")
@@ -218,7 +225,11 @@ def assemble_model(spec: ModelSpec, builder: GraphBuilder, seed: int) -> onnx.Mo
     graph = helper.make_graph(
         builder.nodes,
         spec.name,
-        inputs=[helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", IN_CHANNELS, IMAGE_SIZE, IMAGE_SIZE])],
+        inputs=[
+            helper.make_tensor_value_info(
+                INPUT_NAME, TensorProto.FLOAT, ["batch", IN_CHANNELS, IMAGE_SIZE, IMAGE_SIZE]
+            )
+        ],
         outputs=[helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", NUM_CLASSES])],
         initializer=builder.initializers,
     )
@@ -229,11 +240,14 @@ def assemble_model(spec: ModelSpec, builder: GraphBuilder, seed: int) -> onnx.Mo
         doc_string=spec.summary + " Untrained: random weights, for latency/memory benchmarking.",
     )
     model.ir_version = IR_VERSION
-    helper.set_model_props(model, {
-        "edgebench.params": str(builder.params),
-        "edgebench.description": spec.summary,
-        "edgebench.recipe": f"models/generate.py seed={seed}",
-    })
+    helper.set_model_props(
+        model,
+        {
+            "edgebench.params": str(builder.params),
+            "edgebench.description": spec.summary,
+            "edgebench.recipe": f"models/generate.py seed={seed}",
+        },
+    )
     return model
 
 
@@ -311,10 +325,18 @@ BatchNormalization, Relu, pooling and the Gemm bias are left out.
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Generate edgebench's reference ONNX models and their cards.")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent,
-                        help="folder for the .onnx files and .md cards (default: this script's folder)")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed for the random weights (default: 0)")
+    parser = argparse.ArgumentParser(
+        description="Generate edgebench's reference ONNX models and their cards."
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parent,
+        help="folder for the .onnx files and .md cards (default: this script's folder)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help="seed for the random weights (default: 0)"
+    )
     return parser.parse_args(argv)
 
 

@@ -3,6 +3,7 @@
 The name changes whenever any agent source changes, so a device never runs a stale agent; it
 does not change between clones (file times are not part of the hash).
 """
+
 import hashlib
 import os
 import shutil

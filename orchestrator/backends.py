@@ -4,6 +4,7 @@ its compile step. Deploy, job building, ingest and the command line read from he
 Adding a backend is one agent module (`agent/backends/`, registered in its REGISTRY) and one
 `Backend(...)` below, added to `BACKENDS` (plus its compile step, if it has one).
 """
+
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +20,12 @@ class Option:
     `name`, and sent to the agent as `job["backend_options"][job_key]`. Backends may share an
     option (the same `name`, flag, type and default): the command line shows it once."""
 
-    name: str                       # key in Settings.backend_options and in the stored settings
-    flag: str                       # "--threads"
-    annotation: Any                 # the command line's type: Optional[int], str, ...
-    default: Any                    # as typed on the command line
+    name: str  # key in Settings.backend_options and in the stored settings
+    flag: str  # "--threads"
+    annotation: Any  # the command line's type: Optional[int], str, ...
+    default: Any  # as typed on the command line
     help: str
-    job_key: str                    # what the agent's backend reads
+    job_key: str  # what the agent's backend reads
     parse: Callable[[Any], Any] = lambda value: value  # command-line value -> stored value; UserError
     metavar: Optional[str] = None
 
@@ -40,8 +41,8 @@ def model_sha256(model) -> str:
 class Artifact:
     """What a backend's trial loads on the device, stored as WORKDIR/models/HASH SUFFIX."""
 
-    what: str                                  # in words, for messages and help
-    suffix: str                                # ".onnx"
+    what: str  # in words, for messages and help
+    suffix: str  # ".onnx"
     digest: Callable[[Any], str] = model_sha256  # ModelInfo -> the hash that names the file
 
     def relpath(self, model) -> str:
@@ -58,8 +59,8 @@ CompileStep = Callable[[Any, Dict[str, Any], Path], None]
 class Backend:
     name: str
     summary: str
-    artifact: Optional[Artifact]               # None: runs no model (null)
-    precisions: Tuple[str, ...]                # what it can run
+    artifact: Optional[Artifact]  # None: runs no model (null)
+    precisions: Tuple[str, ...]  # what it can run
     precision: Callable[[Any], Optional[str]]  # ModelInfo (or None) -> the trial's precision
     options: Tuple[Option, ...] = ()
     compile: Optional[CompileStep] = None
@@ -91,22 +92,41 @@ def onnx_precision(model) -> Optional[str]:
     return model.precision
 
 
-THREADS = Option("threads", "--threads", Optional[int], None,
-                 "Intra-op threads (default: the runtime's own).", "intra_op_threads",
-                 parse=checks.check_threads)
-PROVIDERS = Option("providers", "--providers", str, "",
-                   "ONNX Runtime execution providers in order, comma-separated "
-                   "(default: CPUExecutionProvider).",
-                   "providers", parse=checks.parse_optional_list)
+THREADS = Option(
+    "threads",
+    "--threads",
+    Optional[int],
+    None,
+    "Intra-op threads (default: the runtime's own).",
+    "intra_op_threads",
+    parse=checks.check_threads,
+)
+PROVIDERS = Option(
+    "providers",
+    "--providers",
+    str,
+    "",
+    "ONNX Runtime execution providers in order, comma-separated (default: CPUExecutionProvider).",
+    "providers",
+    parse=checks.parse_optional_list,
+)
 
 ONNXRUNTIME = Backend(
-    name="onnxruntime", summary="ONNX Runtime",
+    name="onnxruntime",
+    summary="ONNX Runtime",
     artifact=Artifact("the ONNX model file", ".onnx"),
-    precisions=("fp32", "fp16", "int8"), precision=onnx_precision,
-    options=(THREADS, PROVIDERS))
+    precisions=("fp32", "fp16", "int8"),
+    precision=onnx_precision,
+    options=(THREADS, PROVIDERS),
+)
 
-NULL = Backend(name="null", summary="no model: measures the harness itself",
-               artifact=None, precisions=(), precision=lambda model: None)
+NULL = Backend(
+    name="null",
+    summary="no model: measures the harness itself",
+    artifact=None,
+    precisions=(),
+    precision=lambda model: None,
+)
 
 BACKENDS: Dict[str, Backend] = {b.name: b for b in (ONNXRUNTIME, NULL)}
 
@@ -127,7 +147,11 @@ def all_options() -> Tuple[Option, ...]:
     for backend in BACKENDS.values():
         for option in backend.options:
             first = seen.setdefault(option.name, option)
-            same = (first.flag, first.annotation, first.default) == (option.flag, option.annotation, option.default)
+            same = (first.flag, first.annotation, first.default) == (
+                option.flag,
+                option.annotation,
+                option.default,
+            )
             if not same:
                 raise ValueError("backend option %r is declared twice, differently" % option.name)
     return tuple(seen.values())

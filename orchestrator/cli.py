@@ -1,4 +1,5 @@
 """The `edgebench` command line: parse arguments, call a function, print. Nothing else."""
+
 import json
 import functools
 import sys
@@ -17,21 +18,27 @@ from .inventory import load_inventory
 from .modelinfo import find_models, inspect_model
 from .report.doubt import truth
 from .report.tables import device_table, model_table, render
-from .store import RESULT_COLUMNS, Store, results_frame
+from .store import Store, results_frame
 from .store.queries import telemetry_rows, trial_conditions, trial_telemetry
 from .display import LiveProgress
 from .sweep import FleetOptions, Settings, plan, resume_plan, run_sweep
 from .sweep.plan import check_backend
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Benchmark ML models across a fleet of edge devices.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Benchmark ML models across a fleet of edge devices."
+)
 out = Console()
 err = Console(stderr=True)
 
-InventoryOpt = typer.Option(None, "--inventory", envvar="EDGEBENCH_INVENTORY",
-                            help="Inventory file (default: ./inventory.yaml, else the shipped one).")
-DbOpt = typer.Option(None, "--db", envvar="EDGEBENCH_DB",
-                     help="Results store URL (default: sqlite:///results/edgebench.db).")
+InventoryOpt = typer.Option(
+    None,
+    "--inventory",
+    envvar="EDGEBENCH_INVENTORY",
+    help="Inventory file (default: ./inventory.yaml, else the shipped one).",
+)
+DbOpt = typer.Option(
+    None, "--db", envvar="EDGEBENCH_DB", help="Results store URL (default: sqlite:///results/edgebench.db)."
+)
 
 
 @app.command()
@@ -42,23 +49,54 @@ def devices(inventory: Optional[Path] = InventoryOpt):
     for column in ("name", "connection", "address", "platform", "python", "workdir", "groups", "backends"):
         table.add_column(column)
     for d in inv.devices.values():
-        address = "-" if d.connection == "local" else (d.ssh_alias or "%s@%s:%s" % (d.user or "", d.host, d.port))
-        table.add_row(d.name, d.connection, address, d.platform, d.python, d.workdir,
-                      ",".join(d.groups), ",".join(d.backends))
+        address = (
+            "-" if d.connection == "local" else (d.ssh_alias or "%s@%s:%s" % (d.user or "", d.host, d.port))
+        )
+        table.add_row(
+            d.name,
+            d.connection,
+            address,
+            d.platform,
+            d.python,
+            d.workdir,
+            ",".join(d.groups),
+            ",".join(d.backends),
+        )
     out.print(table)
 
 
 ParallelOpt = typer.Option(8, "--parallel", help="Devices worked on at once.")
-AcceptNewOpt = typer.Option(False, "--accept-new", help="Record unknown SSH host keys (changed keys are still refused).")
+AcceptNewOpt = typer.Option(
+    False, "--accept-new", help="Record unknown SSH host keys (changed keys are still refused)."
+)
 MEASUREMENT, CONDITIONS = "Measurement", "Controlled conditions"
-CooldownOpt = typer.Option(None, "--cooldown-c", metavar="T", rich_help_panel=CONDITIONS,
-                           help="Before each trial, wait until the hottest thermal zone is below T °C (recorded).")
-CooldownTimeoutOpt = typer.Option(None, "--cooldown-timeout", metavar="S", rich_help_panel=CONDITIONS,
-                                  help="With --cooldown-c: the longest wait in seconds (default: 600).")
-PinClocksOpt = typer.Option(False, "--pin-clocks", rich_help_panel=CONDITIONS,
-                            help="Fixed clocks for the sweep (jetson_clocks on a Jetson, the performance governor elsewhere), restored afterwards.")
-NvpmodelOpt = typer.Option(None, "--nvpmodel", metavar="MODE", rich_help_panel=CONDITIONS,
-                           help="With --pin-clocks: the Jetson power mode to set (nvpmodel -m MODE) while clocks are pinned.")
+CooldownOpt = typer.Option(
+    None,
+    "--cooldown-c",
+    metavar="T",
+    rich_help_panel=CONDITIONS,
+    help="Before each trial, wait until the hottest thermal zone is below T °C (recorded).",
+)
+CooldownTimeoutOpt = typer.Option(
+    None,
+    "--cooldown-timeout",
+    metavar="S",
+    rich_help_panel=CONDITIONS,
+    help="With --cooldown-c: the longest wait in seconds (default: 600).",
+)
+PinClocksOpt = typer.Option(
+    False,
+    "--pin-clocks",
+    rich_help_panel=CONDITIONS,
+    help="Fixed clocks for the sweep (jetson_clocks on a Jetson, the performance governor elsewhere), restored afterwards.",
+)
+NvpmodelOpt = typer.Option(
+    None,
+    "--nvpmodel",
+    metavar="MODE",
+    rich_help_panel=CONDITIONS,
+    help="With --pin-clocks: the Jetson power mode to set (nvpmodel -m MODE) while clocks are pinned.",
+)
 
 
 def _select(inventory, device: List[str], group: Optional[str], all_: bool):
@@ -66,15 +104,19 @@ def _select(inventory, device: List[str], group: Optional[str], all_: bool):
 
 
 @app.command()
-def probe(device: List[str] = typer.Option([], "--device", "-d", help="Device name (repeatable) (default: local)."),
-          group: Optional[str] = typer.Option(None, "--group", "-g", help="Every device of this group."),
-          all_: bool = typer.Option(False, "--all", help="Every device of the inventory."),
-          as_json: bool = typer.Option(False, "--json", help="Print the facts as JSON."),
-          parallel: int = typer.Option(16, "--parallel", help="Devices probed at once."),
-          accept_new: bool = AcceptNewOpt,
-          inventory: Optional[Path] = InventoryOpt, db: Optional[str] = DbOpt):
+def probe(
+    device: List[str] = typer.Option([], "--device", "-d", help="Device name (repeatable) (default: local)."),
+    group: Optional[str] = typer.Option(None, "--group", "-g", help="Every device of this group."),
+    all_: bool = typer.Option(False, "--all", help="Every device of the inventory."),
+    as_json: bool = typer.Option(False, "--json", help="Print the facts as JSON."),
+    parallel: int = typer.Option(16, "--parallel", help="Devices probed at once."),
+    accept_new: bool = AcceptNewOpt,
+    inventory: Optional[Path] = InventoryOpt,
+    db: Optional[str] = DbOpt,
+):
     """Show devices' facts (board, OS, CPUs, memory, Python, runtimes) and store them."""
     from .fleet import probe_all
+
     devices_ = _select(inventory, device, group, all_)
     results = probe_all(devices_, Store(db), parallel=parallel, accept_new=accept_new)
     if as_json:
@@ -98,11 +140,16 @@ def _power_sentence(name: str, facts: dict) -> str:
     sensor = facts.get("power_sensor")
     if sensor:
         return "%s: power from %s, every %s ms%s%s" % (
-            name, sensor["sensor"], sensor["interval_ms"],
+            name,
+            sensor["sensor"],
+            sensor["interval_ms"],
             ", board total = %s" % sensor["total_rail"] if sensor.get("total_rail") else "",
-            " (SIMULATED board)" if facts.get("simulated") else "")
-    return ("%s: no power sensor found, so power and energy will show as \"–\" (not measured). Looked for: %s"
-            % (name, "; ".join("%s (%s)" % item for item in (facts.get("power_sensors_missing") or {}).items())))
+            " (SIMULATED board)" if facts.get("simulated") else "",
+        )
+    return (
+        '%s: no power sensor found, so power and energy will show as "–" (not measured). Looked for: %s'
+        % (name, "; ".join("%s (%s)" % item for item in (facts.get("power_sensors_missing") or {}).items()))
+    )
 
 
 def _fact_text(value) -> str:
@@ -119,14 +166,20 @@ def _fact_text(value) -> str:
 
 
 @app.command()
-def deploy(device: List[str] = typer.Option([], "--device", "-d", help="Device name (repeatable)."),
-           group: Optional[str] = typer.Option(None, "--group", "-g", help="Every device of this group."),
-           all_: bool = typer.Option(False, "--all", help="Every device of the inventory."),
-           model: List[Path] = typer.Option([], "--model", "-m", help="Model file or folder to push too (repeatable)."),
-           parallel: int = ParallelOpt, accept_new: bool = AcceptNewOpt,
-           inventory: Optional[Path] = InventoryOpt):
+def deploy(
+    device: List[str] = typer.Option([], "--device", "-d", help="Device name (repeatable)."),
+    group: Optional[str] = typer.Option(None, "--group", "-g", help="Every device of this group."),
+    all_: bool = typer.Option(False, "--all", help="Every device of the inventory."),
+    model: List[Path] = typer.Option(
+        [], "--model", "-m", help="Model file or folder to push too (repeatable)."
+    ),
+    parallel: int = ParallelOpt,
+    accept_new: bool = AcceptNewOpt,
+    inventory: Optional[Path] = InventoryOpt,
+):
     """Push the agent (and models) to devices; what a device already has is not sent again."""
     from .fleet import deploy_devices
+
     if not (device or group or all_):
         raise UserError("deploy: name devices with --device, --group or --all")
     devices_ = _select(inventory, device, group, all_)
@@ -136,9 +189,14 @@ def deploy(device: List[str] = typer.Option([], "--device", "-d", help="Device n
         if r.ok:
             report = r.value
             for path, size in report.sent:
-                out.print("%s: sent %s (%s bytes)" % (r.device.name, path, format(size, ",")), highlight=False)
-            out.print("%s: %s bytes sent, %d file(s) already there" % (r.device.name, format(report.bytes_sent, ","),
-                                                                      len(report.skipped)), highlight=False)
+                out.print(
+                    "%s: sent %s (%s bytes)" % (r.device.name, path, format(size, ",")), highlight=False
+                )
+            out.print(
+                "%s: %s bytes sent, %d file(s) already there"
+                % (r.device.name, format(report.bytes_sent, ","), len(report.skipped)),
+                highlight=False,
+            )
         else:
             _say("%s: deploy failed: %s" % (r.device.name, r.error))
     if not all(r.ok for r in results):
@@ -146,40 +204,108 @@ def deploy(device: List[str] = typer.Option([], "--device", "-d", help="Device n
 
 
 @app.command()
-def trust(device: str = typer.Argument(..., help="Device whose SSH host key to record."),
-          inventory: Optional[Path] = InventoryOpt):
+def trust(
+    device: str = typer.Argument(..., help="Device whose SSH host key to record."),
+    inventory: Optional[Path] = InventoryOpt,
+):
     """Show a device's SSH host key fingerprint (and its jump hosts') and record it in known_hosts."""
     from .transport.hostkeys import known_hosts_path
     from .transport.ssh import trust as trust_keys
+
     for seen in trust_keys(load_inventory(inventory).device(device)):
         verb = "already trusted" if seen.known else "recorded in %s" % known_hosts_path()
         who = "%s, %s" % (device, seen.hop) if seen.hop else device
-        out.print("%s: %s %s %s: %s" % (who, seen.entry, seen.key.get_name(), seen.fingerprint, verb), highlight=False)
+        out.print(
+            "%s: %s %s %s: %s" % (who, seen.entry, seen.key.get_name(), seen.fingerprint, verb),
+            highlight=False,
+        )
 
 
 def _measurement_params() -> list:
     """The options `run` and `sweep` share, declared once: every backend's (backends.py), the
     measurement's and the controlled conditions."""
     param = options.Param
-    declared = [param(o.name, o.annotation, typer.Option(o.default, o.flag, help=o.help, metavar=o.metavar,
-                                                       rich_help_panel="Backend options"))
-                for o in backends.all_options()]
+    declared = [
+        param(
+            o.name,
+            o.annotation,
+            typer.Option(
+                o.default, o.flag, help=o.help, metavar=o.metavar, rich_help_panel="Backend options"
+            ),
+        )
+        for o in backends.all_options()
+    ]
     return declared + [
-        param("shape", List[str], typer.Option([], "--shape", help="Input shape override, name=1x3x32x32 (repeatable).", rich_help_panel=MEASUREMENT)),
-        param("quick", bool, typer.Option(False, "--quick", help="Short warm-up and timing window, for tests and demos.", rich_help_panel=MEASUREMENT)),
-        param("perf", bool, typer.Option(False, "--perf", help="Count perf stat events over the timed window.", rich_help_panel=MEASUREMENT)),
-        param("no_accuracy", bool, typer.Option(False, "--no-accuracy",
-                                                help="Skip top-1 accuracy on the eval set sent with each model.",
-                                                rich_help_panel=MEASUREMENT)),
-        param("min_iters", Optional[int], typer.Option(None, "--min-iters",
-                                                       help="Timed iterations at least (default: 100; --quick 20).",
-                                                       rich_help_panel=MEASUREMENT)),
-        param("min_seconds", Optional[float], typer.Option(None, "--min-seconds",
-                                                           help="Timed seconds at least (default: 10; --quick 0.3).",
-                                                           rich_help_panel=MEASUREMENT)),
-        param("warmup", Optional[int], typer.Option(None, "--warmup",
-                                                    help="Warm-up iterations at least (default: 10; --quick 3).",
-                                                    rich_help_panel=MEASUREMENT)),
+        param(
+            "shape",
+            List[str],
+            typer.Option(
+                [],
+                "--shape",
+                help="Input shape override, name=1x3x32x32 (repeatable).",
+                rich_help_panel=MEASUREMENT,
+            ),
+        ),
+        param(
+            "quick",
+            bool,
+            typer.Option(
+                False,
+                "--quick",
+                help="Short warm-up and timing window, for tests and demos.",
+                rich_help_panel=MEASUREMENT,
+            ),
+        ),
+        param(
+            "perf",
+            bool,
+            typer.Option(
+                False,
+                "--perf",
+                help="Count perf stat events over the timed window.",
+                rich_help_panel=MEASUREMENT,
+            ),
+        ),
+        param(
+            "no_accuracy",
+            bool,
+            typer.Option(
+                False,
+                "--no-accuracy",
+                help="Skip top-1 accuracy on the eval set sent with each model.",
+                rich_help_panel=MEASUREMENT,
+            ),
+        ),
+        param(
+            "min_iters",
+            Optional[int],
+            typer.Option(
+                None,
+                "--min-iters",
+                help="Timed iterations at least (default: 100; --quick 20).",
+                rich_help_panel=MEASUREMENT,
+            ),
+        ),
+        param(
+            "min_seconds",
+            Optional[float],
+            typer.Option(
+                None,
+                "--min-seconds",
+                help="Timed seconds at least (default: 10; --quick 0.3).",
+                rich_help_panel=MEASUREMENT,
+            ),
+        ),
+        param(
+            "warmup",
+            Optional[int],
+            typer.Option(
+                None,
+                "--warmup",
+                help="Warm-up iterations at least (default: 10; --quick 3).",
+                rich_help_panel=MEASUREMENT,
+            ),
+        ),
         param("cooldown_c", Optional[float], CooldownOpt),
         param("cooldown_timeout", Optional[float], CooldownTimeoutOpt),
         param("pin_clocks", bool, PinClocksOpt),
@@ -194,25 +320,38 @@ NO_MODEL = ", ".join("--backend %s" % b.name for b in backends.BACKENDS.values()
 
 
 def _conditions(measure: dict) -> dict:
-    return options.conditions(measure["cooldown_c"], measure["cooldown_timeout"], measure["pin_clocks"],
-                              measure["nvpmodel"])
+    return options.conditions(
+        measure["cooldown_c"], measure["cooldown_timeout"], measure["pin_clocks"], measure["nvpmodel"]
+    )
 
 
 def _settings(measure: dict, conditions: dict) -> Settings:
-    return Settings(quick=measure["quick"], shapes=options.parse_shapes(measure["shape"]),
-                    timing=options.timing_overrides(measure["min_iters"], measure["min_seconds"], measure["warmup"]),
-                    perf=measure["perf"], accuracy=not measure["no_accuracy"],
-                    backend_options=backends.parse_options(measure), **conditions)
+    return Settings(
+        quick=measure["quick"],
+        shapes=options.parse_shapes(measure["shape"]),
+        timing=options.timing_overrides(measure["min_iters"], measure["min_seconds"], measure["warmup"]),
+        perf=measure["perf"],
+        accuracy=not measure["no_accuracy"],
+        backend_options=backends.parse_options(measure),
+        **conditions,
+    )
 
 
 @app.command()
 @measurement_options
-def run(device: str = typer.Option("local", "--device", "-d", help="Device name from the inventory."),
-        model: Optional[Path] = typer.Option(None, "--model", "-m", help="ONNX model file (not needed for %s)." % NO_MODEL),
-        backend: str = typer.Option("onnxruntime", "--backend", "-b", help="One of: %s." % BACKEND_NAMES),
-        batch: int = typer.Option(1, "--batch", help="Batch size (the model's dynamic first dimension)."),
-        retries: int = RetriesOpt, accept_new: bool = AcceptNewOpt,
-        inventory: Optional[Path] = InventoryOpt, db: Optional[str] = DbOpt, measure: dict = None):
+def run(
+    device: str = typer.Option("local", "--device", "-d", help="Device name from the inventory."),
+    model: Optional[Path] = typer.Option(
+        None, "--model", "-m", help="ONNX model file (not needed for %s)." % NO_MODEL
+    ),
+    backend: str = typer.Option("onnxruntime", "--backend", "-b", help="One of: %s." % BACKEND_NAMES),
+    batch: int = typer.Option(1, "--batch", help="Batch size (the model's dynamic first dimension)."),
+    retries: int = RetriesOpt,
+    accept_new: bool = AcceptNewOpt,
+    inventory: Optional[Path] = InventoryOpt,
+    db: Optional[str] = DbOpt,
+    measure: dict = None,
+):
     """Run one trial on one device and store it."""
     options.check_batches([batch])
     conditions = _conditions(measure)
@@ -222,33 +361,51 @@ def run(device: str = typer.Option("local", "--device", "-d", help="Device name 
     models = [inspect_model(model)] if model is not None else []
     settings = _settings(measure, conditions)
     cells = plan([dev], models, [backend], [batch], settings.shapes)
-    fleet = FleetOptions(parallel=1, retries=options.check_non_negative(retries, "--retries"), accept_new=accept_new)
+    fleet = FleetOptions(
+        parallel=1, retries=options.check_non_negative(retries, "--retries"), accept_new=accept_new
+    )
     _execute(cells, settings, fleet, db, {"command": "run"})
 
 
 @app.command()
 @measurement_options
-def sweep(target: Optional[str] = typer.Argument(None, metavar="DIR|SWEEP_ID",
-                                                 help="Folder of .onnx models (or one file); with --resume, the sweep to resume (default: the latest unfinished)."),
-          device: List[str] = typer.Option([], "--device", "-d", help="Device name (repeatable) (default: local)."),
-          group: Optional[str] = typer.Option(None, "--group", "-g", help="Every device of this inventory group."),
-          all_: bool = typer.Option(False, "--all", help="Every device of the inventory."),
-          backend: str = typer.Option("onnxruntime", "--backend", "-b",
-                                      help="Comma-separated backends, of: %s." % BACKEND_NAMES),
-          batch: str = typer.Option("1", "--batch", help="Comma-separated batch sizes, e.g. 1,8."),
-          parallel: int = ParallelOpt, retries: int = RetriesOpt,
-          fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first failed trial."),
-          resume: bool = typer.Option(False, "--resume", help="Run the cells of a stored sweep that have no successful trial."),
-          accept_new: bool = AcceptNewOpt,
-          inventory: Optional[Path] = InventoryOpt, db: Optional[str] = DbOpt, measure: dict = None):
+def sweep(
+    target: Optional[str] = typer.Argument(
+        None,
+        metavar="DIR|SWEEP_ID",
+        help="Folder of .onnx models (or one file); with --resume, the sweep to resume (default: the latest unfinished).",
+    ),
+    device: List[str] = typer.Option([], "--device", "-d", help="Device name (repeatable) (default: local)."),
+    group: Optional[str] = typer.Option(None, "--group", "-g", help="Every device of this inventory group."),
+    all_: bool = typer.Option(False, "--all", help="Every device of the inventory."),
+    backend: str = typer.Option(
+        "onnxruntime", "--backend", "-b", help="Comma-separated backends, of: %s." % BACKEND_NAMES
+    ),
+    batch: str = typer.Option("1", "--batch", help="Comma-separated batch sizes, e.g. 1,8."),
+    parallel: int = ParallelOpt,
+    retries: int = RetriesOpt,
+    fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first failed trial."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Run the cells of a stored sweep that have no successful trial."
+    ),
+    accept_new: bool = AcceptNewOpt,
+    inventory: Optional[Path] = InventoryOpt,
+    db: Optional[str] = DbOpt,
+    measure: dict = None,
+):
     """Benchmark every model in DIR on the chosen devices, backends and batch sizes."""
-    fleet = FleetOptions(parallel=options.check_positive(parallel, "--parallel"),
-                         retries=options.check_non_negative(retries, "--retries"),
-                         fail_fast=fail_fast, accept_new=accept_new)
+    fleet = FleetOptions(
+        parallel=options.check_positive(parallel, "--parallel"),
+        retries=options.check_non_negative(retries, "--retries"),
+        fail_fast=fail_fast,
+        accept_new=accept_new,
+    )
     conditions = _conditions(measure)
     if resume and conditions != options.conditions(None, None, False, None):
-        raise UserError("--resume: a resumed sweep keeps the conditions it was started with "
-                        "(--cooldown-c, --cooldown-timeout, --pin-clocks, --nvpmodel)")
+        raise UserError(
+            "--resume: a resumed sweep keeps the conditions it was started with "
+            "(--cooldown-c, --cooldown-timeout, --pin-clocks, --nvpmodel)"
+        )
     if resume:
         return _resume(target, fleet, inventory, db)
     if target is None:
@@ -266,28 +423,47 @@ def _resume(sweep_id: Optional[str], fleet: FleetOptions, inventory, db) -> None
     store = Store(db, create=False)
     stored = store.sweep(sweep_id)
     if stored is None:
-        raise UserError("no sweep %r to resume in %s" % (sweep_id, store.engine.url) if sweep_id
-                        else "no unfinished sweep to resume in %s" % store.engine.url)
+        raise UserError(
+            "no sweep %r to resume in %s" % (sweep_id, store.engine.url)
+            if sweep_id
+            else "no unfinished sweep to resume in %s" % store.engine.url
+        )
     cells, settings = resume_plan(store, stored, load_inventory(inventory), inspect_model)
     err.print("resuming sweep %s: %d cell(s) without a successful trial" % (stored.id, len(cells)))
     _execute(cells, settings, fleet, db, {}, resume_id=stored.id, store=store)
 
 
-def _execute(cells, settings: Settings, fleet: FleetOptions, db: Optional[str], context: dict,
-             resume_id: Optional[str] = None, store: Optional[Store] = None) -> None:
+def _execute(
+    cells,
+    settings: Settings,
+    fleet: FleetOptions,
+    db: Optional[str],
+    context: dict,
+    resume_id: Optional[str] = None,
+    store: Optional[Store] = None,
+) -> None:
     store = store or Store(db)
     sweep_settings = dict(settings.as_dict(), **context)
     with LiveProgress(cells, err) as progress:
-        sweep_id, outcomes = run_sweep(cells, store, settings, fleet, progress=progress,
-                                       sweep_settings=sweep_settings, resume_id=resume_id)
+        sweep_id, outcomes = run_sweep(
+            cells,
+            store,
+            settings,
+            fleet,
+            progress=progress,
+            sweep_settings=sweep_settings,
+            resume_id=resume_id,
+        )
     _print_summary(store, sweep_id, outcomes)
 
 
 def _print_summary(store, sweep_id, outcomes) -> None:
     ok = sum(1 for o in outcomes if o.status == "ok")
     skipped = sum(1 for o in outcomes if o.status == "skipped")
-    _say("sweep %s: %d ok, %d failed, %d not run (results: edgebench results --sweep %s)"
-         % (sweep_id, ok, len(outcomes) - ok - skipped, skipped, sweep_id))
+    _say(
+        "sweep %s: %d ok, %d failed, %d not run (results: edgebench results --sweep %s)"
+        % (sweep_id, ok, len(outcomes) - ok - skipped, skipped, sweep_id)
+    )
     for o in outcomes:
         if o.status == "failed":
             _say("failed: %s %s: %s" % (o.cell.device.name, o.cell.label, o.error))
@@ -299,11 +475,15 @@ def _print_summary(store, sweep_id, outcomes) -> None:
 
 
 @app.command()
-def results(fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
-            sweep_id: Optional[str] = typer.Option(None, "--sweep", help="Only this sweep."),
-            trial_id: Optional[str] = typer.Option(None, "--trial", help="Only this trial."),
-            telemetry: bool = typer.Option(False, "--telemetry", help="With --trial: the power time series (csv or json)."),
-            db: Optional[str] = DbOpt):
+def results(
+    fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
+    sweep_id: Optional[str] = typer.Option(None, "--sweep", help="Only this sweep."),
+    trial_id: Optional[str] = typer.Option(None, "--trial", help="Only this trial."),
+    telemetry: bool = typer.Option(
+        False, "--telemetry", help="With --trial: the power time series (csv or json)."
+    ),
+    db: Optional[str] = DbOpt,
+):
     """Print stored trials, one row per trial."""
     options.check_choice(fmt, ("table", "csv", "json"), "--format")
     store = Store(db, create=False)
@@ -340,19 +520,49 @@ def _print_telemetry(series: dict, fmt: str) -> None:
         sys.stdout.write(json.dumps(payload, indent=1, default=str) + "\n")
         return
     if not rows:
-        _say("trial %s has no power samples (sensor: %s)" % (series["trial_id"], series["sensor"] or "none found"))
+        _say(
+            "trial %s has no power samples (sensor: %s)"
+            % (series["trial_id"], series["sensor"] or "none found")
+        )
         return
     sys.stdout.write(pd.DataFrame(rows, columns=["t_s", "power_mw", "phase"]).to_csv(index=False))
-    _say("trial %s: %d samples from %s every %s ms%s" % (series["trial_id"], len(rows), series["sensor"],
-                                                       series["interval_ms"], " (SIMULATED)" if series["simulated"] else ""))
+    _say(
+        "trial %s: %d samples from %s every %s ms%s"
+        % (
+            series["trial_id"],
+            len(rows),
+            series["sensor"],
+            series["interval_ms"],
+            " (SIMULATED)" if series["simulated"] else "",
+        )
+    )
 
 
 def _print_results_table(frame) -> None:
-    shown = ["trial_id", "sweep_id", "device", "model", "backend", "precision", "batch", "status",
-             "iterations", "latency_p50_ms", "latency_p99_ms", "throughput_ips", "peak_rss_mb"]
+    shown = [
+        "trial_id",
+        "sweep_id",
+        "device",
+        "model",
+        "backend",
+        "precision",
+        "batch",
+        "status",
+        "iterations",
+        "latency_p50_ms",
+        "latency_p99_ms",
+        "throughput_ips",
+        "peak_rss_mb",
+    ]
     table = Table()
     for column in shown + ["doubts"]:
-        table.add_column(column, justify="right" if column not in ("trial_id", "sweep_id", "device", "model", "backend", "precision", "status", "doubts") else "left")
+        table.add_column(
+            column,
+            justify="right"
+            if column
+            not in ("trial_id", "sweep_id", "device", "model", "backend", "precision", "status", "doubts")
+            else "left",
+        )
     for _, row in frame.iterrows():
         table.add_row(*[_cell(row[c]) for c in shown], ", ".join(_doubts(row)) or "–")
     out.print(table)
@@ -368,20 +578,43 @@ def _doubts(row) -> list:
 
 def _print_trial_details(row, conditions: dict) -> None:
     """`results --trial ID`: the doubts with their reasons, and the conditions it ran under."""
+
     def line(text):
         out.print(text, markup=False, highlight=False, soft_wrap=True)
+
     reliable = truth(row["energy_reliable"])
     if reliable is not None:
-        line("energy: %s (%s power samples, largest gap %s ms, coverage %s)" % (
-            "reliable" if reliable else "UNRELIABLE", _cell(row["power_samples"]),
-            _cell(row["power_max_gap_ms"]), _cell(row["power_coverage"])))
+        line(
+            "energy: %s (%s power samples, largest gap %s ms, coverage %s)"
+            % (
+                "reliable" if reliable else "UNRELIABLE",
+                _cell(row["power_samples"]),
+                _cell(row["power_max_gap_ms"]),
+                _cell(row["power_coverage"]),
+            )
+        )
     throttled = {True: "THROTTLED", False: "no", None: "unknown"}[truth(row["throttled"])]
-    line("throttled: %s%s" % (throttled, " (%s)" % row["throttle_reason"] if isinstance(row["throttle_reason"], str) else ""))
+    line(
+        "throttled: %s%s"
+        % (throttled, " (%s)" % row["throttle_reason"] if isinstance(row["throttle_reason"], str) else "")
+    )
     if not pd.isna(row["accuracy_n"]):
-        line("accuracy: %s on %s samples, 95%% Wilson interval [%s, %s]" % (
-            _cell(row["accuracy"]), row["accuracy_n"], _cell(row["accuracy_ci95_low"]), _cell(row["accuracy_ci95_high"])))
-    line("conditions requested: %s" % (json.dumps(conditions["requested"]) if conditions["requested"] else "–"))
-    line("conditions applied: %s" % (json.dumps(conditions["applied"], default=str) if conditions["applied"] else "–"))
+        line(
+            "accuracy: %s on %s samples, 95%% Wilson interval [%s, %s]"
+            % (
+                _cell(row["accuracy"]),
+                row["accuracy_n"],
+                _cell(row["accuracy_ci95_low"]),
+                _cell(row["accuracy_ci95_high"]),
+            )
+        )
+    line(
+        "conditions requested: %s" % (json.dumps(conditions["requested"]) if conditions["requested"] else "–")
+    )
+    line(
+        "conditions applied: %s"
+        % (json.dumps(conditions["applied"], default=str) if conditions["applied"] else "–")
+    )
 
 
 def _cell(value) -> str:
@@ -391,13 +624,19 @@ def _cell(value) -> str:
 
 
 @app.command()
-def report(table: str = typer.Option("device", "--table", "-t", help="device (Table 2 shape) or model (Table 3 shape)."),
-           fmt: str = typer.Option("markdown", "--format", "-f", help="markdown, latex, csv or html."),
-           out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout."),
-           sweep_id: Optional[str] = typer.Option(None, "--sweep", help="Only this sweep (default: all)."),
-           model: Optional[str] = typer.Option(None, "--model", help="Device table: only this model."),
-           device: Optional[str] = typer.Option(None, "--device", help="Model table: only this device."),
-           db: Optional[str] = DbOpt):
+def report(
+    table: str = typer.Option(
+        "device", "--table", "-t", help="device (Table 2 shape) or model (Table 3 shape)."
+    ),
+    fmt: str = typer.Option("markdown", "--format", "-f", help="markdown, latex, csv or html."),
+    out_file: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="Write to this file instead of stdout."
+    ),
+    sweep_id: Optional[str] = typer.Option(None, "--sweep", help="Only this sweep (default: all)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Device table: only this model."),
+    device: Optional[str] = typer.Option(None, "--device", help="Model table: only this device."),
+    db: Optional[str] = DbOpt,
+):
     """Paper-style tables from the latest successful trial of each cell."""
     options.check_choice(table, ("device", "model"), "--table")
     options.check_choice(fmt, ("markdown", "latex", "csv", "html"), "--format")
@@ -418,30 +657,44 @@ app.add_typer(plot_app, name="plot")
 
 
 @plot_app.command("power")
-def plot_power_command(trial_id: str = typer.Option(..., "--trial", help="Trial id (see edgebench results)."),
-                       out_file: Path = typer.Option(..., "--out", "-o", help="Image file to write (.png, .svg, .pdf)."),
-                       db: Optional[str] = DbOpt):
+def plot_power_command(
+    trial_id: str = typer.Option(..., "--trial", help="Trial id (see edgebench results)."),
+    out_file: Path = typer.Option(..., "--out", "-o", help="Image file to write (.png, .svg, .pdf)."),
+    db: Optional[str] = DbOpt,
+):
     """Power over time during a trial, the timed window shaded, the idle baseline dashed."""
     from .report.plots import doubts_of, plot_power
+
     series = trial_telemetry(Store(db, create=False), trial_id)
     origin_free = [(t, mw) for t, mw in series["power"]]
-    path = plot_power(origin_free, out_file, window=tuple(series["window"]) if series["window"] else None,
-                      idle_mw=series["idle_power_mw"], title="trial %s on %s" % (trial_id, series["device"]),
-                      sensor=series["sensor"] or "", simulated=bool(series["simulated"]),
-                      doubts=doubts_of(series))
+    path = plot_power(
+        origin_free,
+        out_file,
+        window=tuple(series["window"]) if series["window"] else None,
+        idle_mw=series["idle_power_mw"],
+        title="trial %s on %s" % (trial_id, series["device"]),
+        sensor=series["sensor"] or "",
+        simulated=bool(series["simulated"]),
+        doubts=doubts_of(series),
+    )
     _say("wrote %s" % path)
 
 
-telemetry_app = typer.Typer(no_args_is_help=True, help="Recorded device outputs (tegrastats logs, perf stat, vcgencmd).")
+telemetry_app = typer.Typer(
+    no_args_is_help=True, help="Recorded device outputs (tegrastats logs, perf stat, vcgencmd)."
+)
 app.add_typer(telemetry_app, name="telemetry")
 
 
 @telemetry_app.command("parse")
-def telemetry_parse(file: Path = typer.Argument(..., help="A recorded output, e.g. a tegrastats --logfile."),
-                    kind: str = typer.Option(..., "--kind", help="tegrastats, perf-stat or vcgencmd."),
-                    fmt: str = typer.Option("csv", "--format", "-f", help="csv or json.")):
+def telemetry_parse(
+    file: Path = typer.Argument(..., help="A recorded output, e.g. a tegrastats --logfile."),
+    kind: str = typer.Option(..., "--kind", help="tegrastats, perf-stat or vcgencmd."),
+    fmt: str = typer.Option("csv", "--format", "-f", help="csv or json."),
+):
     """One record per sample; lines that cannot be read are listed on stderr with their number."""
     from .telemetry_files import error_lines, parse_file, render
+
     options.check_choice(fmt, ("csv", "json"), "--format")
     parsed = parse_file(kind, file)
     sys.stdout.write(render(parsed, fmt))
@@ -457,11 +710,17 @@ app.add_typer(models_app, name="models")
 
 
 @models_app.command("build")
-def models_build(recipe: str = typer.Option("demo", "--recipe", help="demo (minutes on a laptop) or paper (Table 1 settings)."),
-                 dataset: str = typer.Option("digits", "--dataset", help="digits (bundled), cifar10 or tinyimagenet."),
-                 data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder (cifar10, tinyimagenet)."),
-                 out_dir: Path = typer.Option(Path("models"), "--out", help="Folder for the ONNX files, cards and eval sets."),
-                 seed: int = typer.Option(0, "--seed", help="Seed: the same seed gives the same models.")):
+def models_build(
+    recipe: str = typer.Option(
+        "demo", "--recipe", help="demo (minutes on a laptop) or paper (Table 1 settings)."
+    ),
+    dataset: str = typer.Option("digits", "--dataset", help="digits (bundled), cifar10 or tinyimagenet."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder (cifar10, tinyimagenet)."),
+    out_dir: Path = typer.Option(
+        Path("models"), "--out", help="Folder for the ONNX files, cards and eval sets."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed: the same seed gives the same models."),
+):
     """Teacher, distilled student, pruned student and two int8 variants, each with a card and an eval set."""
     options.check_choice(recipe, ("demo", "paper"), "--recipe")
     options.check_choice(dataset, ("digits", "cifar10", "tinyimagenet"), "--dataset")
@@ -470,9 +729,12 @@ def models_build(recipe: str = typer.Option("demo", "--recipe", help="demo (minu
     try:
         from edgebench.pipeline.build import build_models
     except ImportError as exc:
-        raise UserError("the model pipeline needs the train extra (%s): pip install torch==2.13.0 && "
-                        "pip install -e '.[train]'" % exc) from None
+        raise UserError(
+            "the model pipeline needs the train extra (%s): pip install torch==2.13.0 && "
+            "pip install -e '.[train]'" % exc
+        ) from None
     from edgebench.pipeline.datasets import DatasetError
+
     try:
         written = build_models(recipe=recipe, dataset=dataset, data=data, out=out_dir, seed=seed)
     except DatasetError as exc:
@@ -485,51 +747,90 @@ def models_build(recipe: str = typer.Option("demo", "--recipe", help="demo (minu
 def models_list(folder: Path = typer.Argument(Path("models"), help="Folder of .onnx models.")):
     """The model cards in FOLDER: parameters, size, precision, dataset, host accuracy, eval set."""
     table = Table(title="models in %s" % folder)
-    for column in ("model", "params (M)", "size (MB)", "precision", "opset", "dataset", "host accuracy (%)", "eval set"):
+    for column in (
+        "model",
+        "params (M)",
+        "size (MB)",
+        "precision",
+        "opset",
+        "dataset",
+        "host accuracy (%)",
+        "eval set",
+    ):
         table.add_column(column)
     for info in find_models(folder):
         meta = info.metadata
         accuracy = meta.get("edgebench.host_accuracy")
-        table.add_row(info.name, "%.3f" % (info.params / 1e6), "%.2f" % (info.size_bytes / 2 ** 20), info.precision,
-                      str(info.opset), meta.get("edgebench.dataset", "–"),
-                      "%.1f" % (float(accuracy) * 100) if accuracy else "–",
-                      info.eval_set.name if info.eval_set else "–")
+        table.add_row(
+            info.name,
+            "%.3f" % (info.params / 1e6),
+            "%.2f" % (info.size_bytes / 2**20),
+            info.precision,
+            str(info.opset),
+            meta.get("edgebench.dataset", "–"),
+            "%.1f" % (float(accuracy) * 100) if accuracy else "–",
+            info.eval_set.name if info.eval_set else "–",
+        )
     out.print(table)
 
 
-testfleet_app = typer.Typer(no_args_is_help=True, help="Simulated devices for trying the fleet features: real sshd on this host.")
+testfleet_app = typer.Typer(
+    no_args_is_help=True, help="Simulated devices for trying the fleet features: real sshd on this host."
+)
 app.add_typer(testfleet_app, name="testfleet")
-FleetDirOpt = typer.Option(Path("testfleet"), "--dir", help="Folder holding the fleet's keys, inventory and state.")
+FleetDirOpt = typer.Option(
+    Path("testfleet"), "--dir", help="Folder holding the fleet's keys, inventory and state."
+)
 
 
 @testfleet_app.command("start")
-def testfleet_start(count: int = typer.Argument(3, help="Number of devices."), directory: Path = FleetDirOpt,
-                    netns: bool = typer.Option(False, "--netns", help="One network namespace per device (root): links can be cut."),
-                    board: List[str] = typer.Option([], "--board", help="Simulated board for the next device: jetson-nano or rpi4 (repeatable)."),):
+def testfleet_start(
+    count: int = typer.Argument(3, help="Number of devices."),
+    directory: Path = FleetDirOpt,
+    netns: bool = typer.Option(
+        False, "--netns", help="One network namespace per device (root): links can be cut."
+    ),
+    board: List[str] = typer.Option(
+        [], "--board", help="Simulated board for the next device: jetson-nano or rpi4 (repeatable)."
+    ),
+):
     """Start COUNT simulated devices and write an inventory for them."""
     from . import testfleet
+
     devices_ = testfleet.start(directory, options.check_positive(count, "COUNT"), netns=netns, boards=board)
     for d in devices_:
-        out.print("%s: sshd pid %d on %s:%d%s" % (d.name, d.pid, d.host, d.port,
-                                                  ", simulated %s" % d.board if d.board else ""), highlight=False)
+        out.print(
+            "%s: sshd pid %d on %s:%d%s"
+            % (d.name, d.pid, d.host, d.port, ", simulated %s" % d.board if d.board else ""),
+            highlight=False,
+        )
     root = directory.resolve()
-    out.print("use it with:\n  export EDGEBENCH_INVENTORY=%s/inventory.yaml EDGEBENCH_KNOWN_HOSTS=%s/known_hosts\n"
-              "  edgebench sweep models/ --group fleet --quick\nstop it with: edgebench testfleet stop --dir %s"
-              % (root, root, directory), highlight=False, soft_wrap=True)
+    out.print(
+        "use it with:\n  export EDGEBENCH_INVENTORY=%s/inventory.yaml EDGEBENCH_KNOWN_HOSTS=%s/known_hosts\n"
+        "  edgebench sweep models/ --group fleet --quick\nstop it with: edgebench testfleet stop --dir %s"
+        % (root, root, directory),
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @testfleet_app.command("stop")
 def testfleet_stop(directory: Path = FleetDirOpt):
     """Stop the simulated devices started in DIR (exactly those, by PID)."""
     from . import testfleet
+
     out.print("stopped %d device(s)" % testfleet.stop(directory))
 
 
 @testfleet_app.command("link")
-def testfleet_link(device: str = typer.Argument(..., help="Simulated device name, e.g. sim01."),
-                   state: str = typer.Argument(..., help="up or down."), directory: Path = FleetDirOpt):
+def testfleet_link(
+    device: str = typer.Argument(..., help="Simulated device name, e.g. sim01."),
+    state: str = typer.Argument(..., help="up or down."),
+    directory: Path = FleetDirOpt,
+):
     """Cut (down) or restore (up) a namespaced simulated device's network link."""
     from . import testfleet
+
     options.check_choice(state, ("up", "down"), "STATE")
     by_name = {d.name: d for d in testfleet.load(directory)}
     if device not in by_name:
@@ -539,6 +840,7 @@ def testfleet_link(device: str = typer.Argument(..., help="Simulated device name
 
 def _log_path() -> Path:
     from .agent_build import cache_dir
+
     return cache_dir() / "edgebench.log"
 
 
@@ -557,6 +859,7 @@ def _say(line: str) -> None:
 
 def guarded(command):
     """User mistakes become one line on stderr and exit status 2; device failures exit 1."""
+
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
@@ -575,11 +878,17 @@ def guarded(command):
         except Exception as exc:
             _report_unexpected(exc)
             raise typer.Exit(1)
+
     return wrapper
 
 
-for _command in (app.registered_commands + testfleet_app.registered_commands + plot_app.registered_commands
-                 + telemetry_app.registered_commands + models_app.registered_commands):
+for _command in (
+    app.registered_commands
+    + testfleet_app.registered_commands
+    + plot_app.registered_commands
+    + telemetry_app.registered_commands
+    + models_app.registered_commands
+):
     _command.callback = guarded(_command.callback)
 
 

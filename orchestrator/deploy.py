@@ -9,6 +9,7 @@ regular file, not a link, of the right size under its hash name): those are skip
 sent goes to a temporary name, is renamed, and its sha256 is checked on the device.
 (Each command over SSH costs a session on the device, ~80 ms with a heavy shell rc: few of them.)
 """
+
 import json
 import os
 import posixpath
@@ -25,20 +26,24 @@ from .transport import Connection
 # Small programs run by the device's own Python (3.6+, standard library).
 # OPEN: resolve the workdir, report which files are there, and, when the agent is (argv[3] is
 # its size), become `agent serve` in the same process: a session costs one command, not two.
-OPEN = ("import json,os,sys; w=os.path.abspath(os.path.expanduser(sys.argv[1])); os.makedirs(w, exist_ok=True); "
-        "s=lambda p: (os.path.isfile(p) and not os.path.islink(p)) and os.path.getsize(p); "
-        "f={r: s(os.path.join(w, r)) for r in sys.argv[2:3] + sys.argv[4:]}; "
-        "print(json.dumps({'workdir': w, 'files': f})); sys.stdout.flush(); "
-        "f[sys.argv[2]] == int(sys.argv[3]) and os.execv(sys.executable, "
-        "[sys.executable, os.path.join(w, sys.argv[2]), '--workdir', w, 'serve'])")
-SHA256 = ("import hashlib,sys\nh=hashlib.sha256()\nwith open(sys.argv[1],'rb') as f:\n"
-          " for b in iter(lambda: f.read(1<<20), b''): h.update(b)\nprint(h.hexdigest())")
+OPEN = (
+    "import json,os,sys; w=os.path.abspath(os.path.expanduser(sys.argv[1])); os.makedirs(w, exist_ok=True); "
+    "s=lambda p: (os.path.isfile(p) and not os.path.islink(p)) and os.path.getsize(p); "
+    "f={r: s(os.path.join(w, r)) for r in sys.argv[2:3] + sys.argv[4:]}; "
+    "print(json.dumps({'workdir': w, 'files': f})); sys.stdout.flush(); "
+    "f[sys.argv[2]] == int(sys.argv[3]) and os.execv(sys.executable, "
+    "[sys.executable, os.path.join(w, sys.argv[2]), '--workdir', w, 'serve'])"
+)
+SHA256 = (
+    "import hashlib,sys\nh=hashlib.sha256()\nwith open(sys.argv[1],'rb') as f:\n"
+    " for b in iter(lambda: f.read(1<<20), b''): h.update(b)\nprint(h.hexdigest())"
+)
 
 
 @dataclass
 class DeployReport:
-    sent: list = field(default_factory=list)      # (remote path, bytes)
-    skipped: list = field(default_factory=list)   # remote paths already present
+    sent: list = field(default_factory=list)  # (remote path, bytes)
+    skipped: list = field(default_factory=list)  # remote paths already present
 
     @property
     def bytes_sent(self) -> int:
@@ -81,7 +86,9 @@ class DeviceFiles:
             self.workdir: str = answer["workdir"]
             self.present: Dict[str, object] = answer["files"]
         except (ValueError, KeyError, TypeError):
-            raise DeviceError("%s: unexpected answer while preparing the workdir: %.200s" % (conn.name, answer_line)) from None
+            raise DeviceError(
+                "%s: unexpected answer while preparing the workdir: %.200s" % (conn.name, answer_line)
+            ) from None
         self.report = DeployReport()
 
     def remote(self, relpath: str) -> str:
@@ -102,8 +109,10 @@ class DeviceFiles:
         found = _python_output(self.conn, self.python, SHA256, part)
         if found != expected:
             self.conn.run(["rm", "-f", part], timeout=30)
-            raise DeviceError("%s: %s arrived corrupted (sha256 %s, expected %s); removed"
-                              % (self.conn.name, remote, found[:12], expected[:12]))
+            raise DeviceError(
+                "%s: %s arrived corrupted (sha256 %s, expected %s); removed"
+                % (self.conn.name, remote, found[:12], expected[:12])
+            )
         moved = self.conn.run(["mv", "-f", part, remote], timeout=30)
         if not moved.ok:
             raise DeviceError("%s: cannot rename %s: %s" % (self.conn.name, part, moved.tail()))

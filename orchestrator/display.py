@@ -1,4 +1,5 @@
 """Live progress on the terminal (stderr): one bar per device and one for the sweep."""
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -9,8 +10,14 @@ from .sweep.progress import Progress as SweepProgress
 
 class LiveProgress(SweepProgress):
     def __init__(self, cells, console: Console):
-        self._bars = Progress(TextColumn("{task.fields[device]:<12}"), TextColumn("{task.description:<28}"),
-                              BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console)
+        self._bars = Progress(
+            TextColumn("{task.fields[device]:<12}"),
+            TextColumn("{task.description:<28}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        )
         self._tasks, self._failed = {}, {}
         for cell in cells:
             name = cell.device.name
@@ -34,7 +41,9 @@ class LiveProgress(SweepProgress):
         if outcome.status != "ok":
             self._failed[name] += 1
         failed = " [red]%d failed[/red]" % self._failed[name] if self._failed[name] else ""
-        self._bars.update(self._tasks[name], advance=1, description="%s %s%s" % (outcome.cell.label, outcome.status, failed))
+        self._bars.update(
+            self._tasks[name], advance=1, description="%s %s%s" % (outcome.cell.label, outcome.status, failed)
+        )
 
     def note(self, device: str, message: str) -> None:
         self._bars.console.print("%s: %s" % (device, message), markup=False, highlight=False)

@@ -1,5 +1,6 @@
 """Fleet-wide operations that are not sweeps: probe and deploy, all devices in parallel.
 `connect` is injected (default: the inventory's transport; tests pass transport/fake.py's)."""
+
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import List, Optional
@@ -14,18 +15,20 @@ from .transport import connect
 class DeviceResult:
     device: object
     ok: bool
-    value: object = None        # facts (probe) or DeployReport (deploy)
+    value: object = None  # facts (probe) or DeployReport (deploy)
     error: Optional[str] = None
 
 
 def _in_parallel(devices, work, parallel: int) -> List[DeviceResult]:
     """Runs `work(device)` on every device; a device failure is its own result, not the end.
     A user error (unknown host key, ...) still stops the command."""
+
     def one(device):
         try:
             return DeviceResult(device, True, work(device))
         except DeviceError as exc:
             return DeviceResult(device, False, error=str(exc))
+
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         return list(pool.map(one, devices))
 
@@ -39,8 +42,9 @@ def probe_device(device, accept_new: bool = False, connect=connect) -> dict:
             session.close()
 
 
-def probe_all(devices, store, parallel: int = 16, accept_new: bool = False,
-              connect=connect) -> List[DeviceResult]:
+def probe_all(
+    devices, store, parallel: int = 16, accept_new: bool = False, connect=connect
+) -> List[DeviceResult]:
     results = _in_parallel(devices, lambda d: probe_device(d, accept_new, connect), parallel)
     for result in results:
         if result.ok:
@@ -62,6 +66,7 @@ def deploy_device(device, models, accept_new: bool = False, connect=connect):
     return files.report
 
 
-def deploy_devices(devices, models, parallel: int = 8, accept_new: bool = False,
-                   connect=connect) -> List[DeviceResult]:
+def deploy_devices(
+    devices, models, parallel: int = 8, accept_new: bool = False, connect=connect
+) -> List[DeviceResult]:
     return _in_parallel(devices, lambda d: deploy_device(d, models, accept_new, connect), parallel)

@@ -44,8 +44,18 @@ LOCAL_DEVICE = "local"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 TOP_LEVEL_KEYS = ("version", "defaults", "devices", "groups")
 DEVICE_FIELDS = (
-    "connection", "host", "port", "user", "identity_file", "ssh_alias",
-    "python", "workdir", "platform", "groups", "backends", "telemetry",
+    "connection",
+    "host",
+    "port",
+    "user",
+    "identity_file",
+    "ssh_alias",
+    "python",
+    "workdir",
+    "platform",
+    "groups",
+    "backends",
+    "telemetry",
 )
 SSH_ONLY_FIELDS = ("host", "port", "user", "identity_file", "ssh_alias")
 # These name one machine, so a shared value in `defaults` can only be a mistake.
@@ -281,7 +291,9 @@ def _compose_yaml(text: str, where: str) -> Optional[Node]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         problem = exc.problem or exc.context or "invalid YAML"
-        raise InventoryError(f"{where}:{line}: malformed YAML: {_one_line(problem)}{_yaml_context(exc)}") from exc
+        raise InventoryError(
+            f"{where}:{line}: malformed YAML: {_one_line(problem)}{_yaml_context(exc)}"
+        ) from exc
     except yaml.YAMLError as exc:  # e.g. a control character: no line/column mark
         raise InventoryError(f"{where}: malformed YAML: {_one_line(str(exc))}") from exc
 
@@ -339,7 +351,9 @@ class _InventoryParser:
         node = top["defaults"][1]
         return self.device_fields(node, "defaults", allowed=_defaultable_fields())
 
-    def parse_devices(self, top: Dict[str, Tuple[Node, Node]], root: Node, defaults: _Fields) -> Dict[str, Device]:
+    def parse_devices(
+        self, top: Dict[str, Tuple[Node, Node]], root: Node, defaults: _Fields
+    ) -> Dict[str, Device]:
         if "devices" not in top:
             self.fail(root, "missing required key 'devices' (a mapping of device name -> settings)")
         node = top["devices"][1]
@@ -351,7 +365,9 @@ class _InventoryParser:
             for name, (key_node, value_node) in entries.items()
         }
 
-    def parse_groups(self, top: Dict[str, Tuple[Node, Node]], devices: Dict[str, Device]) -> Dict[str, List[str]]:
+    def parse_groups(
+        self, top: Dict[str, Tuple[Node, Node]], devices: Dict[str, Device]
+    ) -> Dict[str, List[str]]:
         if "groups" not in top:
             return {}
         entries = self.mapping(top["groups"][1], "", "'groups'", "group")
@@ -360,7 +376,9 @@ class _InventoryParser:
             for name, (key_node, value_node) in entries.items()
         }
 
-    def group_members(self, name: str, key_node: Node, value_node: Node, devices: Dict[str, Device]) -> List[str]:
+    def group_members(
+        self, name: str, key_node: Node, value_node: Node, devices: Dict[str, Device]
+    ) -> List[str]:
         context = f"group '{name}'"
         self.check_name(key_node, "group", "")
         members = []
@@ -389,7 +407,9 @@ class _InventoryParser:
     def connection_of(self, own: _Fields, defaults: _Fields, key_node: Node, context: str) -> str:
         fields = {**defaults, **own}
         if "connection" not in fields:
-            self.fail(key_node, f"missing required field 'connection' (one of {', '.join(CONNECTIONS)})", context)
+            self.fail(
+                key_node, f"missing required field 'connection' (one of {', '.join(CONNECTIONS)})", context
+            )
         return fields["connection"][0]
 
     def reject_ssh_fields(self, own: _Fields, context: str) -> None:
@@ -430,7 +450,9 @@ class _InventoryParser:
         if key in allowed:
             return
         if key in DEVICE_ONLY_FIELDS:
-            self.fail(key_node, f"field '{key}' names one machine; set it on each device, not in defaults", context)
+            self.fail(
+                key_node, f"field '{key}' names one machine; set it on each device, not in defaults", context
+            )
         self.fail_unknown_key(key, key_node, allowed, context, "field")
 
     def field_value(self, key: str, node: Node, context: str) -> Any:
@@ -467,17 +489,23 @@ class _InventoryParser:
 
     def key(self, node: Node, context: str) -> str:
         if node.tag == _YAML_MERGE_TAG:
-            self.fail(node, "YAML merge keys ('<<') are not supported; use 'defaults' for shared settings", context)
+            self.fail(
+                node, "YAML merge keys ('<<') are not supported; use 'defaults' for shared settings", context
+            )
         if not isinstance(node, ScalarNode) or _is_null(node):
             self.fail(node, f"expected a name as key, got {_describe(node)}", context)
         return node.value
 
-    def reject_unknown_keys(self, entries: Dict[str, Tuple[Node, Node]], allowed: Tuple[str, ...], context: str, kind: str) -> None:
+    def reject_unknown_keys(
+        self, entries: Dict[str, Tuple[Node, Node]], allowed: Tuple[str, ...], context: str, kind: str
+    ) -> None:
         for key, (key_node, _value) in entries.items():
             if key not in allowed:
                 self.fail_unknown_key(key, key_node, allowed, context, kind)
 
-    def fail_unknown_key(self, key: str, key_node: Node, allowed: Tuple[str, ...], context: str, kind: str) -> NoReturn:
+    def fail_unknown_key(
+        self, key: str, key_node: Node, allowed: Tuple[str, ...], context: str, kind: str
+    ) -> NoReturn:
         suggestion = difflib.get_close_matches(key, allowed, n=1)
         hint = f" (did you mean '{suggestion[0]}'?)" if suggestion else f" (allowed: {', '.join(allowed)})"
         self.fail(key_node, f"unknown {kind} '{key}'{hint}", context)
@@ -533,7 +561,9 @@ class _InventoryParser:
         backends = []
         for item in items:
             if not isinstance(item, ScalarNode) or item.value.strip() in ("", "~"):
-                self.fail(item, f"field 'backends' entries must be backend names, got {_describe(item)}", context)
+                self.fail(
+                    item, f"field 'backends' entries must be backend names, got {_describe(item)}", context
+                )
             backends.append(item.value)
         return backends
 
@@ -547,7 +577,9 @@ class _InventoryParser:
                 suggestion = difflib.get_close_matches(key, TELEMETRY_KEYS, n=1)
                 hint = f" (did you mean '{suggestion[0]}'?)" if suggestion else ""
                 valid = ", ".join(TELEMETRY_KEYS)
-                self.fail(key_node, f"unknown key '{key}' in field 'telemetry'{hint}; valid keys: {valid}", context)
+                self.fail(
+                    key_node, f"unknown key '{key}' in field 'telemetry'{hint}; valid keys: {valid}", context
+                )
             settings[key] = self.telemetry_value(key, value_node, context)
         self.check_telemetry_sources(settings, entries, context)
         return settings
@@ -595,7 +627,9 @@ def _merged_groups(devices: Dict[str, Device], declared: Dict[str, List[str]]) -
     group_names = list(declared) + [group for device in devices.values() for group in device.groups]
     merged: Dict[str, List[str]] = {}
     for group in dict.fromkeys(group_names):
-        members = set(declared.get(group, ())) | {name for name, dev in devices.items() if group in dev.groups}
+        members = set(declared.get(group, ())) | {
+            name for name, dev in devices.items() if group in dev.groups
+        }
         merged[group] = [name for name in devices if name in members]
     return merged
 

@@ -1,6 +1,7 @@
 """What the host knows about a model file before it is pushed: that it is ONNX, its sha256,
 parameters, inputs and precision. Checked up front, so a bad path fails before anything is
 stored or sent."""
+
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -8,8 +9,15 @@ from typing import Optional
 
 from .errors import ModelError
 
-QUANTIZED_OPS = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul",
-                 "ConvInteger", "MatMulInteger", "DynamicQuantizeLinear"}
+QUANTIZED_OPS = {
+    "QuantizeLinear",
+    "DequantizeLinear",
+    "QLinearConv",
+    "QLinearMatMul",
+    "ConvInteger",
+    "MatMulInteger",
+    "DynamicQuantizeLinear",
+}
 
 
 @dataclass(frozen=True)
@@ -22,7 +30,7 @@ class ModelInfo:
     precision: str
     inputs: tuple  # ((name, [dims]), ...), dims are ints or symbolic names
     opset: int
-    eval_set: Optional[Path] = None         # .npz (x, y) that travels with the model
+    eval_set: Optional[Path] = None  # .npz (x, y) that travels with the model
     eval_set_sha256: Optional[str] = None
     metadata: dict = field(default_factory=dict, hash=False, compare=False)  # ONNX metadata_props
 
@@ -37,6 +45,7 @@ def sha256_of(path: Path) -> str:
 
 def _load_onnx(path: Path):
     import onnx  # host-only dependency, imported when a model is inspected
+
     try:
         model = onnx.load(str(path), load_external_data=False)
         onnx.checker.check_model(model)
@@ -55,6 +64,7 @@ def _precision(model) -> str:
     if any(node.op_type in QUANTIZED_OPS for node in model.graph.node):
         return "int8"
     import onnx
+
     fp16 = any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)
     return "fp16" if fp16 else "fp32"
 
@@ -76,8 +86,10 @@ def _inputs(model) -> tuple:
     for value in model.graph.input:
         if value.name in initializers:
             continue
-        dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
-                for d in value.type.tensor_type.shape.dim]
+        dims = [
+            d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+            for d in value.type.tensor_type.shape.dim
+        ]
         specs.append((value.name, tuple(dims)))
     return tuple(specs)
 
@@ -106,12 +118,19 @@ def inspect_model(path) -> ModelInfo:
     # The trained parameter count when the pipeline recorded it (an int8 file also stores scales
     # and zero points, which are not parameters); else every initializer element.
     params = int(declared) if declared.isdigit() else count_initializer_elements(model)
-    return ModelInfo(path=path.resolve(), name=path.stem, sha256=sha256_of(path),
-                     size_bytes=path.stat().st_size, params=params,
-                     precision=_precision(model), inputs=_inputs(model), opset=opset,
-                     eval_set=eval_set.resolve() if eval_set else None,
-                     eval_set_sha256=sha256_of(eval_set) if eval_set else None,
-                     metadata=metadata)
+    return ModelInfo(
+        path=path.resolve(),
+        name=path.stem,
+        sha256=sha256_of(path),
+        size_bytes=path.stat().st_size,
+        params=params,
+        precision=_precision(model),
+        inputs=_inputs(model),
+        opset=opset,
+        eval_set=eval_set.resolve() if eval_set else None,
+        eval_set_sha256=sha256_of(eval_set) if eval_set else None,
+        metadata=metadata,
+    )
 
 
 def find_models(folder) -> list:

@@ -1,5 +1,6 @@
 """Checks and parsers for command-line values; each mistake is a one-line UserError. And
 `shared`, which declares options once for several commands (run and sweep)."""
+
 import functools
 import inspect
 import math
@@ -96,12 +97,19 @@ def conditions(cooldown_c, cooldown_timeout, pin_clocks: bool, nvpmodel) -> dict
         _finite(cooldown_timeout, "--cooldown-timeout")
     if nvpmodel is not None:
         if not pin_clocks:
-            raise UserError("--nvpmodel: only with --pin-clocks (the power mode is set while clocks are pinned)")
+            raise UserError(
+                "--nvpmodel: only with --pin-clocks (the power mode is set while clocks are pinned)"
+            )
         if nvpmodel < 0:
             raise UserError("--nvpmodel: a Jetson power mode is >= 0, got %d" % nvpmodel)
-    return {"cooldown_c": None if cooldown_c is None else float(cooldown_c),
-            "cooldown_timeout_s": DEFAULT_COOLDOWN_TIMEOUT_S if cooldown_timeout is None else float(cooldown_timeout),
-            "pin_clocks": bool(pin_clocks), "nvpmodel_mode": nvpmodel}
+    return {
+        "cooldown_c": None if cooldown_c is None else float(cooldown_c),
+        "cooldown_timeout_s": DEFAULT_COOLDOWN_TIMEOUT_S
+        if cooldown_timeout is None
+        else float(cooldown_timeout),
+        "pin_clocks": bool(pin_clocks),
+        "nvpmodel_mode": nvpmodel,
+    }
 
 
 def parse_shapes(items) -> dict:
@@ -150,15 +158,21 @@ def shared(params: Sequence[Param], into: str):
     def decorate(command):
         signature = inspect.signature(command)
         kept = [p for p in signature.parameters.values() if p.name != into]
-        added = [inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=p.option,
-                                   annotation=p.annotation) for p in params]
+        added = [
+            inspect.Parameter(
+                p.name, inspect.Parameter.KEYWORD_ONLY, default=p.option, annotation=p.annotation
+            )
+            for p in params
+        ]
 
         @functools.wraps(command)
         def wrapper(**kwargs):
             values = {name: kwargs.pop(name) for name in names if name in kwargs}
             return command(**kwargs, **{into: values})
 
-        wrapper.__signature__ = signature.replace(parameters=[
-            p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in kept] + added)
+        wrapper.__signature__ = signature.replace(
+            parameters=[p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in kept] + added
+        )
         return wrapper
+
     return decorate

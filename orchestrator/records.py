@@ -3,11 +3,12 @@
 A device is not trusted to be well-formed: a record that fails here is reported with the
 reason and left out; it never crashes the sweep or writes garbage.
 """
+
 import numbers
 
 from .store.schema import METRIC_COLUMNS
 
-MAX_LINE_BYTES = 64 * 1024 * 1024   # 1 M latency samples are ~20 MB of JSON
+MAX_LINE_BYTES = 64 * 1024 * 1024  # 1 M latency samples are ~20 MB of JSON
 MAX_SAMPLES = 10_000_000
 MAX_TEXT = 4000
 
@@ -53,15 +54,20 @@ def _check_telemetry(telemetry) -> None:
     if not isinstance(series, list) or len(series) > MAX_SAMPLES:
         raise MalformedRecord("telemetry.power must be a list of [t, mW] pairs")
     for point in series:
-        if not (isinstance(point, list) and len(point) == 2 and all(
-                isinstance(v, numbers.Real) and not isinstance(v, bool) for v in point)):
+        if not (
+            isinstance(point, list)
+            and len(point) == 2
+            and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in point)
+        ):
             raise MalformedRecord("telemetry.power holds a bad point: %.80r" % (point,))
 
 
 def validate(record: dict) -> dict:
     """Returns the record if it is well-formed for its type; raises MalformedRecord."""
     kind = record.get("type")
-    if kind in ("trial_start", "result", "error", "trial_end") and not isinstance(record.get("trial_id"), str):
+    if kind in ("trial_start", "result", "error", "trial_end") and not isinstance(
+        record.get("trial_id"), str
+    ):
         raise MalformedRecord("%s record without a trial_id" % kind)
     if kind == "result":
         _check_result(record)

@@ -1,5 +1,6 @@
 """One long-lived agent per device per sweep: trials are requests on an open channel, so a
 trial costs a message, not a new process or SSH session (docs/DESIGN.md)."""
+
 import json
 import time
 from typing import Callable, List, Optional
@@ -31,7 +32,7 @@ class AgentSession:
     def __init__(self, channel: Channel):
         """`channel` runs `agent serve` (see `start_session`)."""
         self.channel = channel
-        self.warnings: List[str] = []   # malformed records, reported and left out
+        self.warnings: List[str] = []  # malformed records, reported and left out
         try:
             self.hello = self._expect("hello", HELLO_TIMEOUT_S)
         except BaseException:
@@ -63,7 +64,9 @@ class AgentSession:
     def _expect(self, record_type: str, timeout: float) -> dict:
         record = self._next_record(timeout)
         if record["type"] != record_type:
-            raise DeviceError("expected %s from agent, got %s: %s" % (record_type, record["type"], record.get("error", "")))
+            raise DeviceError(
+                "expected %s from agent, got %s: %s" % (record_type, record["type"], record.get("error", ""))
+            )
         return record
 
     def _send(self, request: dict) -> None:
@@ -88,7 +91,10 @@ class AgentSession:
         while True:
             record = self._next_record(timeout)
             if record.get("trial_id") != job["trial_id"]:
-                self.warnings.append("record for another trial (%r) while running %s" % (record.get("trial_id"), job["trial_id"]))
+                self.warnings.append(
+                    "record for another trial (%r) while running %s"
+                    % (record.get("trial_id"), job["trial_id"])
+                )
                 continue
             on_record(record)
             if record["type"] == "trial_end":
@@ -106,6 +112,7 @@ def start_session(conn: Connection, python: str, workdir: str, artifacts=()) -> 
     """(DeviceFiles, AgentSession): the agent is sent first only if the device lacks it.
     `artifacts`: (model, backend) pairs whose presence on the device is looked up too."""
     from .deploy import open_device
+
     files, channel = open_device(conn, python, workdir, artifacts)
     if channel is None:
         agent_path = files.ensure_agent()

@@ -2,6 +2,7 @@
 Jetson Nano (JetPack 4.6) or a Raspberry Pi 4, and small programs that replay captured output
 (tegrastats, nvpmodel, vcgencmd). The agent reads it through EDGEBENCH_SYSROOT and tags every
 value from it as simulated."""
+
 import os
 import stat
 import sys
@@ -16,8 +17,14 @@ NANO_TEGRASTATS = [
     "RAM 3431/3956MB (lfb 37x4MB) SWAP 1904/1978MB (cached 2MB) IRAM 0/252kB(lfb 252kB) CPU [8%@1479,5%@1479,99%@1479,10%@1479] EMC_FREQ 5%@1600 GR3D_FREQ 0%@76 APE 25 PLL@41C CPU@41.5C PMIC@50C GPU@43C AO@48.5C thermal@41.5C POM_5V_IN 3014/3014 POM_5V_GPU 0/0 POM_5V_CPU 1044/1044",
     "RAM 1409/3964MB (lfb 28x4MB) SWAP 0/1982MB (cached 0MB) IRAM 0/252kB(lfb 252kB) CPU [22%@518,67%@518,off,off] EMC_FREQ 0%@1600 GR3D_FREQ 0%@76 APE 25 PLL@28.5C CPU@32C PMIC@50C GPU@30.5C AO@39.5C thermal@31.25C POM_5V_IN 2003/2003 POM_5V_GPU 0/0 POM_5V_CPU 320/320",
 ]
-NANO_THERMAL = [("AO-therm", 41500), ("CPU-therm", 34000), ("GPU-therm", 31000), ("PLL-therm", 31500),
-                ("PMIC-Die", 100000), ("thermal-fan-est", 33000)]
+NANO_THERMAL = [
+    ("AO-therm", 41500),
+    ("CPU-therm", 34000),
+    ("GPU-therm", 31000),
+    ("PLL-therm", 31500),
+    ("PMIC-Die", 100000),
+    ("thermal-fan-est", 33000),
+]
 NANO_RELEASE = "# R32 (release), REVISION: 7.1, GCID: 29818004, BOARD: t210ref, EABI: aarch64, DATE: Sat Feb 19 17:05:08 UTC 2022\n"
 
 REPLAY = '''#!{python}
@@ -79,8 +86,10 @@ def jetson_nano(root: Path, python: str = sys.executable) -> dict:
     _cpus(root, 4, 1479000, "schedutil")
     _write(root / "sys/devices/57000000.gpu/devfreq/57000000.gpu/cur_freq", "76800000\n")
     _program(root / "usr/bin/tegrastats", REPLAY.format(python=python, lines=NANO_TEGRASTATS))
-    _program(root / "usr/sbin/nvpmodel", ANSWERS.format(python=python, name="nvpmodel",
-                                                        answers={"-q": "NV Power Mode: MAXN\n0\n"}))
+    _program(
+        root / "usr/sbin/nvpmodel",
+        ANSWERS.format(python=python, name="nvpmodel", answers={"-q": "NV Power Mode: MAXN\n0\n"}),
+    )
     return {}
 
 
@@ -92,13 +101,29 @@ def rpi4(root: Path, python: str = sys.executable) -> dict:
     device = root / "sys/bus/i2c/devices/1-0040"
     device.mkdir(parents=True, exist_ok=True)
     hwmon = root / "sys/class/hwmon/hwmon0"
-    for name, value in (("name", "ina219"), ("in0_input", "62"), ("in1_input", "5104"),
-                        ("curr1_input", "612"), ("power1_input", "3123648"), ("shunt_resistor", "100000")):
+    for name, value in (
+        ("name", "ina219"),
+        ("in0_input", "62"),
+        ("in1_input", "5104"),
+        ("curr1_input", "612"),
+        ("power1_input", "3123648"),
+        ("shunt_resistor", "100000"),
+    ):
         _write(hwmon / name, value + "\n")
     os.symlink(os.path.relpath(device, hwmon), hwmon / "device")
-    _program(root / "usr/bin/vcgencmd", ANSWERS.format(python=python, name="vcgencmd", answers={
-        "get_throttled": "throttled=0x0\n", "measure_temp": "temp=48.8'C\n",
-        "measure_clock arm": "frequency(48)=1500000000\n", "measure_volts core": "volt=0.8563V\n"}))
+    _program(
+        root / "usr/bin/vcgencmd",
+        ANSWERS.format(
+            python=python,
+            name="vcgencmd",
+            answers={
+                "get_throttled": "throttled=0x0\n",
+                "measure_temp": "temp=48.8'C\n",
+                "measure_clock arm": "frequency(48)=1500000000\n",
+                "measure_volts core": "volt=0.8563V\n",
+            },
+        ),
+    )
     return {"power": "ina2xx_hwmon", "total_rail": "ina219-1-0040"}
 
 

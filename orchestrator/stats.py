@@ -2,6 +2,7 @@
 
 Pure functions, standard library only (the CLI and the tables import them).
 """
+
 import math
 from typing import Optional, Tuple
 
@@ -13,7 +14,9 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> Tuple[float, floa
     normal approximation it stays inside [0, 1] and is not empty at 0 or n successes.
     Raises ValueError when n < 1 or successes is outside 0..n."""
     if n < 1 or not 0 <= successes <= n:
-        raise ValueError("wilson_interval: need 0 <= successes <= n and n >= 1, got %r of %r" % (successes, n))
+        raise ValueError(
+            "wilson_interval: need 0 <= successes <= n and n >= 1, got %r of %r" % (successes, n)
+        )
     p = successes / n
     z2 = z * z
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)

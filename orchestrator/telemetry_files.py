@@ -19,6 +19,7 @@ Units are in the column names (`_mw`, `_mb`, `_mhz`, `_c`, `_hz`). A value the l
 carry is null in JSON and an empty field in CSV, never 0. Lists and maps (per-core CPU loads,
 temperatures, rails) are real lists/objects in JSON and JSON-encoded text in a CSV field.
 """
+
 from __future__ import annotations
 
 import csv
@@ -37,19 +38,37 @@ FORMATS = ("csv", "json")
 
 # The documented columns come first, in this order; the parser's other keys follow.
 TEGRASTATS_COLUMNS = (
-    "line", "timestamp", "ram_used_mb", "ram_total_mb", "swap_used_mb", "cpu_load_pct",
-    "cpu_freq_mhz", "gpu_load_pct", "gpu_freq_mhz", "temps_c", "rails_mw", "power_total_mw",
+    "line",
+    "timestamp",
+    "ram_used_mb",
+    "ram_total_mb",
+    "swap_used_mb",
+    "cpu_load_pct",
+    "cpu_freq_mhz",
+    "gpu_load_pct",
+    "gpu_freq_mhz",
+    "temps_c",
+    "rails_mw",
+    "power_total_mw",
     "total_rail",
 )
 TEGRASTATS_EXTRA = tuple(k for k in tegrastats.RECORD_KEYS if k not in TEGRASTATS_COLUMNS)
 
 PERF_COLUMNS = (
-    "line", "time", "aggr", "event", "value", "unit", "status", "run_time", "pct_running",
-    "metric_value", "metric_unit",
+    "line",
+    "time",
+    "aggr",
+    "event",
+    "value",
+    "unit",
+    "status",
+    "run_time",
+    "pct_running",
+    "metric_value",
+    "metric_unit",
 )
 # `raw` (the line itself) and `error` (reported in errors instead) are left out.
-PERF_EXTRA = tuple(k for k in perfstat.ROW_KEYS
-                   if k not in PERF_COLUMNS and k not in ("raw", "error"))
+PERF_EXTRA = tuple(k for k in perfstat.ROW_KEYS if k not in PERF_COLUMNS and k not in ("raw", "error"))
 PERF_EMPTY = "empty"  # status of a `,,,,,` row: perf printed a row with nothing in it
 
 VCGENCMD_COLUMNS = ("line", "quantity", "value", "flags", "reason", "command")
@@ -59,6 +78,7 @@ VCGENCMD_COLUMNS = ("line", "quantity", "value", "flags", "reason", "command")
 class ParsedFile:
     """Rows (one dict per sample, keys in `columns` order) and the lines that could not be
     read, as (line number, message)."""
+
     kind: str
     rows: List[dict] = field(default_factory=list)
     errors: List[Tuple[int, str]] = field(default_factory=list)
@@ -70,6 +90,7 @@ def _is_comment(line: str) -> bool:
 
 
 # --- tegrastats -------------------------------------------------------------------------------
+
 
 def _parse_tegrastats(text: str) -> ParsedFile:
     parsed = ParsedFile("tegrastats", columns=TEGRASTATS_COLUMNS + TEGRASTATS_EXTRA)
@@ -89,6 +110,7 @@ def _parse_tegrastats(text: str) -> ParsedFile:
 
 
 # --- perf stat -x, ----------------------------------------------------------------------------
+
 
 def _parse_perf(text: str) -> ParsedFile:
     parsed = ParsedFile("perf-stat", columns=PERF_COLUMNS + PERF_EXTRA)
@@ -153,8 +175,14 @@ def _vc_row(number, quantity, value=None, flags=None, reason=None, cmd=None) -> 
     command = None
     if cmd is not None:
         command = "vcgencmd " + " ".join(part for part in cmd if part)
-    return {"line": number, "quantity": quantity, "value": value, "flags": flags,
-            "reason": reason, "command": command}
+    return {
+        "line": number,
+        "quantity": quantity,
+        "value": value,
+        "flags": flags,
+        "reason": reason,
+        "command": command,
+    }
 
 
 def _vc_line(number: int, line: str, cmd) -> Tuple[Optional[dict], Optional[str]]:
@@ -177,8 +205,7 @@ def _vc_line(number: int, line: str, cmd) -> Tuple[Optional[dict], Optional[str]
                 flags = dict((k, v) for k, v in value.items() if k != "raw")
                 value = value["raw"]
             same = cmd if cmd is not None and cmd[0] == command else None
-            return _vc_row(number, _vc_quantity(command, stripped, same), value, flags,
-                           cmd=same), None
+            return _vc_row(number, _vc_quantity(command, stripped, same), value, flags, cmd=same), None
     pmic = _PMIC_LINE.match(stripped)
     if pmic:
         rails = vcgencmd.parse_pmic_adc(stripped)
@@ -220,6 +247,7 @@ _PARSERS: Dict[str, Callable[[str], ParsedFile]] = {
 
 
 # --- public API -------------------------------------------------------------------------------
+
 
 def parse_text(kind: str, text: str) -> ParsedFile:
     """Like parse_file, over text already read."""

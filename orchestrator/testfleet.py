@@ -7,6 +7,7 @@ Without network namespaces every device listens on its own 127.0.0.1 port. With
 DIR/ssh_config, to reach devices through a ProxyJump chain. Everything started is recorded in
 DIR/fleet.json and stopped by PID.
 """
+
 import getpass
 import json
 import os
@@ -37,9 +38,9 @@ class SimDevice:
     dir: str
     netns: Optional[str] = None
     host_veth: Optional[str] = None
-    board: Optional[str] = None       # a simulated board (jetson-nano, rpi4), or None
+    board: Optional[str] = None  # a simulated board (jetson-nano, rpi4), or None
     telemetry: Optional[dict] = None  # its inventory telemetry settings
-    role: str = "device"              # or "jump": a jump host, not in the inventory
+    role: str = "device"  # or "jump": a jump host, not in the inventory
 
 
 def _run(argv: List[str]) -> None:
@@ -82,24 +83,46 @@ def _free_port_both() -> int:
     raise UserError("test fleet: no port free on both 127.0.0.1 and ::1")
 
 
-def _sshd_config(dev_dir: Path, host: str, port: int, authorized_keys: Path, sysroot: Optional[Path],
-                 jump: bool = False, also_v6: bool = False) -> Path:
+def _sshd_config(
+    dev_dir: Path,
+    host: str,
+    port: int,
+    authorized_keys: Path,
+    sysroot: Optional[Path],
+    jump: bool = False,
+    also_v6: bool = False,
+) -> Path:
     config = dev_dir / "sshd_config"
     extra = ["SetEnv EDGEBENCH_SYSROOT=%s" % sysroot] if sysroot else []
     # A jump host logs each channel it forwards (debug1: "server_request_direct_tcpip: ...
     # target 127.0.0.1 port N"), so that a test can tell which way a connection went.
     extra += ["AllowTcpForwarding yes", "LogLevel DEBUG1"] if jump else ["LogLevel ERROR"]
     extra += ["ListenAddress ::1"] if also_v6 else []
-    config.write_text("\n".join(extra + [
-        "Port %d" % port, "ListenAddress %s" % host,
-        "HostKey %s" % (dev_dir / "host_ed25519"), "PidFile %s" % (dev_dir / "sshd.pid"),
-        "AuthorizedKeysFile %s" % authorized_keys,
-        "PubkeyAuthentication yes", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
-        "UsePAM no", "StrictModes no", "PermitRootLogin prohibit-password",
-        "Subsystem sftp internal-sftp", "MaxSessions 64", "MaxStartups 200",
-        # A host that vanished (cut link, killed controller) leaves no session behind for long.
-        "ClientAliveInterval 5", "ClientAliveCountMax 2",
-    ]) + "\n")
+    config.write_text(
+        "\n".join(
+            extra
+            + [
+                "Port %d" % port,
+                "ListenAddress %s" % host,
+                "HostKey %s" % (dev_dir / "host_ed25519"),
+                "PidFile %s" % (dev_dir / "sshd.pid"),
+                "AuthorizedKeysFile %s" % authorized_keys,
+                "PubkeyAuthentication yes",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "UsePAM no",
+                "StrictModes no",
+                "PermitRootLogin prohibit-password",
+                "Subsystem sftp internal-sftp",
+                "MaxSessions 64",
+                "MaxStartups 200",
+                # A host that vanished (cut link, killed controller) leaves no session behind for long.
+                "ClientAliveInterval 5",
+                "ClientAliveCountMax 2",
+            ]
+        )
+        + "\n"
+    )
     return config
 
 
@@ -108,7 +131,9 @@ def _wait_ready(host: str, port: int, proc: subprocess.Popen, log: Path) -> None
     deadline = time.monotonic() + READY_DEADLINE_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise UserError("test fleet: sshd on %s:%d exited: %s" % (host, port, log.read_text().strip()[-300:]))
+            raise UserError(
+                "test fleet: sshd on %s:%d exited: %s" % (host, port, log.read_text().strip()[-300:])
+            )
         try:
             with socket.create_connection((host, port), timeout=1) as s:
                 if s.recv(64).startswith(b"SSH-"):
@@ -132,8 +157,15 @@ def _make_netns(index: int) -> tuple:
     return ns, host_veth, dev_ip
 
 
-def _start_device(root: Path, index: int, authorized_keys: Path, netns: bool, board: Optional[str],
-                  python: str, role: str = "device") -> SimDevice:
+def _start_device(
+    root: Path,
+    index: int,
+    authorized_keys: Path,
+    netns: bool,
+    board: Optional[str],
+    python: str,
+    role: str = "device",
+) -> SimDevice:
     name = "sim%02d" % index if role == "device" else "%s%d" % (role, index)
     dev_dir = root / name
     (dev_dir / "work").mkdir(parents=True, exist_ok=True)
@@ -169,27 +201,47 @@ def _known_hosts_line(device: SimDevice) -> str:
 
 def _ssh_config_text(root: Path, jumps: List[SimDevice]) -> str:
     """Host blocks for the jump hosts; a test adds its own device hosts with ProxyJump."""
-    return "".join("Host %s\n  HostName %s\n  Port %d\n  User %s\n  IdentityFile %s\n\n"
-                   % (j.name, j.host, j.port, getpass.getuser(), root / "id_ed25519") for j in jumps)
+    return "".join(
+        "Host %s\n  HostName %s\n  Port %d\n  User %s\n  IdentityFile %s\n\n"
+        % (j.name, j.host, j.port, getpass.getuser(), root / "id_ed25519")
+        for j in jumps
+    )
 
 
 def _inventory_text(root: Path, devices: List[SimDevice], python: str) -> str:
-    lines = ["# Test fleet made by `edgebench testfleet start` (simulated devices: real sshd, this host).",
-             "version: 1", "devices:"]
+    lines = [
+        "# Test fleet made by `edgebench testfleet start` (simulated devices: real sshd, this host).",
+        "version: 1",
+        "devices:",
+    ]
     for d in devices:
-        lines += ["  %s:" % d.name, "    connection: ssh", "    host: %s" % d.host, "    port: %d" % d.port,
-                  "    user: %s" % getpass.getuser(), "    identity_file: %s" % (root / "id_ed25519"),
-                  "    python: %s" % python, "    workdir: %s" % (Path(d.dir) / "work"),
-                  "    platform: %s" % (d.board or "generic"),
-                  "    groups: [fleet%s]" % (", simulated-boards" if d.board else ""),
-                  "    backends: [onnxruntime, null]"]
+        lines += [
+            "  %s:" % d.name,
+            "    connection: ssh",
+            "    host: %s" % d.host,
+            "    port: %d" % d.port,
+            "    user: %s" % getpass.getuser(),
+            "    identity_file: %s" % (root / "id_ed25519"),
+            "    python: %s" % python,
+            "    workdir: %s" % (Path(d.dir) / "work"),
+            "    platform: %s" % (d.board or "generic"),
+            "    groups: [fleet%s]" % (", simulated-boards" if d.board else ""),
+            "    backends: [onnxruntime, null]",
+        ]
         if d.telemetry:
             lines += ["    telemetry: %s" % json.dumps(d.telemetry)]
     return "\n".join(lines) + "\n"
 
 
-def start(root: Path, count: int, netns: bool = False, python: str = sys.executable,
-          trust: bool = True, boards: List[str] = (), jump_hosts: int = 0) -> List[SimDevice]:
+def start(
+    root: Path,
+    count: int,
+    netns: bool = False,
+    python: str = sys.executable,
+    trust: bool = True,
+    boards: List[str] = (),
+    jump_hosts: int = 0,
+) -> List[SimDevice]:
     """Starts `count` devices under `root`; writes inventory.yaml, known_hosts, fleet.json.
     `boards` gives the first devices simulated boards (jetson-nano, rpi4), in order.
     `jump_hosts` more sshd (jump1, ...) are named in DIR/ssh_config. Returns the devices."""

@@ -10,6 +10,7 @@ stages that ask for one. CIFAR-10 gets the usual 32 -> 16 -> 8 -> 4 pyramid; an 
 8x8 through the early stages and goes to 4x4 only in the last ones, instead of collapsing to 1x1,
 where 3x3 convolutions would see only padding.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,8 +52,7 @@ def kaiming_init(module: nn.Module) -> None:
             # depthwise conv, and BN's running variance needs epochs to follow it down (eval
             # accuracy sat at chance for the first epochs on digits). fan_in is exact there.
             depthwise = m.groups == m.in_channels and m.groups > 1
-            nn.init.kaiming_normal_(m.weight, mode="fan_in" if depthwise else "fan_out",
-                                    nonlinearity="relu")
+            nn.init.kaiming_normal_(m.weight, mode="fan_in" if depthwise else "fan_out", nonlinearity="relu")
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):
@@ -67,11 +67,19 @@ class ConvBNReLU(nn.Module):
     """Conv (no bias: BN supplies the shift) + BatchNorm + optional ReLU. Attributes `conv`
     and `bn` are what pruning replaces."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int = 1,
-                 groups: int = 1, relu: bool = True):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: int,
+        stride: int = 1,
+        groups: int = 1,
+        relu: bool = True,
+    ):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel, stride, kernel // 2,
-                              groups=groups, bias=False)
+        self.conv = nn.Conv2d(
+            in_channels, out_channels, kernel, stride, kernel // 2, groups=groups, bias=False
+        )
         self.bn = nn.BatchNorm2d(out_channels)
         self.act = nn.ReLU(inplace=True) if relu else nn.Identity()
 
@@ -105,8 +113,7 @@ class InvertedResidual(nn.Module):
     input and output widths, and with them the residual addition, stay as they are.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int, expansion: int,
-                 groups: int):
+    def __init__(self, in_channels: int, out_channels: int, stride: int, expansion: int, groups: int):
         super().__init__()
         hidden = make_divisible(in_channels * expansion, math.lcm(8, groups))
         self.expand = ConvBNReLU(in_channels, hidden, 1)
@@ -161,9 +168,17 @@ class LightweightCNN(nn.Module):
     final last); by default, and in export, only the final exit's.
     """
 
-    def __init__(self, in_channels: int = 3, num_classes: int = 10, image_size: int = 32,
-                 width: float = 1.0, dropout: float = 0.3, groups: int = 2,
-                 early_exits: Sequence[int] = (), min_feature_size: int = 4):
+    def __init__(
+        self,
+        in_channels: int = 3,
+        num_classes: int = 10,
+        image_size: int = 32,
+        width: float = 1.0,
+        dropout: float = 0.3,
+        groups: int = 2,
+        early_exits: Sequence[int] = (),
+        min_feature_size: int = 4,
+    ):
         super().__init__()
         if not 0.0 <= dropout < 1.0:
             raise ValueError("dropout must be in [0, 1), got %r" % dropout)
@@ -179,16 +194,18 @@ class LightweightCNN(nn.Module):
             out = make_divisible(spec.out_channels * width)
             blocks = []
             for block_index in range(spec.blocks):
-                blocks.append(InvertedResidual(channels, out, stride if block_index == 0 else 1,
-                                               spec.expansion, groups))
+                blocks.append(
+                    InvertedResidual(channels, out, stride if block_index == 0 else 1, spec.expansion, groups)
+                )
                 channels = out
             self.stages.append(nn.Sequential(*blocks))
             if index in early_exits:
                 self.exit_heads[str(index)] = ExitHead(channels, num_classes, dropout)
         unknown = set(early_exits) - set(range(len(STUDENT_STAGES) - 1))
         if unknown:
-            raise ValueError("early exits must name stages 0..%d, got %s"
-                             % (len(STUDENT_STAGES) - 2, sorted(unknown)))
+            raise ValueError(
+                "early exits must name stages 0..%d, got %s" % (len(STUDENT_STAGES) - 2, sorted(unknown))
+            )
         head = make_divisible(STUDENT_HEAD_CHANNELS * width)
         self.head_conv = ConvBNReLU(channels, head, 1)
         self.classifier = ExitHead(head, num_classes, dropout)
@@ -241,14 +258,21 @@ class ResNet50(nn.Module):
     for 10 classes, the paper's teacher; smaller widths keep a demo teacher trainable on 2 cores.
     """
 
-    def __init__(self, in_channels: int = 3, num_classes: int = 10, image_size: int = 32,
-                 width: float = 1.0, min_feature_size: int = 4):
+    def __init__(
+        self,
+        in_channels: int = 3,
+        num_classes: int = 10,
+        image_size: int = 32,
+        width: float = 1.0,
+        min_feature_size: int = 4,
+    ):
         super().__init__()
         stem = make_divisible(64 * width)
         self.stem = ConvBNReLU(in_channels, stem, 3)
         channels = stem
-        strides = stage_strides(image_size, [index > 0 for index in range(len(RESNET50_BLOCKS))],
-                                min_feature_size)
+        strides = stage_strides(
+            image_size, [index > 0 for index in range(len(RESNET50_BLOCKS))], min_feature_size
+        )
         layers = []
         for blocks, planes, stride in zip(RESNET50_BLOCKS, RESNET50_PLANES, strides):
             planes = make_divisible(planes * width)
@@ -280,15 +304,19 @@ def count_parameters(model: nn.Module, exclude_early_exits: bool = True) -> int:
     return total
 
 
-def build_student(in_channels: int, num_classes: int, image_size: int, width: float = 1.0,
-                  dropout: float = 0.3, early_exits: Sequence[int] = (),
-                  groups: int = 2) -> LightweightCNN:
-    return LightweightCNN(in_channels, num_classes, image_size, width, dropout, groups,
-                          tuple(early_exits))
+def build_student(
+    in_channels: int,
+    num_classes: int,
+    image_size: int,
+    width: float = 1.0,
+    dropout: float = 0.3,
+    early_exits: Sequence[int] = (),
+    groups: int = 2,
+) -> LightweightCNN:
+    return LightweightCNN(in_channels, num_classes, image_size, width, dropout, groups, tuple(early_exits))
 
 
-def build_teacher(in_channels: int, num_classes: int, image_size: int,
-                  width: float = 1.0) -> ResNet50:
+def build_teacher(in_channels: int, num_classes: int, image_size: int, width: float = 1.0) -> ResNet50:
     return ResNet50(in_channels, num_classes, image_size, width)
 
 

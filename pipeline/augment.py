@@ -5,6 +5,7 @@ generators seeded by the caller, so a seed fixes every augmented batch.
 Labels come back as soft targets [N, classes]: one-hot rows, or the lambda-weighted mix of two
 rows after CutMix/MixUp, which cross-entropy takes directly.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,13 +18,13 @@ import torch.nn.functional as F
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    crop_padding: int = 4          # random crop after zero padding (0 = the mean, data is normalized); 0 = off
-    horizontal_flip: bool = True   # off for digits: a mirrored 2 is not a 2
-    brightness: float = 0.2        # add U(-b, b) per image (in std units); 0 = off
-    contrast: float = 0.2          # scale around the image mean by U(1-c, 1+c); 0 = off
-    cutmix_alpha: float = 1.0      # Beta(a, a) for the pasted box's area; 0 = off
-    mixup_alpha: float = 0.2       # Beta(a, a) for the blend weight; 0 = off
-    mix_probability: float = 0.5   # chance that a batch is mixed at all (CutMix or MixUp, 50/50 if both on)
+    crop_padding: int = 4  # random crop after zero padding (0 = the mean, data is normalized); 0 = off
+    horizontal_flip: bool = True  # off for digits: a mirrored 2 is not a 2
+    brightness: float = 0.2  # add U(-b, b) per image (in std units); 0 = off
+    contrast: float = 0.2  # scale around the image mean by U(1-c, 1+c); 0 = off
+    cutmix_alpha: float = 1.0  # Beta(a, a) for the pasted box's area; 0 = off
+    mixup_alpha: float = 0.2  # Beta(a, a) for the blend weight; 0 = off
+    mix_probability: float = 0.5  # chance that a batch is mixed at all (CutMix or MixUp, 50/50 if both on)
 
     @classmethod
     def none(cls) -> "AugmentConfig":
@@ -78,8 +79,9 @@ def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
-def brightness_contrast(x: torch.Tensor, brightness: float, contrast: float,
-                        generator: torch.Generator) -> torch.Tensor:
+def brightness_contrast(
+    x: torch.Tensor, brightness: float, contrast: float, generator: torch.Generator
+) -> torch.Tensor:
     n = len(x)
     shift = _uniform(n, -brightness, brightness, generator)[:, None, None, None]
     scale = _uniform(n, 1.0 - contrast, 1.0 + contrast, generator)[:, None, None, None]

@@ -1,5 +1,6 @@
 """Model cards: the Markdown written beside each built model, and the listing behind
 `edgebench models list`. Needs onnx only (no torch), so listing works without the train extra."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -91,8 +92,15 @@ graph's inferred shapes. Accuracy on a device can differ (backend, precision): m
 """
 
 
-QUANTIZED_OPS = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul",
-                 "ConvInteger", "MatMulInteger", "DynamicQuantizeLinear"}
+QUANTIZED_OPS = {
+    "QuantizeLinear",
+    "DequantizeLinear",
+    "QLinearConv",
+    "QLinearMatMul",
+    "ConvInteger",
+    "MatMulInteger",
+    "DynamicQuantizeLinear",
+}
 
 
 def _metadata(path: Path) -> Dict[str, str]:
@@ -128,16 +136,18 @@ def list_model_cards(folder) -> List[Dict[str, object]]:
         card = path.with_suffix(".md")
         eval_name = meta.get("edgebench.eval_set")
         eval_set = path.parent / eval_name if eval_name else None
-        rows.append({
-            "name": path.stem,
-            "params": _number(meta.get("edgebench.params")),
-            "size_bytes": path.stat().st_size,
-            "precision": meta["edgebench.precision"],
-            "dataset": meta.get("edgebench.dataset"),
-            "host_accuracy": _number(meta.get("edgebench.host_accuracy"), float),
-            "macs": _number(meta.get("edgebench.macs")),
-            "recipe": meta.get("edgebench.recipe"),
-            "eval_set": eval_set if eval_set is not None and eval_set.is_file() else None,
-            "card": card if card.is_file() else None,
-        })
+        rows.append(
+            {
+                "name": path.stem,
+                "params": _number(meta.get("edgebench.params")),
+                "size_bytes": path.stat().st_size,
+                "precision": meta["edgebench.precision"],
+                "dataset": meta.get("edgebench.dataset"),
+                "host_accuracy": _number(meta.get("edgebench.host_accuracy"), float),
+                "macs": _number(meta.get("edgebench.macs")),
+                "recipe": meta.get("edgebench.recipe"),
+                "eval_set": eval_set if eval_set is not None and eval_set.is_file() else None,
+                "card": card if card.is_file() else None,
+            }
+        )
     return rows

@@ -6,6 +6,7 @@ mean and std; y int64. Splits are stratified and fixed by a seed.
   folder, which has labels, serves as the test split (the `test` folder has none);
 - scikit-learn's bundled digits (1x8x8, pixel values 0..16; no download).
 """
+
 from __future__ import annotations
 
 import pickle
@@ -47,35 +48,68 @@ class Dataset:
 
     @property
     def normalization(self) -> str:
-        fmt = lambda values: "[" + ", ".join("%.4f" % v for v in values) + "]"
+        def fmt(values):
+            return "[" + ", ".join("%.4f" % v for v in values) + "]"
+
         return "x = (pixel / %g - mean) / std per channel, mean %s, std %s" % (
-            self.pixel_max, fmt(self.mean), fmt(self.std))
+            self.pixel_max,
+            fmt(self.mean),
+            fmt(self.std),
+        )
 
 
-def stratified_split(y: np.ndarray, fraction: float, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
+def stratified_split(
+    y: np.ndarray, fraction: float, rng: np.random.Generator
+) -> Tuple[np.ndarray, np.ndarray]:
     """Indices (kept, held_out): `fraction` of every class held out, chosen by `rng`."""
     held_out: List[np.ndarray] = []
     for label in np.unique(y):
         members = rng.permutation(np.flatnonzero(y == label))
-        held_out.append(members[:int(round(fraction * len(members)))])
+        held_out.append(members[: int(round(fraction * len(members)))])
     held = np.sort(np.concatenate(held_out)) if held_out else np.array([], dtype=np.int64)
     kept = np.setdiff1d(np.arange(len(y)), held)
     return kept, held
 
 
-def _normalize(name: str, train: np.ndarray, val: np.ndarray, test: np.ndarray, y_train, y_val,
-               y_test, num_classes: int, flip_ok: bool, pixel_max: float) -> Dataset:
+def _normalize(
+    name: str,
+    train: np.ndarray,
+    val: np.ndarray,
+    test: np.ndarray,
+    y_train,
+    y_val,
+    y_test,
+    num_classes: int,
+    flip_ok: bool,
+    pixel_max: float,
+) -> Dataset:
     """Takes [0, 1]-scaled NCHW arrays; standardizes all splits with the train split's stats."""
     mean = train.mean(axis=(0, 2, 3), dtype=np.float64)
     std = train.std(axis=(0, 2, 3), dtype=np.float64)
     std = np.where(std > 0, std, 1.0)
     shift = mean.reshape(1, -1, 1, 1).astype(np.float32)
     scale = std.reshape(1, -1, 1, 1).astype(np.float32)
-    norm = lambda x: np.ascontiguousarray((x - shift) / scale, dtype=np.float32)
-    labels = lambda y: np.ascontiguousarray(y, dtype=np.int64)
-    return Dataset(name, norm(train), labels(y_train), norm(val), labels(y_val), norm(test),
-                   labels(y_test), num_classes, tuple(float(m) for m in mean),
-                   tuple(float(s) for s in std), flip_ok, pixel_max)
+
+    def norm(x):
+        return np.ascontiguousarray((x - shift) / scale, dtype=np.float32)
+
+    def labels(y):
+        return np.ascontiguousarray(y, dtype=np.int64)
+
+    return Dataset(
+        name,
+        norm(train),
+        labels(y_train),
+        norm(val),
+        labels(y_val),
+        norm(test),
+        labels(y_test),
+        num_classes,
+        tuple(float(m) for m in mean),
+        tuple(float(s) for s in std),
+        flip_ok,
+        pixel_max,
+    )
 
 
 def load_digits(seed: int = 0, test_fraction: float = 0.25, val_fraction: float = 0.1) -> Dataset:
@@ -110,19 +144,24 @@ def _find_folder(path, name: str, marker: str, dataset: str) -> Path:
 
 def _read_cifar_batch(path: Path) -> Tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
-        raise DatasetError("cifar10: %s is missing (expected %s and %s in %s)"
-                           % (path, ", ".join(CIFAR10_TRAIN_BATCHES), CIFAR10_TEST_BATCH, path.parent))
+        raise DatasetError(
+            "cifar10: %s is missing (expected %s and %s in %s)"
+            % (path, ", ".join(CIFAR10_TRAIN_BATCHES), CIFAR10_TEST_BATCH, path.parent)
+        )
     try:
         with open(path, "rb") as f:
             batch = pickle.load(f, encoding="bytes")
         data = np.asarray(batch[b"data"], dtype=np.uint8)
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
     except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as exc:
-        raise DatasetError("cifar10: %s is not a CIFAR-10 python batch (%s: %s)"
-                           % (path, type(exc).__name__, exc)) from None
+        raise DatasetError(
+            "cifar10: %s is not a CIFAR-10 python batch (%s: %s)" % (path, type(exc).__name__, exc)
+        ) from None
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
-        raise DatasetError("cifar10: %s has data of shape %s and %d labels; expected [N, 3072] and N"
-                           % (path, data.shape, len(labels)))
+        raise DatasetError(
+            "cifar10: %s has data of shape %s and %d labels; expected [N, 3072] and N"
+            % (path, data.shape, len(labels))
+        )
     return data.reshape(-1, 3, 32, 32), labels
 
 
@@ -135,17 +174,31 @@ def load_cifar10(path, seed: int = 0, val_fraction: float = 0.1) -> Dataset:
     y_all = np.concatenate([p[1] for p in parts])
     x_test, y_test = _read_cifar_batch(folder / CIFAR10_TEST_BATCH)
     train, val = stratified_split(y_all, val_fraction, np.random.default_rng(seed))
-    scale = lambda x: x.astype(np.float32) / 255.0
-    return _normalize("cifar10", scale(x_all[train]), scale(x_all[val]), scale(x_test),
-                      y_all[train], y_all[val], y_test, 10, True, 255.0)
+
+    def scale(x):
+        return x.astype(np.float32) / 255.0
+
+    return _normalize(
+        "cifar10",
+        scale(x_all[train]),
+        scale(x_all[val]),
+        scale(x_test),
+        y_all[train],
+        y_all[val],
+        y_test,
+        10,
+        True,
+        255.0,
+    )
 
 
 def _open_image_module():
     try:
         from PIL import Image
     except ImportError:
-        raise DatasetError("tinyimagenet: reading its JPEG files needs Pillow; "
-                           "install it with `pip install pillow`") from None
+        raise DatasetError(
+            "tinyimagenet: reading its JPEG files needs Pillow; install it with `pip install pillow`"
+        ) from None
     return Image
 
 
@@ -160,8 +213,10 @@ def _read_images(paths: List[Path], image_module) -> np.ndarray:
         if out is None:
             out = np.empty((len(paths),) + pixels.shape, dtype=np.uint8)
         if pixels.shape != out.shape[1:]:
-            raise DatasetError("tinyimagenet: %s is %dx%d; the other images are %dx%d"
-                               % (path, pixels.shape[1], pixels.shape[0], out.shape[2], out.shape[1]))
+            raise DatasetError(
+                "tinyimagenet: %s is %dx%d; the other images are %dx%d"
+                % (path, pixels.shape[1], pixels.shape[0], out.shape[2], out.shape[1])
+            )
         out[index] = pixels
     if out is None:
         return np.empty((0, 3, 64, 64), dtype=np.float32)
@@ -173,8 +228,9 @@ def _tinyimagenet_train_files(folder: Path, wnids: List[str], max_per_class: Opt
     for label, wnid in enumerate(wnids):
         images = folder / "train" / wnid / "images"
         if not images.is_dir():
-            raise DatasetError("tinyimagenet: %s is missing (every class in wnids.txt needs "
-                               "train/<wnid>/images/)" % images)
+            raise DatasetError(
+                "tinyimagenet: %s is missing (every class in wnids.txt needs train/<wnid>/images/)" % images
+            )
         files = sorted(p for p in images.iterdir() if p.suffix.lower() in (".jpeg", ".jpg"))
         if not files:
             raise DatasetError("tinyimagenet: %s has no .JPEG files" % images)
@@ -195,19 +251,23 @@ def _tinyimagenet_val_files(folder: Path, wnids: List[str]):
             continue
         fields = line.split("\t")
         if len(fields) < 2 or fields[1] not in index:
-            raise DatasetError("tinyimagenet: %s line %d: expected '<file>\\t<wnid>...' with a wnid "
-                               "from wnids.txt, got %r" % (annotations, line_number, line[:80]))
+            raise DatasetError(
+                "tinyimagenet: %s line %d: expected '<file>\\t<wnid>...' with a wnid "
+                "from wnids.txt, got %r" % (annotations, line_number, line[:80])
+            )
         image = folder / "val" / "images" / fields[0]
         if not image.is_file():
-            raise DatasetError("tinyimagenet: %s (named in %s line %d) is missing"
-                               % (image, annotations, line_number))
+            raise DatasetError(
+                "tinyimagenet: %s (named in %s line %d) is missing" % (image, annotations, line_number)
+            )
         paths.append(image)
         labels.append(index[fields[1]])
     return paths, np.asarray(labels, dtype=np.int64)
 
 
-def load_tinyimagenet(path, seed: int = 0, val_fraction: float = 0.1,
-                      max_per_class: Optional[int] = None) -> Dataset:
+def load_tinyimagenet(
+    path, seed: int = 0, val_fraction: float = 0.1, max_per_class: Optional[int] = None
+) -> Dataset:
     """Tiny ImageNet from `tiny-imagenet-200`: train/ is split into train and val, val/ is the
     test split. All of train/ as float32 takes about 5 GB: `max_per_class` caps it."""
     folder = _find_folder(path, TINYIMAGENET_FOLDER, "wnids.txt", "tinyimagenet")
@@ -220,11 +280,22 @@ def load_tinyimagenet(path, seed: int = 0, val_fraction: float = 0.1,
     x_all = _read_images(train_paths, image_module)
     x_test = _read_images(test_paths, image_module)
     if x_test.shape[1:] != x_all.shape[1:]:
-        raise DatasetError("tinyimagenet: val images are %s, train images %s"
-                           % (x_test.shape[1:], x_all.shape[1:]))
+        raise DatasetError(
+            "tinyimagenet: val images are %s, train images %s" % (x_test.shape[1:], x_all.shape[1:])
+        )
     train, val = stratified_split(y_all, val_fraction, np.random.default_rng(seed))
-    return _normalize("tinyimagenet", x_all[train], x_all[val], x_test, y_all[train], y_all[val],
-                      y_test, len(wnids), True, 255.0)
+    return _normalize(
+        "tinyimagenet",
+        x_all[train],
+        x_all[val],
+        x_test,
+        y_all[train],
+        y_all[val],
+        y_test,
+        len(wnids),
+        True,
+        255.0,
+    )
 
 
 def load_dataset(name: str, path=None, seed: int = 0, **options) -> Dataset:

@@ -5,6 +5,7 @@ It is content-addressed: the same arrays give the same bytes. `np.savez` cannot 
 because it stamps every zip entry with the current time; this writer fixes the entry date and
 attributes, and deflates (digits and photos compress well).
 """
+
 from __future__ import annotations
 
 import io
@@ -20,8 +21,9 @@ DEFAULT_EVAL_SAMPLES = 1000
 _FIXED_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
 
 
-def eval_subset(x: np.ndarray, y: np.ndarray, limit: int = DEFAULT_EVAL_SAMPLES,
-                seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+def eval_subset(
+    x: np.ndarray, y: np.ndarray, limit: int = DEFAULT_EVAL_SAMPLES, seed: int = 0
+) -> Tuple[np.ndarray, np.ndarray]:
     """Up to `limit` samples: all of them in order if they fit, else a seeded random subset
     (kept in original order)."""
     if len(x) != len(y):

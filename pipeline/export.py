@@ -4,6 +4,7 @@ its host accuracy measured with onnxruntime, metadata in the file, and a model c
 Files for a model `<name>`: `<name>.onnx`, `<name>.md` (card), `<name>.eval.npz` (eval set).
 Opset 13 by default: TensorRT 8.2 (JetPack 4.6, the last for Jetson Nano) parses up to 13.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,8 +30,9 @@ OUTPUT_NAME = "logits"
 DEFAULT_OPSET = 13
 
 
-def export_onnx(model: nn.Module, path: Path, input_shape: Tuple[int, int, int],
-                opset: int = DEFAULT_OPSET) -> Path:
+def export_onnx(
+    model: nn.Module, path: Path, input_shape: Tuple[int, int, int], opset: int = DEFAULT_OPSET
+) -> Path:
     """Exports the model's final exit in eval mode (BatchNorm folds into the convs), with a
     dynamic batch axis named "batch", input `input` [batch, C, H, W] and output `logits`."""
     path = Path(path)
@@ -43,10 +45,16 @@ def export_onnx(model: nn.Module, path: Path, input_shape: Tuple[int, int, int],
             # chosen on purpose: the dynamo exporter needs onnxscript and opset >= 18.
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(
-                FinalExit(model), (torch.zeros((1,) + tuple(input_shape)),), str(temporary),
-                dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME], do_constant_folding=True,
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+                FinalExit(model),
+                (torch.zeros((1,) + tuple(input_shape)),),
+                str(temporary),
+                dynamo=False,
+                opset_version=opset,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                do_constant_folding=True,
+                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            )
         onnx.checker.check_model(onnx.load(str(temporary)))
         os.replace(temporary, path)
     finally:
@@ -59,6 +67,7 @@ def export_onnx(model: nn.Module, path: Path, input_shape: Tuple[int, int, int],
 @dataclass(frozen=True)
 class ModelStory:
     """What a card says about where a model came from."""
+
     summary: str
     architecture: str
     recipe: str
@@ -85,8 +94,9 @@ def eval_set_path(model_path: Path) -> Path:
     return model_path.with_name(model_path.stem + EVAL_SET_SUFFIX)
 
 
-def publish_model(path: Path, params: int, precision: str, story: ModelStory,
-                  eval_x: np.ndarray, eval_y: np.ndarray) -> PublishedModel:
+def publish_model(
+    path: Path, params: int, precision: str, story: ModelStory, eval_x: np.ndarray, eval_y: np.ndarray
+) -> PublishedModel:
     """Writes the eval set, measures host accuracy on it, stamps the metadata into the ONNX
     file and writes the card. `params` is the trained network's parameter count (torch's,
     BatchNorm included); int8 variants carry their fp32 source's."""
@@ -95,18 +105,21 @@ def publish_model(path: Path, params: int, precision: str, story: ModelStory,
     top1 = onnx_top1(path, eval_x, eval_y)
     model = onnx.load(str(path))
     macs = count_macs(model)
-    set_metadata(model, {
-        "edgebench.params": params,
-        "edgebench.precision": precision,
-        "edgebench.recipe": story.recipe,
-        "edgebench.dataset": story.dataset,
-        "edgebench.eval_set": eval_path.name,
-        "edgebench.seed": story.seed,
-        "edgebench.macs": macs,
-        "edgebench.host_accuracy": "%.4f" % top1,
-        "edgebench.description": story.summary,
-        "edgebench.normalization": story.normalization,
-    })
+    set_metadata(
+        model,
+        {
+            "edgebench.params": params,
+            "edgebench.precision": precision,
+            "edgebench.recipe": story.recipe,
+            "edgebench.dataset": story.dataset,
+            "edgebench.eval_set": eval_path.name,
+            "edgebench.seed": story.seed,
+            "edgebench.macs": macs,
+            "edgebench.host_accuracy": "%.4f" % top1,
+            "edgebench.description": story.summary,
+            "edgebench.normalization": story.normalization,
+        },
+    )
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_bytes(model.SerializeToString())
     os.replace(temporary, path)
@@ -115,14 +128,30 @@ def publish_model(path: Path, params: int, precision: str, story: ModelStory,
     output_dims = [d.dim_param or d.dim_value for d in model.graph.output[0].type.tensor_type.shape.dim]
     opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     facts = CardFacts(
-        name=path.stem, summary=story.summary, architecture=story.architecture,
-        input_name=model.graph.input[0].name, input_dims=input_dims,
-        output_name=model.graph.output[0].name, output_dims=output_dims,
-        params=params, stored_values=count_stored_values(model), macs=macs, size_bytes=size,
-        sha256=hashlib.sha256(path.read_bytes()).hexdigest(), precision=precision,
-        dataset=story.dataset, normalization=story.normalization, eval_set=eval_path.name,
-        eval_samples=len(eval_y), host_top1=top1, recipe=story.recipe, seed=story.seed,
-        opset=opset, ir_version=model.ir_version, how_made=list(story.how_made))
+        name=path.stem,
+        summary=story.summary,
+        architecture=story.architecture,
+        input_name=model.graph.input[0].name,
+        input_dims=input_dims,
+        output_name=model.graph.output[0].name,
+        output_dims=output_dims,
+        params=params,
+        stored_values=count_stored_values(model),
+        macs=macs,
+        size_bytes=size,
+        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        precision=precision,
+        dataset=story.dataset,
+        normalization=story.normalization,
+        eval_set=eval_path.name,
+        eval_samples=len(eval_y),
+        host_top1=top1,
+        recipe=story.recipe,
+        seed=story.seed,
+        opset=opset,
+        ir_version=model.ir_version,
+        how_made=list(story.how_made),
+    )
     card = path.with_suffix(".md")
     card.write_text(render_card(facts), encoding="utf-8")
     return PublishedModel(path, card, eval_path, params, macs, size, precision, top1)

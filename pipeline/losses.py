@@ -1,4 +1,5 @@
 """The paper's distillation objective (equations 1 and 2): alpha * CE + beta * KD."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -13,8 +14,9 @@ DEFAULT_BETA = 0.6
 DEFAULT_TEMPERATURE = 4.0
 
 
-def soft_target_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
-                   temperature: float) -> torch.Tensor:
+def soft_target_kl(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float
+) -> torch.Tensor:
     """KL(teacher || student) of the temperature-softened distributions, times T^2.
 
     The T^2 keeps this term's gradients on the same scale as the cross-entropy's when T
@@ -28,10 +30,14 @@ def soft_target_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
     return kl * temperature * temperature
 
 
-def distillation_loss(student_logits: torch.Tensor, teacher_logits: Optional[torch.Tensor],
-                      targets: torch.Tensor, alpha: float = DEFAULT_ALPHA,
-                      beta: float = DEFAULT_BETA,
-                      temperature: float = DEFAULT_TEMPERATURE) -> torch.Tensor:
+def distillation_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: Optional[torch.Tensor],
+    targets: torch.Tensor,
+    alpha: float = DEFAULT_ALPHA,
+    beta: float = DEFAULT_BETA,
+    temperature: float = DEFAULT_TEMPERATURE,
+) -> torch.Tensor:
     """alpha * CE(student, targets) + beta * T^2 * KL(teacher_T || student_T).
 
     `targets` are class indices [N] or soft targets [N, classes] (after CutMix/MixUp).

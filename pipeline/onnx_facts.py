@@ -1,4 +1,5 @@
 """Facts read from an ONNX graph (no torch needed): MACs, stored values, metadata."""
+
 from __future__ import annotations
 
 from typing import Dict, Mapping
@@ -13,16 +14,17 @@ METADATA_PREFIX = "edgebench."
 
 def _dims(value_info) -> list:
     # Symbolic dims (the dynamic "batch") count as 1: MACs are per image.
-    return [d.dim_value if d.HasField("dim_value") else 1
-            for d in value_info.type.tensor_type.shape.dim]
+    return [d.dim_value if d.HasField("dim_value") else 1 for d in value_info.type.tensor_type.shape.dim]
 
 
 def count_macs(model: onnx.ModelProto) -> int:
     """Multiply-accumulates of Conv, Gemm and MatMul nodes for one input, from inferred shapes.
     Works for QDQ-quantized graphs too: their Conv/Gemm nodes read dequantized weights."""
     inferred = shape_inference.infer_shapes(model)
-    shapes = {v.name: _dims(v) for v in list(inferred.graph.value_info) + list(inferred.graph.input)
-              + list(inferred.graph.output)}
+    shapes = {
+        v.name: _dims(v)
+        for v in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output)
+    }
     shapes.update({t.name: list(t.dims) for t in inferred.graph.initializer})
     total = 0
     for node in inferred.graph.node:

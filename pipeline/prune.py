@@ -12,6 +12,7 @@ Filters are ranked per layer by the L1 norm of their weights, each chain losing 
 fraction ("layer-wise magnitude pruning"); sparsity rises over `steps` rounds with fine-tuning
 between them. The target is a fraction of the prunable filters or of the model's MACs.
 """
+
 from __future__ import annotations
 
 import copy
@@ -54,14 +55,18 @@ class PruneStep:
 
 def prunable_chains(model: nn.Module) -> List[Chain]:
     if not isinstance(model, LightweightCNN):
-        raise TypeError("structured pruning knows the student (LightweightCNN), not %s"
-                        % type(model).__name__)
+        raise TypeError(
+            "structured pruning knows the student (LightweightCNN), not %s" % type(model).__name__
+        )
     chains = [Chain("stem", model.stem, model.separable.depthwise, model.separable.pointwise)]
     for stage_index, stage in enumerate(model.stages):
         for block_index, block in enumerate(stage):
             assert isinstance(block, InvertedResidual)
-            chains.append(Chain("stages.%d.%d" % (stage_index, block_index), block.expand,
-                                block.depthwise, block.project))
+            chains.append(
+                Chain(
+                    "stages.%d.%d" % (stage_index, block_index), block.expand, block.depthwise, block.project
+                )
+            )
     return chains
 
 
@@ -83,15 +88,29 @@ def select_filters(norms: torch.Tensor, keep: int, groups: int) -> torch.Tensor:
     per_group, size = keep // groups, len(norms) // groups
     kept = []
     for g in range(groups):
-        local = torch.topk(norms[g * size:(g + 1) * size], per_group).indices
+        local = torch.topk(norms[g * size : (g + 1) * size], per_group).indices
         kept.append(local + g * size)
     return torch.sort(torch.cat(kept)).values
 
 
-def _copy_conv(conv: nn.Conv2d, in_channels: int, out_channels: int, groups: int,
-               weight: torch.Tensor, bias: Optional[torch.Tensor]) -> nn.Conv2d:
-    new = nn.Conv2d(in_channels, out_channels, conv.kernel_size, conv.stride, conv.padding,
-                    conv.dilation, groups, bias=bias is not None)
+def _copy_conv(
+    conv: nn.Conv2d,
+    in_channels: int,
+    out_channels: int,
+    groups: int,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor],
+) -> nn.Conv2d:
+    new = nn.Conv2d(
+        in_channels,
+        out_channels,
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        groups,
+        bias=bias is not None,
+    )
     new.train(conv.training)
     new.weight.data.copy_(weight)
     if bias is not None:
@@ -124,8 +143,9 @@ def remove_filters(chain: Chain, keep: torch.Tensor) -> None:
     if producer.groups != 1:
         raise ValueError("%s: the producer conv must be dense to drop single filters" % chain.name)
     n = len(keep)
-    chain.producer.conv = _copy_conv(producer, producer.in_channels, n, 1,
-                                     producer.weight.detach()[keep], _slice_bias(producer, keep))
+    chain.producer.conv = _copy_conv(
+        producer, producer.in_channels, n, 1, producer.weight.detach()[keep], _slice_bias(producer, keep)
+    )
     chain.producer.bn = _slice_bn(chain.producer.bn, keep)
     if depthwise is not None:
         dw = depthwise.conv
@@ -139,9 +159,10 @@ def remove_filters(chain: Chain, keep: torch.Tensor) -> None:
     parts = []
     for g in range(groups):
         local = keep[(keep >= g * size) & (keep < (g + 1) * size)] - g * size
-        parts.append(weight[g * rows:(g + 1) * rows][:, local])
-    chain.consumer.conv = _copy_conv(consumer, n, consumer.out_channels, groups,
-                                     torch.cat(parts), _slice_bias(consumer))
+        parts.append(weight[g * rows : (g + 1) * rows][:, local])
+    chain.consumer.conv = _copy_conv(
+        consumer, n, consumer.out_channels, groups, torch.cat(parts), _slice_bias(consumer)
+    )
 
 
 def _kept_count(original: int, fraction: float, groups: int, multiple: int) -> int:
@@ -153,8 +174,9 @@ def _kept_count(original: int, fraction: float, groups: int, multiple: int) -> i
     return min(original, max(step, keep))
 
 
-def prune_to_fraction(model: nn.Module, originals: Sequence[int], fraction: float,
-                      channel_multiple: int = 8) -> None:
+def prune_to_fraction(
+    model: nn.Module, originals: Sequence[int], fraction: float, channel_multiple: int = 8
+) -> None:
     """Shrinks every chain to (1 - fraction) of its original width, by L1 norm."""
     for chain, original in zip(prunable_chains(model), originals):
         keep = _kept_count(original, fraction, chain.groups, channel_multiple)
@@ -191,9 +213,14 @@ def count_macs(model: nn.Module, input_shape: Tuple[int, ...]) -> int:
     return total[0]
 
 
-def filter_fraction_for_macs(model: nn.Module, originals: Sequence[int], mac_fraction: float,
-                             input_shape: Tuple[int, ...], original_macs: int,
-                             channel_multiple: int = 8) -> float:
+def filter_fraction_for_macs(
+    model: nn.Module,
+    originals: Sequence[int],
+    mac_fraction: float,
+    input_shape: Tuple[int, ...],
+    original_macs: int,
+    channel_multiple: int = 8,
+) -> float:
     """The per-chain filter fraction that removes at least `mac_fraction` of the original
     MACs (bisection on a copy), or the most that can be removed if that is out of reach."""
     goal = original_macs * (1.0 - mac_fraction)
@@ -215,9 +242,15 @@ def filter_fraction_for_macs(model: nn.Module, originals: Sequence[int], mac_fra
 FineTune = Callable[[nn.Module, int], Optional[float]]
 
 
-def iterative_prune(model: nn.Module, target: float, steps: int, input_shape: Tuple[int, ...],
-                    fine_tune: Optional[FineTune] = None, criterion: str = "filters",
-                    channel_multiple: int = 8) -> List[PruneStep]:
+def iterative_prune(
+    model: nn.Module,
+    target: float,
+    steps: int,
+    input_shape: Tuple[int, ...],
+    fine_tune: Optional[FineTune] = None,
+    criterion: str = "filters",
+    channel_multiple: int = 8,
+) -> List[PruneStep]:
     """Prunes `model` in place over `steps` rounds to `target` (a fraction of the prunable
     filters, or of the MACs with criterion="macs"), calling `fine_tune(model, step)` after each
     round; it may return the val accuracy for the report."""
@@ -233,10 +266,17 @@ def iterative_prune(model: nn.Module, target: float, steps: int, input_shape: Tu
     history = []
     for step in range(1, steps + 1):
         goal = target * step / steps
-        fraction = goal if criterion == "filters" else filter_fraction_for_macs(
-            model, originals, goal, input_shape, original_macs, channel_multiple)
+        fraction = (
+            goal
+            if criterion == "filters"
+            else filter_fraction_for_macs(
+                model, originals, goal, input_shape, original_macs, channel_multiple
+            )
+        )
         prune_to_fraction(model, originals, fraction, channel_multiple)
         top1 = fine_tune(model, step) if fine_tune is not None else None
         removed = 1.0 - sum(c.channels for c in prunable_chains(model)) / float(sum(originals))
-        history.append(PruneStep(step, removed, count_parameters(model), count_macs(model, input_shape), top1))
+        history.append(
+            PruneStep(step, removed, count_parameters(model), count_macs(model, input_shape), top1)
+        )
     return history

@@ -18,6 +18,7 @@ fp32 fell to 0.58 and accuracy by up to 16 points. A 7-bit pair sums to at most
 kernels do not change. This is onnxruntime's own advice for CPUs without VNNI; a CPU with VNNI,
 or ARM, never clamped and gives up one bit of weight precision for it.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -54,8 +55,10 @@ def _reader_class():
         """Feeds calibration samples in batches under the model's input name."""
 
         def __init__(self, input_name: str, samples: np.ndarray, batch_size: int):
-            self.batches = [{input_name: np.ascontiguousarray(samples[i:i + batch_size], dtype=np.float32)}
-                            for i in range(0, len(samples), batch_size)]
+            self.batches = [
+                {input_name: np.ascontiguousarray(samples[i : i + batch_size], dtype=np.float32)}
+                for i in range(0, len(samples), batch_size)
+            ]
             self.position = 0
 
         def get_next(self) -> Optional[Dict[str, np.ndarray]]:
@@ -70,8 +73,9 @@ def _reader_class():
     return ArrayCalibrationReader
 
 
-def quantize_model(source: Path, target: Path, calibration: np.ndarray, precision: str,
-                   batch_size: int = 32) -> Path:
+def quantize_model(
+    source: Path, target: Path, calibration: np.ndarray, precision: str, batch_size: int = 32
+) -> Path:
     """Writes an int8 QDQ copy of the fp32 ONNX model `source` to `target`, calibrated
     (min/max) on `calibration` (float32 NCHW, the model's input). The source's metadata is
     carried over, with `edgebench.precision` set to `precision`."""
@@ -91,11 +95,16 @@ def quantize_model(source: Path, target: Path, calibration: np.ndarray, precisio
         # Shape inference + graph cleanup first, as onnxruntime recommends for static quantization.
         quant_pre_process(str(source), str(prepared))
         quantize_static(
-            str(prepared), str(quantized), _reader_class()(input_name, calibration, batch_size),
-            quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=REDUCE_WEIGHT_RANGE,
+            str(prepared),
+            str(quantized),
+            _reader_class()(input_name, calibration, batch_size),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            reduce_range=REDUCE_WEIGHT_RANGE,
             activation_type=getattr(QuantType, flavour.activation),
             weight_type=getattr(QuantType, flavour.weight),
-            extra_options=dict(flavour.extra_options))
+            extra_options=dict(flavour.extra_options),
+        )
         model = onnx.load(str(quantized))
     drop_unused_opset_imports(model)
     # The preprocessing's own bookkeeping keys (onnx.infer, ...) are replaced by the source's.

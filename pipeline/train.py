@@ -6,6 +6,7 @@ starts and ends at the low rate: the first half-cycle is a warm-up and the weigh
 end were not taken mid-spike. Adam's own `lr` is set to `lr_max` (Table 1's "initial learning
 rate 0.001"); CyclicLR overrides it from the first step.
 """
+
 from __future__ import annotations
 
 import copy
@@ -73,8 +74,8 @@ def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 5
     correct = 0
     with torch.inference_mode():
         for start in range(0, len(x), batch_size):
-            logits = _final_logits(model(torch.from_numpy(x[start:start + batch_size])))
-            correct += int((logits.argmax(1).numpy() == y[start:start + batch_size]).sum())
+            logits = _final_logits(model(torch.from_numpy(x[start : start + batch_size])))
+            correct += int((logits.argmax(1).numpy() == y[start : start + batch_size]).sum())
     model.train(was_training)
     return correct / len(x)
 
@@ -91,9 +92,15 @@ def _has_early_exits(model: nn.Module) -> bool:
 LossFn = Callable[[torch.Tensor, Optional[torch.Tensor], torch.Tensor], torch.Tensor]
 
 
-def _batch_loss(model: nn.Module, teacher: Optional[nn.Module], x: torch.Tensor,
-                targets: torch.Tensor, loss_fn: LossFn, all_exits: bool,
-                early_exit_weight: float) -> torch.Tensor:
+def _batch_loss(
+    model: nn.Module,
+    teacher: Optional[nn.Module],
+    x: torch.Tensor,
+    targets: torch.Tensor,
+    loss_fn: LossFn,
+    all_exits: bool,
+    early_exit_weight: float,
+) -> torch.Tensor:
     """The final exit's loss plus the weighted loss of each early exit (all against the same
     teacher logits, computed once without gradients)."""
     teacher_logits = None
@@ -108,14 +115,16 @@ def _batch_loss(model: nn.Module, teacher: Optional[nn.Module], x: torch.Tensor,
     return loss
 
 
-def _run(model: nn.Module, data: Dataset, config: TrainConfig, loss_fn: LossFn,
-         teacher: Optional[nn.Module] = None) -> TrainResult:
+def _run(
+    model: nn.Module, data: Dataset, config: TrainConfig, loss_fn: LossFn, teacher: Optional[nn.Module] = None
+) -> TrainResult:
     if config.epochs < 1:
         raise ValueError("epochs must be at least 1, got %d" % config.epochs)
     steps_per_epoch = len(data.x_train) // config.batch_size  # drop the last partial batch (BN)
     if steps_per_epoch < 1:
-        raise ValueError("%d training samples are fewer than one batch of %d"
-                         % (len(data.x_train), config.batch_size))
+        raise ValueError(
+            "%d training samples are fewer than one batch of %d" % (len(data.x_train), config.batch_size)
+        )
     x_all, y_all = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
     rng = np.random.default_rng(config.seed)
     augment = Augmenter(config.augment, data.num_classes, config.seed)
@@ -123,8 +132,13 @@ def _run(model: nn.Module, data: Dataset, config: TrainConfig, loss_fn: LossFn,
     total_steps = config.epochs * steps_per_epoch
     half_cycle = max(1, total_steps // (2 * max(1, config.lr_cycles)))
     scheduler = torch.optim.lr_scheduler.CyclicLR(
-        optimizer, base_lr=config.lr_min, max_lr=config.lr_max, step_size_up=half_cycle,
-        mode="triangular", cycle_momentum=False)
+        optimizer,
+        base_lr=config.lr_min,
+        max_lr=config.lr_max,
+        step_size_up=half_cycle,
+        mode="triangular",
+        cycle_momentum=False,
+    )
     all_exits = _has_early_exits(model)
     if teacher is not None:
         teacher.eval()
@@ -135,11 +149,16 @@ def _run(model: nn.Module, data: Dataset, config: TrainConfig, loss_fn: LossFn,
         for epoch in range(1, config.epochs + 1):
             model.train()
             order = torch.from_numpy(rng.permutation(len(x_all)))
-            bar = tqdm(range(steps_per_epoch), desc="%s %d/%d" % (config.label, epoch, config.epochs),
-                       disable=not show, leave=False, file=sys.stderr)
+            bar = tqdm(
+                range(steps_per_epoch),
+                desc="%s %d/%d" % (config.label, epoch, config.epochs),
+                disable=not show,
+                leave=False,
+                file=sys.stderr,
+            )
             running = 0.0
             for step in bar:
-                index = order[step * config.batch_size:(step + 1) * config.batch_size]
+                index = order[step * config.batch_size : (step + 1) * config.batch_size]
                 x, targets = augment(x_all[index], y_all[index])
                 loss = _batch_loss(model, teacher, x, targets, loss_fn, all_exits, config.early_exit_weight)
                 optimizer.zero_grad(set_to_none=True)
@@ -151,9 +170,11 @@ def _run(model: nn.Module, data: Dataset, config: TrainConfig, loss_fn: LossFn,
             top1 = evaluate(model, data.x_val, data.y_val)
             history.append({"epoch": epoch, "loss": running / steps_per_epoch, "val_top1": top1})
             if show:
-                tqdm.write("%s %d/%d: loss %.3f, val top-1 %.2f%%"
-                           % (config.label, epoch, config.epochs, running / steps_per_epoch, 100 * top1),
-                           file=sys.stderr)
+                tqdm.write(
+                    "%s %d/%d: loss %.3f, val top-1 %.2f%%"
+                    % (config.label, epoch, config.epochs, running / steps_per_epoch, 100 * top1),
+                    file=sys.stderr,
+                )
             if top1 > best_top1:
                 best_top1 = top1
                 best_state = copy.deepcopy(model.state_dict()) if config.keep_best else None
@@ -163,7 +184,9 @@ def _run(model: nn.Module, data: Dataset, config: TrainConfig, loss_fn: LossFn,
     return TrainResult(history, best_top1)
 
 
-def _cross_entropy(logits: torch.Tensor, _teacher: Optional[torch.Tensor], targets: torch.Tensor) -> torch.Tensor:
+def _cross_entropy(
+    logits: torch.Tensor, _teacher: Optional[torch.Tensor], targets: torch.Tensor
+) -> torch.Tensor:
     return F.cross_entropy(logits, targets)
 
 
@@ -172,17 +195,22 @@ def train_teacher(teacher: nn.Module, data: Dataset, config: TrainConfig) -> Tra
     return _run(teacher, data, config, _cross_entropy)
 
 
-def distill_student(student: nn.Module, teacher: nn.Module, data: Dataset,
-                    config: TrainConfig) -> TrainResult:
+def distill_student(
+    student: nn.Module, teacher: nn.Module, data: Dataset, config: TrainConfig
+) -> TrainResult:
     """Trains the student on alpha * CE(labels) + beta * KD(teacher's softened logits)."""
+
     def loss(logits, teacher_logits, targets):
-        return distillation_loss(logits, teacher_logits, targets, config.alpha, config.beta,
-                                 config.temperature)
+        return distillation_loss(
+            logits, teacher_logits, targets, config.alpha, config.beta, config.temperature
+        )
+
     return _run(student, data, config, loss, teacher)
 
 
-def fine_tune(model: nn.Module, data: Dataset, config: TrainConfig,
-              teacher: Optional[nn.Module] = None) -> TrainResult:
+def fine_tune(
+    model: nn.Module, data: Dataset, config: TrainConfig, teacher: Optional[nn.Module] = None
+) -> TrainResult:
     """Recovers accuracy after pruning: distillation when a teacher is given, else plain CE."""
     if teacher is None:
         return _run(model, data, config, _cross_entropy)

@@ -16,6 +16,10 @@ else
   echo "== skipping agent tests under Python 3.6: $PY36 not found (set EDGEBENCH_PY36)" >&2
 fi
 
+echo "== ruff: lint and format (the house style, pyproject.toml [tool.ruff])"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+
 echo "== vermin: agent/ must run on Python 3.6"
 .venv/bin/vermin -t=3.6- --no-tips --eval-annotations --feature union-types --violations agent/
 

@@ -1,5 +1,6 @@
 """Shared fixtures: an isolated inventory, database and cache for each test, and a way to run
 the real `edgebench` command as a user would (a subprocess)."""
+
 import json
 import os
 import subprocess
@@ -67,7 +68,8 @@ def workspace(tmp_path, monkeypatch):
         "  local:\n"
         "    connection: local\n"
         "    workdir: %s\n"
-        "    backends: [onnxruntime, null]\n" % (tmp_path / "device"))
+        "    backends: [onnxruntime, null]\n" % (tmp_path / "device")
+    )
     env = {
         "EDGEBENCH_INVENTORY": str(inventory),
         "EDGEBENCH_DB": "sqlite:///%s" % (tmp_path / "results" / "edgebench.db"),
@@ -84,11 +86,19 @@ def workspace(tmp_path, monkeypatch):
         @staticmethod
         def edgebench(*args, check=False):
             """Runs the installed CLI in a subprocess; returns CompletedProcess (text)."""
-            proc = subprocess.run([sys.executable, "-m", "edgebench.orchestrator.cli", *map(str, args)],
-                                  cwd=tmp_path, env=dict(os.environ, COLUMNS="200", **THREAD_ENV),
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+            proc = subprocess.run(
+                [sys.executable, "-m", "edgebench.orchestrator.cli", *map(str, args)],
+                cwd=tmp_path,
+                env=dict(os.environ, COLUMNS="200", **THREAD_ENV),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=300,
+            )
             if check and proc.returncode != 0:
-                raise AssertionError("edgebench %s failed (%d): %s" % (" ".join(map(str, args)), proc.returncode, proc.stderr))
+                raise AssertionError(
+                    "edgebench %s failed (%d): %s" % (" ".join(map(str, args)), proc.returncode, proc.stderr)
+                )
             return proc
 
     return Workspace

@@ -1,5 +1,6 @@
 """One declaration per backend (orchestrator/backends.py): deploy, job building, ingest and the
 command line read from it, and a new backend needs nothing else on the host."""
+
 import hashlib
 from pathlib import Path
 
@@ -22,8 +23,16 @@ from edgebench.orchestrator.transport.fake import FakeFleet
 def model(tmp_path) -> ModelInfo:
     path = tmp_path / "m.onnx"
     path.write_bytes(b"a model")
-    return ModelInfo(path=path, name="m", sha256=sha256_of(path), size_bytes=7, params=1, precision="int8",
-                     inputs=(("input", ("N", 4)),), opset=17)
+    return ModelInfo(
+        path=path,
+        name="m",
+        sha256=sha256_of(path),
+        size_bytes=7,
+        params=1,
+        precision="int8",
+        inputs=(("input", ("N", 4)),),
+        opset=17,
+    )
 
 
 def device(*names) -> Device:
@@ -67,6 +76,7 @@ def test_stored_settings_keep_their_shape_and_resume_restores_them():
 
 def test_unknown_backend_is_a_user_error_naming_the_known_ones():
     from edgebench.orchestrator.errors import UserError
+
     with pytest.raises(UserError, match="knows: null, onnxruntime"):
         plan([device("tensorrt")], [], ["tensorrt"], [1])
 
@@ -80,8 +90,18 @@ def _flags(command) -> list:
 def test_run_and_sweep_list_every_shared_option_once(command):
     flags = _flags(command)
     shared = [o.flag for o in backends.all_options()] + [
-        "--shape", "--quick", "--perf", "--no-accuracy", "--min-iters", "--min-seconds", "--warmup",
-        "--cooldown-c", "--cooldown-timeout", "--pin-clocks", "--nvpmodel"]
+        "--shape",
+        "--quick",
+        "--perf",
+        "--no-accuracy",
+        "--min-iters",
+        "--min-seconds",
+        "--warmup",
+        "--cooldown-c",
+        "--cooldown-timeout",
+        "--pin-clocks",
+        "--nvpmodel",
+    ]
     assert all(flags.count(flag) == 1 for flag in shared), flags
     assert len(flags) == len(set(flags))
 
@@ -98,12 +118,18 @@ def test_a_new_backend_is_one_declaration(monkeypatch, model, tmp_path):
     def digest(info):
         return hashlib.sha256(("%s/fp16" % info.sha256).encode()).hexdigest()
 
-    workspace = backends.Option("workspace_mb", "--workspace-mb", int, 256, "Builder workspace.", "workspace",
-                                parse=int)
-    engine = backends.Backend(name="engine", summary="a compiled runtime",
-                              artifact=backends.Artifact("a compiled engine", ".plan", digest),
-                              precisions=("fp16",), precision=lambda info: "fp16", options=(workspace,),
-                              compile=compile_step)
+    workspace = backends.Option(
+        "workspace_mb", "--workspace-mb", int, 256, "Builder workspace.", "workspace", parse=int
+    )
+    engine = backends.Backend(
+        name="engine",
+        summary="a compiled runtime",
+        artifact=backends.Artifact("a compiled engine", ".plan", digest),
+        precisions=("fp16",),
+        precision=lambda info: "fp16",
+        options=(workspace,),
+        compile=compile_step,
+    )
     monkeypatch.setitem(backends.BACKENDS, "engine", engine)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     dev = device("engine", "onnxruntime")
@@ -116,10 +142,10 @@ def test_a_new_backend_is_one_declaration(monkeypatch, model, tmp_path):
     assert artifacts_for([model], dev.backends) == [(model, "engine"), (model, "onnxruntime")]
     fleet = FakeFleet()
     fleet.add("dev")
-    result, = deploy_devices([dev], [model], connect=fleet.connect)
+    (result,) = deploy_devices([dev], [model], connect=fleet.connect)
     assert result.ok, result.error
     sent = [path for path, _ in result.value.sent]
     assert model_relpath(model, "engine") in sent and model_relpath(model) in sent
     assert compiled == [{"workspace_mb": 256}]  # the declared default: deploy has no options
-    again, = deploy_devices([dev], [model], connect=fleet.connect)
+    (again,) = deploy_devices([dev], [model], connect=fleet.connect)
     assert again.value.sent == [] and len(compiled) == 1  # compiled once, sent once

@@ -1,4 +1,5 @@
 """Each user mistake: one line on stderr naming what is wrong, exit status 2, no row written."""
+
 import pytest
 
 from .conftest import MODELS
@@ -63,10 +64,13 @@ def test_file_that_is_not_onnx(ws):
     assert_user_error(proc, "fake.onnx", "not a valid ONNX model")
 
 
-@pytest.mark.parametrize("args", [
-    ("run", "--model", DWS, "--batch", "0"),
-    ("sweep", MODELS, "--batch", "1,0"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("run", "--model", DWS, "--batch", "0"),
+        ("sweep", MODELS, "--batch", "1,0"),
+    ],
+)
 def test_batch_zero(ws, args):
     proc = ws.edgebench(*args, "--quick")
     assert_user_error(proc, "--batch", "0")
@@ -82,11 +86,14 @@ def test_bad_shape_option(ws):
     assert_user_error(proc, "--shape")
 
 
-@pytest.mark.parametrize("shape, needle", [
-    ("input=1x3x32", "4 dimensions"),
-    ("input=2x3x32x32", "batch"),
-    ("image=1x3x32x32", "inputs are: input"),
-])
+@pytest.mark.parametrize(
+    "shape, needle",
+    [
+        ("input=1x3x32", "4 dimensions"),
+        ("input=2x3x32x32", "batch"),
+        ("image=1x3x32x32", "inputs are: input"),
+    ],
+)
 def test_shapes_the_model_cannot_take(ws, shape, needle):
     proc = ws.edgebench("sweep", MODELS, "--shape", shape, "--quick")
     assert_user_error(proc, "--shape" if "batch" in needle or "inputs" in needle else "dimensions", needle)
@@ -94,8 +101,10 @@ def test_shapes_the_model_cannot_take(ws, shape, needle):
 
 def test_python_that_does_not_exist_on_the_device(workspace):
     bad = workspace.path / "nopython.yaml"
-    bad.write_text("devices:\n  local:\n    connection: local\n    python: /nonexistent/python3\n"
-                   "    workdir: %s\n" % (workspace.path / "dev"))
+    bad.write_text(
+        "devices:\n  local:\n    connection: local\n    python: /nonexistent/python3\n"
+        "    workdir: %s\n" % (workspace.path / "dev")
+    )
     proc = workspace.edgebench("sweep", MODELS, "--quick", "--inventory", bad)
     # Not a usage mistake but an unusable device: its cells fail with the reason, and are stored.
     assert proc.returncode == 1 and "/nonexistent/python3" in proc.stderr
@@ -105,23 +114,28 @@ def test_python_that_does_not_exist_on_the_device(workspace):
 
 def test_models_build_with_a_wrong_dataset_path(ws):
     pytest.importorskip("torch")
-    proc = ws.edgebench("models", "build", "--dataset", "cifar10", "--data", ws.path / "no-cifar", "--out", ws.path / "m")
+    proc = ws.edgebench(
+        "models", "build", "--dataset", "cifar10", "--data", ws.path / "no-cifar", "--out", ws.path / "m"
+    )
     assert_user_error(proc, "no-cifar")
     assert not (ws.path / "m").exists()
 
 
 @pytest.mark.parametrize("command", [("run", "--backend", "null"), ("sweep", MODELS)])
-@pytest.mark.parametrize("bad, needle", [
-    (("--cooldown-c", "nan"), "--cooldown-c"),
-    (("--cooldown-c", "inf"), "--cooldown-c"),
-    (("--cooldown-c", "-5"), "--cooldown-c"),
-    (("--cooldown-c", "0"), "--cooldown-c"),
-    (("--cooldown-c", "60", "--cooldown-timeout", "-1"), "--cooldown-timeout"),
-    (("--cooldown-c", "60", "--cooldown-timeout", "nan"), "--cooldown-timeout"),
-    (("--cooldown-timeout", "30"), "only with --cooldown-c"),
-    (("--nvpmodel", "0"), "only with --pin-clocks"),
-    (("--pin-clocks", "--nvpmodel", "-1"), "--nvpmodel"),
-])
+@pytest.mark.parametrize(
+    "bad, needle",
+    [
+        (("--cooldown-c", "nan"), "--cooldown-c"),
+        (("--cooldown-c", "inf"), "--cooldown-c"),
+        (("--cooldown-c", "-5"), "--cooldown-c"),
+        (("--cooldown-c", "0"), "--cooldown-c"),
+        (("--cooldown-c", "60", "--cooldown-timeout", "-1"), "--cooldown-timeout"),
+        (("--cooldown-c", "60", "--cooldown-timeout", "nan"), "--cooldown-timeout"),
+        (("--cooldown-timeout", "30"), "only with --cooldown-c"),
+        (("--nvpmodel", "0"), "only with --pin-clocks"),
+        (("--pin-clocks", "--nvpmodel", "-1"), "--nvpmodel"),
+    ],
+)
 def test_bad_controlled_conditions(ws, command, bad, needle):
     proc = ws.edgebench(*command, *bad, "--quick")
     assert_user_error(proc, needle)
@@ -136,4 +150,6 @@ def test_telemetry_power_typo(ws):
     bad = ws.path / "inventory.yaml"
     bad.write_text("devices:\n  local:\n    connection: local\n    telemetry: {power: ina219i2c}\n")
     proc = ws.edgebench("sweep", MODELS, "--quick", "--inventory", bad)
-    assert_user_error(proc, "inventory.yaml:4", "telemetry.power", "ina219i2c", "ina219_i2c", "ina3221x_iio, ", "none")
+    assert_user_error(
+        proc, "inventory.yaml:4", "telemetry.power", "ina219i2c", "ina219_i2c", "ina3221x_iio, ", "none"
+    )

@@ -1,5 +1,6 @@
 """--cooldown-c, --cooldown-timeout, --pin-clocks and --nvpmodel: from the command line to the
 job dict the agent receives, and into the settings stored with the sweep (provenance)."""
+
 import pytest
 from typer.testing import CliRunner
 
@@ -20,23 +21,38 @@ def captured(workspace, monkeypatch):
 
     def fake_execute(cells, settings, fleet, db, context, **kwargs):
         seen.update(cells=cells, settings=settings)
+
     monkeypatch.setattr(cli, "_execute", fake_execute)
 
     def invoke(*args):
         result = CliRunner().invoke(cli.app, [str(a) for a in args])
         assert result.exit_code == 0, result.output
         return seen
+
     return invoke
 
 
 @pytest.mark.parametrize("command", [("run", "--backend", "null"), ("sweep", MODELS)])
 def test_options_reach_the_job_dict(captured, command):
-    seen = captured(*command, "--quick", "--cooldown-c", "45.5", "--cooldown-timeout", "90",
-                    "--pin-clocks", "--nvpmodel", "0")
+    seen = captured(
+        *command,
+        "--quick",
+        "--cooldown-c",
+        "45.5",
+        "--cooldown-timeout",
+        "90",
+        "--pin-clocks",
+        "--nvpmodel",
+        "0",
+    )
     settings, cell = seen["settings"], seen["cells"][0]
     job = make_job("t1", cell, "models/x.onnx", settings)
-    assert {k: job[k] for k in KEYS} == {"cooldown_c": 45.5, "cooldown_timeout_s": 90.0,
-                                         "pin_clocks": True, "nvpmodel_mode": 0}
+    assert {k: job[k] for k in KEYS} == {
+        "cooldown_c": 45.5,
+        "cooldown_timeout_s": 90.0,
+        "pin_clocks": True,
+        "nvpmodel_mode": 0,
+    }
     assert {k: settings.as_dict()[k] for k in KEYS} == {k: job[k] for k in KEYS}  # stored with the sweep
 
 
@@ -44,8 +60,12 @@ def test_options_reach_the_job_dict(captured, command):
 def test_defaults_ask_for_nothing(captured, command):
     seen = captured(*command, "--quick")
     job = make_job("t1", seen["cells"][0], None, seen["settings"])
-    assert {k: job[k] for k in KEYS} == {"cooldown_c": None, "cooldown_timeout_s": 600.0,
-                                         "pin_clocks": False, "nvpmodel_mode": None}
+    assert {k: job[k] for k in KEYS} == {
+        "cooldown_c": None,
+        "cooldown_timeout_s": 600.0,
+        "pin_clocks": False,
+        "nvpmodel_mode": None,
+    }
 
 
 def test_a_cooldown_wait_lengthens_the_hosts_patience():

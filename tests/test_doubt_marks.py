@@ -1,5 +1,6 @@
 """Doubt reaches the reader: trials stored through the real ingest path (records validated as a
 session does), then the results columns and the paper-style tables, as a user reads them."""
+
 import io
 
 import pandas as pd
@@ -19,22 +20,53 @@ MODEL = inspect_model(MODELS / "dws_cnn.onnx")
 
 # What an agent sends for a clean trial, keys as in the agent's metric contract.
 CLEAN = {
-    "iterations": 100, "latency_p50_ms": 2.0, "latency_p99_ms": 2.5, "peak_rss_mb": 80.0,
-    "model_size_mb": 2.1, "throughput_ips": 500.0, "unstable": False,
-    "power_mw": 4200.0, "energy_mj": 8.4, "idle_power_mw": 1200.0,
-    "energy_reliable": True, "power_samples": 200, "power_max_gap_ms": 55.0, "power_coverage": 0.99,
-    "throttled": False, "throttle_reason": None,
-    "accuracy": 0.978, "accuracy_samples": 1000,
+    "iterations": 100,
+    "latency_p50_ms": 2.0,
+    "latency_p99_ms": 2.5,
+    "peak_rss_mb": 80.0,
+    "model_size_mb": 2.1,
+    "throughput_ips": 500.0,
+    "unstable": False,
+    "power_mw": 4200.0,
+    "energy_mj": 8.4,
+    "idle_power_mw": 1200.0,
+    "energy_reliable": True,
+    "power_samples": 200,
+    "power_max_gap_ms": 55.0,
+    "power_coverage": 0.99,
+    "throttled": False,
+    "throttle_reason": None,
+    "accuracy": 0.978,
+    "accuracy_samples": 1000,
     "conditions": {"cooldown": None, "clocks": None},
 }
 THROTTLE_REASON = "get_throttled 0x50000 -> 0x50005 during the window"
 
 DOCUMENTED_COLUMNS = RESULT_COLUMNS + [
-    "latency_p50_per_sample_ms", "latency_min_ms", "latency_max_ms", "latency_p50_ci95_low_ms",
-    "latency_p50_ci95_high_ms", "unstable", "idle_power_mw", "power_above_idle_mw",
-    "energy_above_idle_mj", "energy_reliable", "power_samples", "power_max_gap_ms", "power_coverage",
-    "throttled", "throttle_reason", "accuracy_ci95_low", "accuracy_ci95_high", "accuracy_n",
-    "params", "simulated", "error", "created_at", "finished_at"]
+    "latency_p50_per_sample_ms",
+    "latency_min_ms",
+    "latency_max_ms",
+    "latency_p50_ci95_low_ms",
+    "latency_p50_ci95_high_ms",
+    "unstable",
+    "idle_power_mw",
+    "power_above_idle_mw",
+    "energy_above_idle_mj",
+    "energy_reliable",
+    "power_samples",
+    "power_max_gap_ms",
+    "power_coverage",
+    "throttled",
+    "throttle_reason",
+    "accuracy_ci95_low",
+    "accuracy_ci95_high",
+    "accuracy_n",
+    "params",
+    "simulated",
+    "error",
+    "created_at",
+    "finished_at",
+]
 
 
 def store_trial(store, device="nano01", batch=1, replace=None, **metrics):
@@ -45,9 +77,11 @@ def store_trial(store, device="nano01", batch=1, replace=None, **metrics):
     sweep_id = store.create_sweep({"quick": True})
     trial_id = store.create_trial(sweep_id, Cell(dev, MODEL, "onnxruntime", batch), {})
     sent = replace if replace is not None else dict(CLEAN, **metrics)
-    for record in (make_record("trial_start", trial_id=trial_id, agent_version="9.9"),
-                   make_record("result", trial_id=trial_id, metrics=sent, env={}, samples_ms=[2.0] * 100),
-                   make_record("trial_end", trial_id=trial_id, status="ok", agent_s=1.0)):
+    for record in (
+        make_record("trial_start", trial_id=trial_id, agent_version="9.9"),
+        make_record("result", trial_id=trial_id, metrics=sent, env={}, samples_ms=[2.0] * 100),
+        make_record("trial_end", trial_id=trial_id, status="ok", agent_s=1.0),
+    ):
         store.ingest(validate(record))
     return trial_id
 
@@ -69,10 +103,20 @@ def header_of(markdown: str) -> list:
 
 # ---------------------------------------------------------------- results columns
 
+
 def test_results_csv_has_the_documented_columns_in_order(workspace):
     store = Store(workspace.db_url)
-    store_trial(store, device="nano01", energy_reliable=False, power_samples=6, power_max_gap_ms=171.0,
-                power_coverage=0.62, throttled=True, throttle_reason=THROTTLE_REASON, unstable=True)
+    store_trial(
+        store,
+        device="nano01",
+        energy_reliable=False,
+        power_samples=6,
+        power_max_gap_ms=171.0,
+        power_coverage=0.62,
+        throttled=True,
+        throttle_reason=THROTTLE_REASON,
+        unstable=True,
+    )
     store_trial(store, device="rpi4", batch=4, latency_p50_ms=8.0)
     store.close()
     text = workspace.edgebench("results", "--format", "csv", check=True).stdout
@@ -83,7 +127,10 @@ def test_results_csv_has_the_documented_columns_in_order(workspace):
     assert doubtful["throttle_reason"] == THROTTLE_REASON and doubtful["power_samples"] == 6
     assert doubtful["power_max_gap_ms"] == 171.0 and doubtful["power_coverage"] == 0.62
     assert doubtful["accuracy_n"] == 1000
-    assert (round(doubtful["accuracy_ci95_low"], 4), round(doubtful["accuracy_ci95_high"], 4)) == (0.9669, 0.9854)
+    assert (round(doubtful["accuracy_ci95_low"], 4), round(doubtful["accuracy_ci95_high"], 4)) == (
+        0.9669,
+        0.9854,
+    )
     assert clean["latency_p50_ms"] == 8.0 and clean["latency_p50_per_sample_ms"] == 2.0  # per call / batch 4
     assert clean["energy_reliable"] == True and clean["throttled"] == False  # noqa: E712
 
@@ -91,14 +138,24 @@ def test_results_csv_has_the_documented_columns_in_order(workspace):
 def test_a_trial_from_an_older_agent_has_null_in_the_new_columns(store):
     store_trial(store, replace={"iterations": 50, "latency_p50_ms": 1.5, "accuracy": 0.9, "throttled": None})
     row = results_frame(store).iloc[0]
-    for column in ("energy_reliable", "power_samples", "power_max_gap_ms", "power_coverage", "throttle_reason",
-                   "accuracy_ci95_low", "accuracy_ci95_high", "accuracy_n", "throttled"):
+    for column in (
+        "energy_reliable",
+        "power_samples",
+        "power_max_gap_ms",
+        "power_coverage",
+        "throttle_reason",
+        "accuracy_ci95_low",
+        "accuracy_ci95_high",
+        "accuracy_n",
+        "throttled",
+    ):
         assert row[column] is None or pd.isna(row[column]), column
     assert row["latency_p50_per_sample_ms"] == 1.5
     assert "±" not in t.render(t.device_table(results_frame(store)), "markdown")  # n unknown: no interval
 
 
 # ---------------------------------------------------------------- tables
+
 
 @pytest.fixture
 def doubtful_frame(store):
@@ -150,8 +207,13 @@ def test_csv_table_keeps_numbers_plain_and_adds_flag_columns(doubtful_frame):
     text = t.render(t.device_table(doubtful_frame), "csv")
     assert not any(mark in line for line in text.splitlines() if not line.startswith("#") for mark in "†‡§±")
     parsed = pd.read_csv(io.StringIO(text), comment="#")
-    assert list(parsed.columns[-5:]) == ["Accuracy CI95 low (%)", "Accuracy CI95 high (%)",
-                                         "Latency unstable", "Energy unreliable", "Throttled"]
+    assert list(parsed.columns[-5:]) == [
+        "Accuracy CI95 low (%)",
+        "Accuracy CI95 high (%)",
+        "Latency unstable",
+        "Energy unreliable",
+        "Throttled",
+    ]
     by_device = parsed.set_index("Device")
     assert by_device.loc["b_throttled", "Throttled"] == True  # noqa: E712
     assert by_device.loc["c_energy", "Energy unreliable"] == True  # noqa: E712

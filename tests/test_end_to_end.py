@@ -1,4 +1,5 @@
 """The spine as a user runs it: sweep the shipped models on `local`, read results and tables."""
+
 import csv
 import io
 import json
@@ -26,7 +27,7 @@ def test_sweep_stores_one_trial_per_cell_and_prints_model_table(workspace):
 
     rows = read_csv(workspace.edgebench("results", "--format", "csv", check=True).stdout)
     assert len(rows) == 4
-    assert list(rows[0].keys())[:len(RESULT_COLUMNS)] == RESULT_COLUMNS
+    assert list(rows[0].keys())[: len(RESULT_COLUMNS)] == RESULT_COLUMNS
     for row in rows:
         assert row["status"] == "ok"
         assert row["device"] == "local" and row["backend"] == "onnxruntime" and row["precision"] == "fp32"
@@ -107,9 +108,21 @@ def test_probe_reports_facts_and_absent_runtimes_as_not_found(workspace):
 def test_threads_and_providers_are_recorded_and_an_unknown_provider_fails_the_trial(workspace):
     from edgebench.orchestrator.store import Store
     from edgebench.orchestrator.store.schema import Trial
-    workspace.edgebench("run", "--model", MODELS / "dws_cnn.onnx", "--threads", "1",
-                        "--providers", "CPUExecutionProvider", "--quick", check=True)
-    proc = workspace.edgebench("run", "--model", MODELS / "dws_cnn.onnx", "--providers", "NoSuchProvider", "--quick")
+
+    workspace.edgebench(
+        "run",
+        "--model",
+        MODELS / "dws_cnn.onnx",
+        "--threads",
+        "1",
+        "--providers",
+        "CPUExecutionProvider",
+        "--quick",
+        check=True,
+    )
+    proc = workspace.edgebench(
+        "run", "--model", MODELS / "dws_cnn.onnx", "--providers", "NoSuchProvider", "--quick"
+    )
     assert proc.returncode == 1 and "NoSuchProvider" in proc.stderr
     store = Store(workspace.db_url)
     with store.Session() as s:
@@ -137,12 +150,31 @@ def _descendants(pid):
 
 
 def test_a_trial_whose_process_dies_is_retried(workspace):
-    controller = subprocess.Popen([sys.executable, "-m", "edgebench.orchestrator.cli", "run", "--model",
-                                   str(MODELS / "dws_cnn.onnx"), "--min-seconds", "3", "--warmup", "3", "--retries", "1"],
-                                  cwd=workspace.path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    controller = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "edgebench.orchestrator.cli",
+            "run",
+            "--model",
+            str(MODELS / "dws_cnn.onnx"),
+            "--min-seconds",
+            "3",
+            "--warmup",
+            "3",
+            "--retries",
+            "1",
+        ],
+        cwd=workspace.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     victim = None
-    while victim is None and time.monotonic() < deadline:  # the trial process: `... run -` under our controller
+    while (
+        victim is None and time.monotonic() < deadline
+    ):  # the trial process: `... run -` under our controller
         for pid in _descendants(controller.pid):
             try:
                 if Path("/proc/%d/cmdline" % pid).read_bytes().endswith(b"\0run\0-\0"):
@@ -189,9 +221,11 @@ def test_probe_local_says_plainly_that_no_power_sensor_was_found_and_tables_show
 
 def test_telemetry_parse_reports_unreadable_lines_with_their_number(workspace):
     log = workspace.path / "tegra.log"
-    log.write_text("RAM 534/3964MB (lfb 98x4MB) SWAP 5/1982MB (cached 1MB) CPU [16%@204,9%@204,0%@204,0%@204] "
-                   "EMC_FREQ 0%@204 GR3D_FREQ 0%@76 PLL@34C CPU@36.5C POM_5V_IN 1022/1022 POM_5V_GPU 0/0\n"
-                   "this is not tegrastats\n")
+    log.write_text(
+        "RAM 534/3964MB (lfb 98x4MB) SWAP 5/1982MB (cached 1MB) CPU [16%@204,9%@204,0%@204,0%@204] "
+        "EMC_FREQ 0%@204 GR3D_FREQ 0%@76 PLL@34C CPU@36.5C POM_5V_IN 1022/1022 POM_5V_GPU 0/0\n"
+        "this is not tegrastats\n"
+    )
     proc = workspace.edgebench("telemetry", "parse", "--kind", "tegrastats", log, "--format", "json")
     assert proc.returncode == 1 and "tegra.log:2:" in proc.stderr
     rows = json.loads(proc.stdout)
@@ -202,6 +236,7 @@ def test_accuracy_is_computed_on_the_device_from_the_eval_set_sent_with_the_mode
     import numpy as np
     import onnxruntime as ort
     import shutil as sh
+
     folder = workspace.path / "with-eval"
     folder.mkdir()
     sh.copy(MODELS / "dws_cnn.onnx", folder)
@@ -223,9 +258,26 @@ def test_accuracy_is_computed_on_the_device_from_the_eval_set_sent_with_the_mode
 
 
 def test_agent_killed_mid_trial_its_trial_is_still_ingested_from_the_spool_not_measured_twice(workspace):
-    controller = subprocess.Popen([sys.executable, "-m", "edgebench.orchestrator.cli", "run", "--model",
-                                   str(MODELS / "dws_cnn.onnx"), "--min-seconds", "3", "--warmup", "3", "--retries", "1"],
-                                  cwd=workspace.path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    controller = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "edgebench.orchestrator.cli",
+            "run",
+            "--model",
+            str(MODELS / "dws_cnn.onnx"),
+            "--min-seconds",
+            "3",
+            "--warmup",
+            "3",
+            "--retries",
+            "1",
+        ],
+        cwd=workspace.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     serve = trial = None
     while trial is None and time.monotonic() < deadline:  # our controller's agent and its trial process

@@ -1,5 +1,6 @@
 """The fleet over real SSH: simulated devices are real OpenSSH sshd processes on 127.0.0.1
 (and, as root, in network namespaces so a link can be cut). Started and stopped by the tests."""
+
 import csv
 import io
 import os
@@ -18,8 +19,10 @@ from edgebench.orchestrator import testfleet
 
 from .conftest import MODELS, trial_started, wait_for
 
-pytestmark = pytest.mark.skipif(not shutil.which("sshd") and not Path(testfleet.SSHD).exists()
-                                and os.environ.get("CI") != "true", reason="OpenSSH server not installed")
+pytestmark = pytest.mark.skipif(
+    not shutil.which("sshd") and not Path(testfleet.SSHD).exists() and os.environ.get("CI") != "true",
+    reason="OpenSSH server not installed",
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +32,10 @@ def fleet(tmp_path_factory):
     yield root, devices
     testfleet.stop(root)
     for device in devices:  # stopped: exactly the PIDs we started are gone
-        assert not Path("/proc/%d" % device.pid).exists() or b"sshd" not in Path("/proc/%d/cmdline" % device.pid).read_bytes()
+        assert (
+            not Path("/proc/%d" % device.pid).exists()
+            or b"sshd" not in Path("/proc/%d/cmdline" % device.pid).read_bytes()
+        )
 
 
 @pytest.fixture
@@ -43,8 +49,15 @@ def fleet_env(fleet, tmp_path, monkeypatch):
 
 
 def edgebench(*args, cwd=None, **kwargs):
-    return subprocess.run([sys.executable, "-m", "edgebench.orchestrator.cli", *map(str, args)],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300, cwd=cwd, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "edgebench.orchestrator.cli", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        **kwargs,
+    )
 
 
 def query(db: Path, sql: str) -> list:
@@ -59,8 +72,13 @@ def query(db: Path, sql: str) -> list:
 
 
 def ok_trials_per_cell(db: Path) -> Counter:
-    return Counter(query(db, "select t.device, t.model_sha256, t.backend, t.batch from trials t "
-                             "join metrics m on m.trial_id = t.id where t.status = 'ok'"))
+    return Counter(
+        query(
+            db,
+            "select t.device, t.model_sha256, t.backend, t.batch from trials t "
+            "join metrics m on m.trial_id = t.id where t.status = 'ok'",
+        )
+    )
 
 
 def test_sweep_over_three_sshd_devices_stores_each_cell_once(fleet_env):
@@ -80,7 +98,12 @@ def test_unknown_host_key_is_refused_until_trusted(fleet_env, monkeypatch):
     proc = edgebench("probe", "--device", "sim01")
     assert proc.returncode == 2
     line = proc.stderr.strip()
-    assert "sim01" in line and "unknown host key" in line and "SHA256:" in line and "edgebench trust sim01" in line
+    assert (
+        "sim01" in line
+        and "unknown host key" in line
+        and "SHA256:" in line
+        and "edgebench trust sim01" in line
+    )
     assert len(line.splitlines()) == 1
     trusted = edgebench("trust", "sim01")
     assert trusted.returncode == 0 and "SHA256:" in trusted.stdout and "recorded" in trusted.stdout
@@ -111,7 +134,9 @@ def test_probe_all_stores_facts_and_lists_unreachable(fleet_env, fleet):
     inventory = fleet_env / "with-dead.yaml"
     text = (root / "inventory.yaml").read_text()
     dead_port = testfleet._free_port()  # nothing listens there
-    inventory.write_text(text + "  dead:\n    connection: ssh\n    host: 127.0.0.1\n    port: %d\n" % dead_port)
+    inventory.write_text(
+        text + "  dead:\n    connection: ssh\n    host: 127.0.0.1\n    port: %d\n" % dead_port
+    )
     proc = edgebench("probe", "--all", "--json", "--inventory", inventory)
     assert proc.returncode == 1
     assert "unreachable: dead" in proc.stderr
@@ -122,9 +147,27 @@ def test_probe_all_stores_facts_and_lists_unreachable(fleet_env, fleet):
 
 def test_controller_killed_mid_sweep_then_resume_stores_every_cell_once(fleet_env):
     db = fleet_env / "fleet.db"
-    controller = subprocess.Popen([sys.executable, "-m", "edgebench.orchestrator.cli", "sweep", str(MODELS),
-                                   "--group", "fleet", "--batch", "1,2", "--min-seconds", "1", "--min-iters", "20",
-                                   "--warmup", "3"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    controller = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "edgebench.orchestrator.cli",
+            "sweep",
+            str(MODELS),
+            "--group",
+            "fleet",
+            "--batch",
+            "1,2",
+            "--min-seconds",
+            "1",
+            "--min-iters",
+            "20",
+            "--warmup",
+            "3",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline:  # wait until the sweep is well under way
@@ -161,18 +204,44 @@ def test_cut_link_mid_trial_still_stores_every_cell_once(tmp_path, monkeypatch):
         monkeypatch.setenv("EDGEBENCH_DB", "sqlite:///%s" % db)
         stderr = tmp_path / "controller.err"  # a file, so that the test can read it while the sweep runs
         with stderr.open("w") as err_file:
-            controller = subprocess.Popen([sys.executable, "-m", "edgebench.orchestrator.cli", "sweep", str(MODELS),
-                                           "--group", "fleet", "--min-seconds", "8", "--min-iters", "20",
-                                           "--warmup", "3"], stdout=subprocess.DEVNULL, stderr=err_file, text=True)
+            controller = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "edgebench.orchestrator.cli",
+                    "sweep",
+                    str(MODELS),
+                    "--group",
+                    "fleet",
+                    "--min-seconds",
+                    "8",
+                    "--min-iters",
+                    "20",
+                    "--warmup",
+                    "3",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=err_file,
+                text=True,
+            )
         # Cut sim01's link while its first trial is measuring; restore it once the controller
         # has seen the link go and failed to reconnect (polled, not a fixed wait).
-        wait_for(lambda: trial_started(Path(devices[0].dir) / "work"), timeout_s=120,
-                 what="a trial to start measuring on sim01")
+        wait_for(
+            lambda: trial_started(Path(devices[0].dir) / "work"),
+            timeout_s=120,
+            what="a trial to start measuring on sim01",
+        )
         testfleet.set_link(devices[0], up=False)
         try:
-            wait_for(lambda: controller.poll() is not None
-                     or all(note in stderr.read_text() for note in ("sim01: link lost", "sim01: reconnecting in")),
-                     what="the controller to notice the cut link and fail to reconnect")
+            wait_for(
+                lambda: (
+                    controller.poll() is not None
+                    or all(
+                        note in stderr.read_text() for note in ("sim01: link lost", "sim01: reconnecting in")
+                    )
+                ),
+                what="the controller to notice the cut link and fail to reconnect",
+            )
         finally:
             testfleet.set_link(devices[0], up=True)
         controller.wait(timeout=600)  # a guard against a hang, not a time limit
@@ -197,12 +266,25 @@ def test_ssh_config_alias_and_proxyjump(fleet_env, fleet, monkeypatch):
         "Host jumpbox\n  HostName 127.0.0.1\n  Port %d\n  User root\n  IdentityFile %s\n\n"
         "Host behind-jump\n  HostName 127.0.0.1\n  Port %d\n  User root\n  IdentityFile %s\n  ProxyJump jumpbox\n\n"
         "Host direct\n  HostName 127.0.0.1\n  Port %d\n  User root\n  IdentityFile %s\n"
-        % (devices[0].port, root / "id_ed25519", devices[1].port, root / "id_ed25519", devices[2].port, root / "id_ed25519"))
+        % (
+            devices[0].port,
+            root / "id_ed25519",
+            devices[1].port,
+            root / "id_ed25519",
+            devices[2].port,
+            root / "id_ed25519",
+        )
+    )
     monkeypatch.setenv("EDGEBENCH_SSH_CONFIG", str(config))
     inventory = fleet_env / "aliases.yaml"
-    inventory.write_text("devices:\n" + "".join(
-        "  %s:\n    connection: ssh\n    ssh_alias: %s\n    python: %s\n    workdir: %s\n"
-        % (name, name, sys.executable, fleet_env / name) for name in ("direct", "behind-jump")))
+    inventory.write_text(
+        "devices:\n"
+        + "".join(
+            "  %s:\n    connection: ssh\n    ssh_alias: %s\n    python: %s\n    workdir: %s\n"
+            % (name, name, sys.executable, fleet_env / name)
+            for name in ("direct", "behind-jump")
+        )
+    )
     proc = edgebench("probe", "--all", "--json", "--inventory", inventory)
     assert proc.returncode == 0, proc.stderr
     assert set(__import__("json").loads(proc.stdout)) == {"direct", "behind-jump"}
@@ -221,17 +303,26 @@ def test_simulated_nano_and_pi_store_power_and_energy_marked_simulated(tmp_path,
         assert "NVIDIA Jetson Nano Developer Kit" in probe.stdout and "32.7.1" in probe.stdout
         proc = edgebench("sweep", MODELS / "dws_cnn.onnx", "--group", "fleet", "--quick")
         assert proc.returncode == 0, proc.stderr
-        rows = {r["device"]: r for r in csv.DictReader(io.StringIO(edgebench("results", "--format", "csv").stdout))}
+        rows = {
+            r["device"]: r
+            for r in csv.DictReader(io.StringIO(edgebench("results", "--format", "csv").stdout))
+        }
         nano, pi = rows["sim01"], rows["sim02"]
         # Replayed Nano lines carry POM_5V_IN 1750, 3014 and 2003 mW: the mean lies between.
         assert 1750 <= float(nano["power_mw"]) <= 3014 and float(nano["energy_mj"]) > 0
         assert abs(float(pi["power_mw"]) - 3123.648) < 1e-6  # INA219 power1_input 3123648 µW
         assert nano["simulated"] == "True" and pi["simulated"] == "True"
         table = edgebench("report", "--table", "device").stdout
-        assert "sim01 (simulated)" in table and "Energy (mJ/inf)" in table and "not real measurements" in table
+        assert (
+            "sim01 (simulated)" in table and "Energy (mJ/inf)" in table and "not real measurements" in table
+        )
         trial = nano["trial_id"]
         series = edgebench("results", "--trial", trial, "--telemetry")
-        assert series.returncode == 0 and series.stdout.startswith("t_s,power_mw,phase") and ",timed" in series.stdout
+        assert (
+            series.returncode == 0
+            and series.stdout.startswith("t_s,power_mw,phase")
+            and ",timed" in series.stdout
+        )
         plot = edgebench("plot", "power", "--trial", trial, "--out", tmp_path / "power.png")
         assert plot.returncode == 0 and (tmp_path / "power.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     finally:

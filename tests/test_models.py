@@ -19,7 +19,9 @@ MODEL_NAMES = ["dws_cnn", "baseline_cnn"]
 
 
 def run_generate(out_dir: Path, *extra: str) -> None:
-    subprocess.run([sys.executable, str(GENERATE), "--out", str(out_dir), *extra], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(GENERATE), "--out", str(out_dir), *extra], check=True, capture_output=True
+    )
 
 
 def sha256_of(path: Path) -> str:
@@ -45,8 +47,13 @@ def initializer_elements(model: onnx.ModelProto) -> int:
 def macs_from_graph(model: onnx.ModelProto) -> int:
     """Conv and Gemm multiply-accumulates per image, from shape inference (independent of the script's count)."""
     inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
-    shapes = {info.name: [d.dim_value for d in info.type.tensor_type.shape.dim] for info in inferred.graph.value_info}
-    shapes.update({out.name: [d.dim_value for d in out.type.tensor_type.shape.dim] for out in inferred.graph.output})
+    shapes = {
+        info.name: [d.dim_value for d in info.type.tensor_type.shape.dim]
+        for info in inferred.graph.value_info
+    }
+    shapes.update(
+        {out.name: [d.dim_value for d in out.type.tensor_type.shape.dim] for out in inferred.graph.output}
+    )
     weights = {tensor.name: list(tensor.dims) for tensor in model.graph.initializer}
     macs = 0
     for node in model.graph.node:
@@ -129,8 +136,11 @@ def test_dws_has_fewer_params_and_macs_than_baseline():
 def test_dws_depthwise_convs_have_group_equal_to_channels():
     model = load("dws_cnn")
     weights = {tensor.name: list(tensor.dims) for tensor in model.graph.initializer}
-    grouped = [node for node in model.graph.node if node.op_type == "Conv"
-               and onnx.helper.get_node_attr_value(node, "group") > 1]
+    grouped = [
+        node
+        for node in model.graph.node
+        if node.op_type == "Conv" and onnx.helper.get_node_attr_value(node, "group") > 1
+    ]
     assert len(grouped) >= 6
     for node in grouped:
         out_channels, in_per_group, kh, kw = weights[node.input[1]]

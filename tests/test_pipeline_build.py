@@ -1,5 +1,6 @@
 """The whole build on digits at a smaller configuration: five variants, cards, eval sets.
 (How long it takes is a figure, not a test: benchmarks/pipeline_build.py.)"""
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -11,16 +12,23 @@ from edgebench.pipeline.recipes import recipe_for  # noqa: E402
 
 from .conftest import TORCH_THREADS  # noqa: E402
 
-SMALL = dict(teacher_width=0.125, student_width=0.125, teacher_epochs=2, student_epochs=2,
-             prune_steps=2, fine_tune_epochs=1)
+SMALL = dict(
+    teacher_width=0.125,
+    student_width=0.125,
+    teacher_epochs=2,
+    student_epochs=2,
+    prune_steps=2,
+    fine_tune_epochs=1,
+)
 PRECISIONS = ["fp32", "fp32", "fp32", "int8-sym", "int8-u8s8"]
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("models")
-    paths = build_models(recipe="demo", dataset="digits", out=out, seed=0, progress=False,
-                         threads=TORCH_THREADS, **SMALL)
+    paths = build_models(
+        recipe="demo", dataset="digits", out=out, seed=0, progress=False, threads=TORCH_THREADS, **SMALL
+    )
     return out, paths
 
 
@@ -37,7 +45,9 @@ def test_build_writes_five_variants_with_cards_and_eval_sets(built):
         assert meta["edgebench.recipe"] == "demo"
         assert meta["edgebench.eval_set"] == path.stem + ".eval.npz"
         assert 0.0 <= float(meta["edgebench.host_accuracy"]) <= 1.0
-        dims = [d.dim_param or d.dim_value for d in onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim]
+        dims = [
+            d.dim_param or d.dim_value for d in onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim
+        ]
         assert dims == ["batch", 1, 8, 8]
     # No temporary files are left behind.
     assert not list(out.glob("*.tmp"))
@@ -66,8 +76,15 @@ def test_every_variant_carries_the_same_eval_set_bytes(built):
 def test_cards_say_how_the_model_was_made(built):
     out, _ = built
     card = (out / "digits_student_pruned.md").read_text()
-    for needle in ("recipe: `demo`, seed 0", "pruning: iterative", "step 2:", "teacher_width=0.125",
-                   "host accuracy", "`[batch, 1, 8, 8]`", "x = (pixel / 16 - mean) / std"):
+    for needle in (
+        "recipe: `demo`, seed 0",
+        "pruning: iterative",
+        "step 2:",
+        "teacher_width=0.125",
+        "host accuracy",
+        "`[batch, 1, 8, 8]`",
+        "x = (pixel / 16 - mean) / std",
+    ):
         assert needle in card, needle
     assert "min/max calibration" in (out / "digits_student_pruned_int8sym.md").read_text()
 
@@ -92,16 +109,33 @@ def test_paper_recipe_runs_on_cifar10_batches(tmp_path):
     from tests.test_pipeline_datasets import write_cifar
 
     write_cifar(tmp_path / "data" / "cifar-10-batches-py", per_batch=40, test=30)
-    paths = build_models(recipe="paper", dataset="cifar10", data=tmp_path / "data",
-                         out=tmp_path / "models", progress=False, threads=TORCH_THREADS, teacher_width=0.125,
-                         student_width=0.125, teacher_epochs=1, student_epochs=1, prune_steps=1,
-                         fine_tune_epochs=1, batch_size=16, calibration_samples=32, eval_samples=25)
+    paths = build_models(
+        recipe="paper",
+        dataset="cifar10",
+        data=tmp_path / "data",
+        out=tmp_path / "models",
+        progress=False,
+        threads=TORCH_THREADS,
+        teacher_width=0.125,
+        student_width=0.125,
+        teacher_epochs=1,
+        student_epochs=1,
+        prune_steps=1,
+        fine_tune_epochs=1,
+        batch_size=16,
+        calibration_samples=32,
+        eval_samples=25,
+    )
     assert len(paths) == 5
     meta = read_metadata(onnx.load(str(paths[0])))
     assert meta["edgebench.recipe"] == "paper" and meta["edgebench.dataset"] == "cifar10"
-    dims = [d.dim_param or d.dim_value for d in onnx.load(str(paths[-1])).graph.input[0].type.tensor_type.shape.dim]
+    dims = [
+        d.dim_param or d.dim_value
+        for d in onnx.load(str(paths[-1])).graph.input[0].type.tensor_type.shape.dim
+    ]
     assert dims == ["batch", 3, 32, 32]
     import numpy as np
+
     with np.load(tmp_path / "models" / "cifar10_student.eval.npz") as archive:
         assert archive["x"].shape == (25, 3, 32, 32) and archive["y"].dtype == np.int64
     card = (tmp_path / "models" / "cifar10_student.md").read_text()
@@ -112,6 +146,12 @@ def test_a_wrong_data_path_fails_before_training(tmp_path):
     from edgebench.pipeline.datasets import DatasetError
 
     with pytest.raises(DatasetError, match="does not exist"):
-        build_models(recipe="demo", dataset="cifar10", data=tmp_path / "nope", out=tmp_path / "m",
-                     progress=False, threads=TORCH_THREADS)
+        build_models(
+            recipe="demo",
+            dataset="cifar10",
+            data=tmp_path / "nope",
+            out=tmp_path / "m",
+            progress=False,
+            threads=TORCH_THREADS,
+        )
     assert not (tmp_path / "m").exists()

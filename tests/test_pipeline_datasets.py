@@ -1,5 +1,6 @@
 """Dataset loaders on small files written in the real formats (CIFAR-10 python batches, the
 Tiny ImageNet folder tree), scikit-learn's digits, and the errors for wrong paths."""
+
 import pickle
 import sys
 
@@ -7,7 +8,13 @@ import numpy as np
 import pytest
 
 from edgebench.pipeline.datasets import (  # noqa: E402
-    DatasetError, load_cifar10, load_dataset, load_digits, load_tinyimagenet, stratified_split)
+    DatasetError,
+    load_cifar10,
+    load_dataset,
+    load_digits,
+    load_tinyimagenet,
+    stratified_split,
+)
 
 
 # ---------------------------------------------------------------- CIFAR-10
@@ -22,8 +29,12 @@ def write_cifar(folder, per_batch=20, test=20):
     for name, n in [("data_batch_%d" % i, per_batch) for i in range(1, 6)] + [("test_batch", test)]:
         data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
         labels = [int(v) for v in np.arange(n) % 10]
-        batch = {b"batch_label": name.encode(), b"labels": labels, b"data": data,
-                 b"filenames": [b"img_%d.png" % i for i in range(n)]}
+        batch = {
+            b"batch_label": name.encode(),
+            b"labels": labels,
+            b"data": data,
+            b"filenames": [b"img_%d.png" % i for i in range(n)],
+        }
         with open(folder / name, "wb") as f:
             pickle.dump(batch, f)
         batches[name] = (data, labels)
@@ -112,7 +123,9 @@ def write_tinyimagenet(root, per_class=4, val_per_class=2, size=64):
         for i in range(per_class):
             Image.new("RGB", (size, size), color).save(images / ("%s_%d.JPEG" % (wnid, i)), "JPEG")
     # One grayscale picture, as the real set has some.
-    Image.new("L", (size, size), 128).save(root / "train" / WNIDS[0] / "images" / ("%s_%d.JPEG" % (WNIDS[0], per_class)))
+    Image.new("L", (size, size), 128).save(
+        root / "train" / WNIDS[0] / "images" / ("%s_%d.JPEG" % (WNIDS[0], per_class))
+    )
     (root / "val" / "images").mkdir(parents=True)
     lines, index = [], 0
     for wnid, color in zip(WNIDS, COLORS):

@@ -1,4 +1,5 @@
 """Export to ONNX, int8 quantization through onnxruntime, eval sets, MACs, cards."""
+
 import time
 import zipfile
 
@@ -94,10 +95,12 @@ def test_onnx_macs_match_the_torch_count(exported):
     assert count_macs(onnx.load(str(path))) == torch_macs(model, INPUT)
 
 
-@pytest.mark.parametrize("precision, activation_zero_point_dtype", [
-    ("int8-sym", np.int8), ("int8-u8s8", np.uint8)])
-def test_quantized_model_is_qdq_tagged_and_close_to_fp32(exported, digits, tmp_path, precision,
-                                                         activation_zero_point_dtype):
+@pytest.mark.parametrize(
+    "precision, activation_zero_point_dtype", [("int8-sym", np.int8), ("int8-u8s8", np.uint8)]
+)
+def test_quantized_model_is_qdq_tagged_and_close_to_fp32(
+    exported, digits, tmp_path, precision, activation_zero_point_dtype
+):
     _, source = exported
     calibration = digits.x_train[:128]
     target = quantize_model(source, tmp_path / "q.onnx", calibration, precision)
@@ -115,13 +118,19 @@ def test_quantized_model_is_qdq_tagged_and_close_to_fp32(exported, digits, tmp_p
     if precision == "int8-sym":
         assert int(zero_point) == 0
     # Weights are per-channel: a weight DequantizeLinear has one scale per output channel.
-    weight_scales = [inits[n.input[1]] for n in proto.graph.node
-                     if n.op_type == "DequantizeLinear" and n.input[0] in inits and inits[n.input[0]].ndim == 4]
+    weight_scales = [
+        inits[n.input[1]]
+        for n in proto.graph.node
+        if n.op_type == "DequantizeLinear" and n.input[0] in inits and inits[n.input[0]].ndim == 4
+    ]
     assert weight_scales and all(s.ndim == 1 and s.size > 1 for s in weight_scales)
     # ... and 7-bit, so that x86 kernels without VNNI (u8 x s8 pairs summed in 16 bits) cannot
     # saturate: with 8-bit weights the relative error here was 0.29 (int8-sym) on such a CPU.
-    weights = [inits[n.input[0]] for n in proto.graph.node
-               if n.op_type == "DequantizeLinear" and n.input[0] in inits and inits[n.input[0]].dtype == np.int8]
+    weights = [
+        inits[n.input[0]]
+        for n in proto.graph.node
+        if n.op_type == "DequantizeLinear" and n.input[0] in inits and inits[n.input[0]].dtype == np.int8
+    ]
     assert weights and all(-64 <= int(w.min()) and int(w.max()) <= 64 for w in weights)
     # Runs in onnxruntime, any batch, and stays close to the fp32 model.
     x = digits.x_test[:100]
@@ -189,8 +198,9 @@ def test_publish_writes_card_eval_set_and_metadata(exported, tmp_path):
     rng = np.random.default_rng(2)
     x = rng.standard_normal((40,) + INPUT).astype(np.float32)
     y = rng.integers(0, 10, 40)
-    story = ModelStory("A tiny test model.", "Some layers.", "demo", "digits", 7,
-                       "x = pixel / 16", ["made in a test"])
+    story = ModelStory(
+        "A tiny test model.", "Some layers.", "demo", "digits", 7, "x = pixel / 16", ["made in a test"]
+    )
     published = publish_model(path, 12345, "fp32", story, x, y)
     meta = read_metadata(onnx.load(str(path)))
     assert meta["edgebench.params"] == "12345"
@@ -200,15 +210,34 @@ def test_publish_writes_card_eval_set_and_metadata(exported, tmp_path):
     assert float(meta["edgebench.host_accuracy"]) == pytest.approx(onnx_top1(path, x, y), abs=1e-4)
     assert published.eval_set == tmp_path / "tiny.eval.npz"
     card = (tmp_path / "tiny.md").read_text()
-    for needle in ("12,345", "MACs per image", "bytes", "MiB", "`[batch, 1, 8, 8]`", "digits",
-                   "host accuracy", "seed 7", "made in a test", "tiny.eval.npz"):
+    for needle in (
+        "12,345",
+        "MACs per image",
+        "bytes",
+        "MiB",
+        "`[batch, 1, 8, 8]`",
+        "digits",
+        "host accuracy",
+        "seed 7",
+        "made in a test",
+        "tiny.eval.npz",
+    ):
         assert needle in card
     rows = list_model_cards(tmp_path)
-    assert rows == [{
-        "name": "tiny", "params": 12345, "size_bytes": path.stat().st_size, "precision": "fp32",
-        "dataset": "digits", "host_accuracy": pytest.approx(published.host_top1, abs=1e-4),
-        "macs": published.macs, "recipe": "demo", "eval_set": tmp_path / "tiny.eval.npz",
-        "card": tmp_path / "tiny.md"}]
+    assert rows == [
+        {
+            "name": "tiny",
+            "params": 12345,
+            "size_bytes": path.stat().st_size,
+            "precision": "fp32",
+            "dataset": "digits",
+            "host_accuracy": pytest.approx(published.host_top1, abs=1e-4),
+            "macs": published.macs,
+            "recipe": "demo",
+            "eval_set": tmp_path / "tiny.eval.npz",
+            "card": tmp_path / "tiny.md",
+        }
+    ]
 
 
 def test_list_model_cards_reads_foreign_models_and_refuses_a_missing_folder(tmp_path, exported):

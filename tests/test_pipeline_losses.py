@@ -1,4 +1,5 @@
 """The distillation loss: alpha * CE + beta * T^2 * KL(teacher_T || student_T)."""
+
 import math
 
 import pytest
@@ -64,7 +65,8 @@ def test_without_teacher_only_the_weighted_cross_entropy_remains():
     logits = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     targets = torch.tensor([1, 1])
     assert float(distillation_loss(logits, None, targets, alpha=0.4)) == pytest.approx(
-        0.4 * float(F.cross_entropy(logits, targets)), rel=1e-6)
+        0.4 * float(F.cross_entropy(logits, targets)), rel=1e-6
+    )
 
 
 def test_gradients_flow_to_the_student_only():

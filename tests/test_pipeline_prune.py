@@ -1,12 +1,19 @@
 """Structured pruning removes filters for real and keeps every consumer consistent."""
+
 import pytest
 
 torch = pytest.importorskip("torch")
 
 from edgebench.pipeline.architectures import build_student, build_teacher, count_parameters as count_params  # noqa: E402
 from edgebench.pipeline.prune import (  # noqa: E402
-    count_macs, filter_l1_norms, iterative_prune, prunable_chains, prune_to_fraction,
-    remove_filters, select_filters)
+    count_macs,
+    filter_l1_norms,
+    iterative_prune,
+    prunable_chains,
+    prune_to_fraction,
+    remove_filters,
+    select_filters,
+)
 
 INPUT = (3, 16, 16)
 

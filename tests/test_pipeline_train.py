@@ -1,4 +1,5 @@
 """Architectures, augmentation and the training loop (determinism, schedule, early exits)."""
+
 import dataclasses
 
 import numpy as np
@@ -7,9 +8,18 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from edgebench.pipeline.architectures import (  # noqa: E402
-    build_student, build_teacher, count_parameters, stage_strides)
+    build_student,
+    build_teacher,
+    count_parameters,
+    stage_strides,
+)
 from edgebench.pipeline.augment import (  # noqa: E402
-    AugmentConfig, Augmenter, cutmix, random_crop, random_flip)
+    AugmentConfig,
+    Augmenter,
+    cutmix,
+    random_crop,
+    random_flip,
+)
 from edgebench.pipeline.datasets import load_digits  # noqa: E402
 from edgebench.pipeline.train import TrainConfig, distill_student, evaluate, train_teacher  # noqa: E402
 
@@ -21,7 +31,7 @@ def test_paper_sizes_at_width_one_on_cifar10():
     teacher = count_parameters(build_teacher(3, 10, 32, 1.0))
     student = count_parameters(build_student(3, 10, 32, 1.0))
     assert teacher == pytest.approx(23.5e6, rel=0.01)  # the paper's ResNet-50
-    assert 2e6 <= student <= 5e6                        # the paper's student range
+    assert 2e6 <= student <= 5e6  # the paper's student range
 
 
 @pytest.mark.parametrize("channels, size", [(1, 8), (3, 32), (3, 64)])
@@ -35,8 +45,8 @@ def test_student_uses_the_papers_building_blocks():
     model = build_student(3, 10, 32, 0.5)
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert any(c.groups == c.in_channels == c.out_channels > 1 for c in convs)  # depthwise
-    assert any(1 < c.groups < c.in_channels for c in convs)                     # grouped
-    assert any(getattr(m, "use_residual", False) for m in model.modules())      # residual
+    assert any(1 < c.groups < c.in_channels for c in convs)  # grouped
+    assert any(getattr(m, "use_residual", False) for m in model.modules())  # residual
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
     assert any(isinstance(m, torch.nn.Dropout) for m in model.modules())
     assert count_parameters(build_student(3, 10, 32, 0.5)) < count_parameters(build_student(3, 10, 32, 1.0))
@@ -67,7 +77,7 @@ def test_random_crop_shifts_each_image_within_the_padding():
     out = random_crop(x, 2, torch.Generator().manual_seed(0))
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
     for i in range(2):
-        windows = [padded[i, :, dy:dy + 6, dx:dx + 6] for dy in range(5) for dx in range(5)]
+        windows = [padded[i, :, dy : dy + 6, dx : dx + 6] for dy in range(5) for dx in range(5)]
         assert any(torch.equal(out[i], w) for w in windows)
 
 
@@ -88,8 +98,15 @@ def test_cutmix_pastes_a_box_and_reports_the_kept_area():
 
 
 def test_augmenter_is_seeded_and_targets_stay_distributions():
-    config = AugmentConfig(crop_padding=1, horizontal_flip=True, brightness=0.2, contrast=0.2,
-                           cutmix_alpha=1.0, mixup_alpha=0.2, mix_probability=1.0)
+    config = AugmentConfig(
+        crop_padding=1,
+        horizontal_flip=True,
+        brightness=0.2,
+        contrast=0.2,
+        cutmix_alpha=1.0,
+        mixup_alpha=0.2,
+        mix_probability=1.0,
+    )
     x, y = torch.randn(16, 3, 8, 8), torch.randint(0, 5, (16,))
     a = Augmenter(config, 5, seed=3)
     b = Augmenter(config, 5, seed=3)
@@ -121,9 +138,20 @@ def small_digits():
 
 
 def quick(epochs=1, **kwargs):
-    return TrainConfig(epochs=epochs, progress=False, augment=AugmentConfig(
-        crop_padding=1, horizontal_flip=False, brightness=0.1, contrast=0.1, cutmix_alpha=1.0,
-        mixup_alpha=0.2, mix_probability=0.5), **kwargs)
+    return TrainConfig(
+        epochs=epochs,
+        progress=False,
+        augment=AugmentConfig(
+            crop_padding=1,
+            horizontal_flip=False,
+            brightness=0.1,
+            contrast=0.1,
+            cutmix_alpha=1.0,
+            mixup_alpha=0.2,
+            mix_probability=0.5,
+        ),
+        **kwargs,
+    )
 
 
 def test_training_is_deterministic_for_a_seed(small_digits):

@@ -36,8 +36,14 @@ def texts(fig):
 
 def test_writes_png(tmp_path):
     out = tmp_path / "power.png"
-    result = plots.plot_power(profile(), out, window=(1003.0, 1009.0), idle_mw=1200,
-                              title="trial 7: mobilenet_v2 on jetson_nano", sensor="POM_5V_IN")
+    result = plots.plot_power(
+        profile(),
+        out,
+        window=(1003.0, 1009.0),
+        idle_mw=1200,
+        title="trial 7: mobilenet_v2 on jetson_nano",
+        sensor="POM_5V_IN",
+    )
     assert result == out
     data = out.read_bytes()
     assert data.startswith(PNG_SIGNATURE)
@@ -46,8 +52,9 @@ def test_writes_png(tmp_path):
 
 
 def test_figure_labels_window_and_baseline():
-    fig = plots.power_figure(profile(), window=(1003.0, 1009.0), idle_mw=1200,
-                             title="trial 7", sensor="POM_5V_IN")
+    fig = plots.power_figure(
+        profile(), window=(1003.0, 1009.0), idle_mw=1200, title="trial 7", sensor="POM_5V_IN"
+    )
     found = texts(fig)
     assert "time (s)" in found and "power (mW)" in found
     assert any("POM_5V_IN" in t for t in found)
@@ -111,8 +118,14 @@ def test_unsorted_samples_and_single_sample(tmp_path):
 
 
 def test_doubts_are_named_in_the_title_and_explained():
-    series = {"energy_reliable": False, "power_samples": 6, "power_max_gap_ms": 171.0, "power_coverage": 0.62,
-              "throttled": True, "throttle_reason": "get_throttled 0x50000 -> 0x50005"}
+    series = {
+        "energy_reliable": False,
+        "power_samples": 6,
+        "power_max_gap_ms": 171.0,
+        "power_coverage": 0.62,
+        "throttled": True,
+        "throttle_reason": "get_throttled 0x50000 -> 0x50005",
+    }
     doubts = plots.doubts_of(series)
     assert [label for label, _ in doubts] == ["energy unreliable", "throttled"]
     fig = plots.power_figure(profile(), title="trial 9", doubts=doubts)
@@ -123,6 +136,10 @@ def test_doubts_are_named_in_the_title_and_explained():
 
 
 def test_no_doubt_no_mark():
-    for series in ({}, {"energy_reliable": True, "throttled": False}, {"energy_reliable": None, "throttled": None}):
+    for series in (
+        {},
+        {"energy_reliable": True, "throttled": False},
+        {"energy_reliable": None, "throttled": None},
+    ):
         assert plots.doubts_of(series) == []
     assert "trial 9" in texts(plots.power_figure(profile(), title="trial 9"))

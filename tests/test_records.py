@@ -1,4 +1,5 @@
 """What a device sends back is checked before it is stored; a bad record is reported, not fatal."""
+
 import json
 
 import pytest
@@ -13,15 +14,18 @@ def line(**fields):
     return json.dumps(dict({"v": 1}, **fields))
 
 
-@pytest.mark.parametrize("bad, reason", [
-    ('{"v": 2, "type": "result"}', "protocol version"),
-    ("not json", "not JSON"),
-    (line(type="result", trial_id="t", metrics="fast"), "metrics object"),
-    (line(type="result", trial_id="t", metrics={"latency_p50_ms": "1.2"}), "not a number"),
-    (line(type="result", trial_id="t", metrics={}, samples_ms=[1.0, "x"]), "non-number"),
-    (line(type="trial_end", trial_id="t", status="great"), "status"),
-    (line(type="result", metrics={}), "without a trial_id"),
-])
+@pytest.mark.parametrize(
+    "bad, reason",
+    [
+        ('{"v": 2, "type": "result"}', "protocol version"),
+        ("not json", "not JSON"),
+        (line(type="result", trial_id="t", metrics="fast"), "metrics object"),
+        (line(type="result", trial_id="t", metrics={"latency_p50_ms": "1.2"}), "not a number"),
+        (line(type="result", trial_id="t", metrics={}, samples_ms=[1.0, "x"]), "non-number"),
+        (line(type="trial_end", trial_id="t", status="great"), "status"),
+        (line(type="result", metrics={}), "without a trial_id"),
+    ],
+)
 def test_malformed_records_are_refused_with_the_reason(bad, reason):
     with pytest.raises(MalformedRecord, match=reason):
         parse_record(bad)
@@ -55,9 +59,15 @@ class ScriptedChannel(Channel):
 
 
 def test_session_skips_malformed_records_and_reports_them():
-    channel = ScriptedChannel([line(type="hello"), line(type="trial_start", trial_id="t1"), "garbage{",
-                               line(type="result", trial_id="t1", metrics={"latency_p50_ms": None}),
-                               line(type="trial_end", trial_id="t1", status="ok", agent_s=1.0)])
+    channel = ScriptedChannel(
+        [
+            line(type="hello"),
+            line(type="trial_start", trial_id="t1"),
+            "garbage{",
+            line(type="result", trial_id="t1", metrics={"latency_p50_ms": None}),
+            line(type="trial_end", trial_id="t1", status="ok", agent_s=1.0),
+        ]
+    )
     session = AgentSession(channel)
     seen = []
     status, host_s = session.run_trial({"trial_id": "t1"}, seen.append, timeout=5)

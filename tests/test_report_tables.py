@@ -12,13 +12,31 @@ from edgebench.orchestrator.report import tables as t
 def trial(**overrides):
     """One trial row with sensible defaults."""
     row = dict(
-        trial_id=1, sweep_id="s1", device="jetson_nano", model="mobilenet_v2",
-        model_sha256="abc", backend="onnxruntime", precision="fp32", batch=1,
-        status="ok", iterations=100, latency_p50_ms=12.34, latency_p90_ms=13.0,
-        latency_p95_ms=13.5, latency_p99_ms=14.0, latency_mean_ms=12.5,
-        latency_std_ms=0.4, throughput_ips=80.0, peak_rss_mb=210.44,
-        model_size_mb=13.6, power_mw=4321.4, energy_mj=53.3, accuracy=0.901,
-        params=3_504_872, finished_at="2024-05-01T10:00:00Z", simulated=False,
+        trial_id=1,
+        sweep_id="s1",
+        device="jetson_nano",
+        model="mobilenet_v2",
+        model_sha256="abc",
+        backend="onnxruntime",
+        precision="fp32",
+        batch=1,
+        status="ok",
+        iterations=100,
+        latency_p50_ms=12.34,
+        latency_p90_ms=13.0,
+        latency_p95_ms=13.5,
+        latency_p99_ms=14.0,
+        latency_mean_ms=12.5,
+        latency_std_ms=0.4,
+        throughput_ips=80.0,
+        peak_rss_mb=210.44,
+        model_size_mb=13.6,
+        power_mw=4321.4,
+        energy_mj=53.3,
+        accuracy=0.901,
+        params=3_504_872,
+        finished_at="2024-05-01T10:00:00Z",
+        simulated=False,
     )
     row.update(overrides)
     return row
@@ -30,12 +48,12 @@ def frame(*rows):
 
 # ---------------------------------------------------------------- selection
 
+
 def test_latest_successful_trial_per_cell_wins():
     df = frame(
         trial(trial_id=1, latency_p50_ms=20.0, finished_at="2024-05-01T10:00:00Z"),
         trial(trial_id=2, latency_p50_ms=10.0, finished_at="2024-05-02T10:00:00Z"),
-        trial(trial_id=3, latency_p50_ms=99.0, status="failed",
-              finished_at="2024-05-03T10:00:00Z"),
+        trial(trial_id=3, latency_p50_ms=99.0, status="failed", finished_at="2024-05-03T10:00:00Z"),
         trial(trial_id=4, device="rpi4", finished_at="2024-05-01T09:00:00Z"),
     )
     latest = t.latest_successful(df)
@@ -61,18 +79,24 @@ def test_latest_successful_no_ok_rows_is_empty():
 
 # ---------------------------------------------------------------- device table
 
+
 def test_device_table_paper_columns_and_accuracy_percent():
     table = t.device_table(frame(trial(), trial(device="rpi4")))
     assert list(table.columns) == [
-        "Device", "Accuracy (%)", "Latency (ms)", "Power (mW)", "Energy (mJ/inf)", "Memory (MB)",
-        "Model size (MB)"]
+        "Device",
+        "Accuracy (%)",
+        "Latency (ms)",
+        "Power (mW)",
+        "Energy (mJ/inf)",
+        "Memory (MB)",
+        "Model size (MB)",
+    ]
     assert table.loc[0, "Accuracy (%)"] == pytest.approx(90.1)
     assert "| 90.1 |" in t.render(table, "markdown").replace("  ", "")
 
 
 def test_identifying_columns_only_when_varying():
-    df = frame(trial(), trial(device="rpi4"),
-               trial(device="rpi4", precision="int8", batch=8))
+    df = frame(trial(), trial(device="rpi4"), trial(device="rpi4", precision="int8", batch=8))
     table = t.device_table(df)
     assert list(table.columns[:3]) == ["Device", "Precision", "Batch"]
     assert "Model" not in table.columns and "Backend" not in table.columns
@@ -86,20 +110,20 @@ def test_identifying_columns_only_when_varying():
 
 
 def test_device_table_sorted():
-    df = frame(trial(device="rpi4"), trial(device="jetson_nano", batch=8),
-               trial(device="jetson_nano", batch=1))
+    df = frame(
+        trial(device="rpi4"), trial(device="jetson_nano", batch=8), trial(device="jetson_nano", batch=1)
+    )
     table = t.device_table(df)
-    assert list(zip(table["Device"], table["Batch"])) == [
-        ("jetson_nano", 1), ("jetson_nano", 8), ("rpi4", 1)]
+    assert list(zip(table["Device"], table["Batch"])) == [("jetson_nano", 1), ("jetson_nano", 8), ("rpi4", 1)]
 
 
 # ---------------------------------------------------------------- model table
 
+
 def test_model_table_params_in_millions_and_columns():
     df = frame(trial(), trial(model="resnet18", params=11_689_512, accuracy=0.697))
     table = t.model_table(df)
-    assert list(table.columns) == [
-        "Model", "Accuracy (%)", "Latency (ms)", "Power (mW)", "Params (M)"]
+    assert list(table.columns) == ["Model", "Accuracy (%)", "Latency (ms)", "Power (mW)", "Params (M)"]
     assert list(table["Model"]) == ["mobilenet_v2", "resnet18"]
     assert table.loc[0, "Params (M)"] == pytest.approx(3.504872)
     md = t.render(table, "markdown")
@@ -114,6 +138,7 @@ def test_model_table_device_column_when_varying_and_filter():
 
 
 # ---------------------------------------------------------------- missing values
+
 
 def test_missing_power_is_dash_in_markdown_and_empty_in_csv():
     table = t.device_table(frame(trial(power_mw=None, energy_mj=None, peak_rss_mb=float("nan"))))
@@ -133,10 +158,18 @@ def test_missing_power_is_dash_in_markdown_and_empty_in_csv():
 
 
 def test_number_formatting():
-    df = frame(trial(device="a", latency_p50_ms=0.41234, power_mw=1234.6, energy_mj=0.53312,
-                     peak_rss_mb=210.44, model_size_mb=13.6),
-               trial(device="b", latency_p50_ms=209.6),
-               trial(device="c", latency_p50_ms=12.34))
+    df = frame(
+        trial(
+            device="a",
+            latency_p50_ms=0.41234,
+            power_mw=1234.6,
+            energy_mj=0.53312,
+            peak_rss_mb=210.44,
+            model_size_mb=13.6,
+        ),
+        trial(device="b", latency_p50_ms=209.6),
+        trial(device="c", latency_p50_ms=12.34),
+    )
     lines = t.render(t.device_table(df), "csv").splitlines()
     assert lines[1] == "a,90.1,0.412,1235,0.533,210.4,13.60"
     assert lines[2].split(",")[2] == "210"
@@ -145,6 +178,7 @@ def test_number_formatting():
 
 # ---------------------------------------------------------------- simulated
 
+
 def test_simulated_marker_and_footnote():
     df = frame(trial(), trial(device="rpi4", simulated=True))
     table = t.device_table(df)
@@ -152,7 +186,8 @@ def test_simulated_marker_and_footnote():
     for fmt in t.FORMATS:
         out = t.render(table, fmt)
         assert "not real measurements" in out.splitlines()[-1] or (
-            fmt == "latex" and "not real measurements" in out.splitlines()[-2])
+            fmt == "latex" and "not real measurements" in out.splitlines()[-2]
+        )
 
     mt = t.model_table(df)
     assert list(mt["Model"]) == ["mobilenet_v2", "mobilenet_v2 (simulated)"]
@@ -166,12 +201,20 @@ def test_no_footnote_without_simulated_rows():
 
 # ---------------------------------------------------------------- latex / misc
 
+
 def test_latex_booktabs_escaping_and_dash():
     df = frame(trial(power_mw=None), trial(device="rpi4", simulated=True))
     out = t.render(t.device_table(df), "latex", caption="Results for 50% of runs_x")
-    for token in (r"\begin{table}", r"\toprule", r"\midrule", r"\bottomrule",
-                  r"\end{table}", r"Accuracy (\%)", r"jetson\_nano",
-                  r"\caption{Results for 50\% of runs\_x}"):
+    for token in (
+        r"\begin{table}",
+        r"\toprule",
+        r"\midrule",
+        r"\bottomrule",
+        r"\end{table}",
+        r"Accuracy (\%)",
+        r"jetson\_nano",
+        r"\caption{Results for 50\% of runs\_x}",
+    ):
         assert token in out
     assert " -- " in out and "\u2013" not in out
     assert "Accuracy (%)" not in out

@@ -1,6 +1,6 @@
 """The results store: WAL mode, idempotent ingest on the trial id, null stays null."""
+
 import sqlite3
-from pathlib import Path
 
 from edgebench.agent.protocol import make_record
 from edgebench.orchestrator.inventory import Device
@@ -16,11 +16,21 @@ def make_store(tmp_path):
 
 
 def records_for(trial_id):
-    metrics = {"iterations": 50, "latency_p50_ms": 1.25, "latency_p99_ms": 2.0, "peak_rss_mb": 80.0,
-               "model_size_mb": 2.1, "throughput_ips": 800.0}
-    return [make_record("trial_start", trial_id=trial_id, agent_version="9.9"),
-            make_record("result", trial_id=trial_id, metrics=metrics, env={"runtime": "x"}, samples_ms=[1.25] * 50),
-            make_record("trial_end", trial_id=trial_id, status="ok")]
+    metrics = {
+        "iterations": 50,
+        "latency_p50_ms": 1.25,
+        "latency_p99_ms": 2.0,
+        "peak_rss_mb": 80.0,
+        "model_size_mb": 2.1,
+        "throughput_ips": 800.0,
+    }
+    return [
+        make_record("trial_start", trial_id=trial_id, agent_version="9.9"),
+        make_record(
+            "result", trial_id=trial_id, metrics=metrics, env={"runtime": "x"}, samples_ms=[1.25] * 50
+        ),
+        make_record("trial_end", trial_id=trial_id, status="ok"),
+    ]
 
 
 def new_trial(store):
@@ -81,20 +91,35 @@ def test_records_for_unknown_trials_are_ignored(tmp_path):
 
 def test_doubts_and_conditions_come_back_from_what_the_agent_sent(tmp_path):
     from edgebench.orchestrator.store.queries import trial_conditions, trial_telemetry
+
     store = make_store(tmp_path)
     device = Device(name="local", connection="local")
     model = inspect_model(MODELS / "dws_cnn.onnx")
     store.upsert_device(device)
     store.upsert_model(model)
     settings = {"cooldown_c": 45.0, "cooldown_timeout_s": 600.0, "pin_clocks": True, "nvpmodel_mode": 0}
-    trial_id = store.create_trial(store.create_sweep(settings), Cell(device, model, "onnxruntime", 4), settings)
+    trial_id = store.create_trial(
+        store.create_sweep(settings), Cell(device, model, "onnxruntime", 4), settings
+    )
     applied = {"cooldown": {"target_c": 45.0, "waited_s": 12.5}, "clocks": {"method": "jetson_clocks"}}
-    metrics = {"iterations": 50, "latency_p50_ms": 8.0, "energy_reliable": False, "power_samples": 6,
-               "power_max_gap_ms": 171.0, "power_coverage": 0.62, "throttled": True,
-               "throttle_reason": "cpu clock dropped", "accuracy": 0.5, "accuracy_samples": 2, "conditions": applied}
-    for record in (make_record("trial_start", trial_id=trial_id),
-                   make_record("result", trial_id=trial_id, metrics=metrics, env={}),
-                   make_record("trial_end", trial_id=trial_id, status="ok")):
+    metrics = {
+        "iterations": 50,
+        "latency_p50_ms": 8.0,
+        "energy_reliable": False,
+        "power_samples": 6,
+        "power_max_gap_ms": 171.0,
+        "power_coverage": 0.62,
+        "throttled": True,
+        "throttle_reason": "cpu clock dropped",
+        "accuracy": 0.5,
+        "accuracy_samples": 2,
+        "conditions": applied,
+    }
+    for record in (
+        make_record("trial_start", trial_id=trial_id),
+        make_record("result", trial_id=trial_id, metrics=metrics, env={}),
+        make_record("trial_end", trial_id=trial_id, status="ok"),
+    ):
         store.ingest(record)
     row = results_frame(store).iloc[0]
     assert row["latency_p50_per_sample_ms"] == 2.0 and row["accuracy_n"] == 2

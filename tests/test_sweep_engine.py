@@ -1,6 +1,7 @@
 """The sweep engine's faults through the fake transport (orchestrator/transport/fake.py): lost
 links, dead and silent agents, retries, --fail-fast and resume, on a virtual clock. No sshd,
 no processes, no real sleeps; tests/test_fleet.py runs the same paths over real SSH."""
+
 import pytest
 
 from edgebench.orchestrator.errors import UserError
@@ -9,10 +10,30 @@ from edgebench.orchestrator.inventory import Device
 from edgebench.orchestrator.modelinfo import ModelInfo, sha256_of
 from edgebench.orchestrator.store import Store
 from edgebench.orchestrator.store.schema import Sweep, Trial
-from edgebench.orchestrator.sweep import (Backoff, FleetOptions, Progress, Seams, Settings, make_job, plan,
-                                          resume_plan, run_sweep, trial_timeout)
-from edgebench.orchestrator.transport.fake import (FakeClock, FakeFleet, SpooledTrial, agent_exits, drop_link, fail,
-                                                   ok, process_dies, silent, trial_lines)
+from edgebench.orchestrator.sweep import (
+    Backoff,
+    FleetOptions,
+    Progress,
+    Seams,
+    Settings,
+    make_job,
+    plan,
+    resume_plan,
+    run_sweep,
+    trial_timeout,
+)
+from edgebench.orchestrator.transport.fake import (
+    FakeClock,
+    FakeFleet,
+    SpooledTrial,
+    agent_exits,
+    drop_link,
+    fail,
+    ok,
+    process_dies,
+    silent,
+    trial_lines,
+)
 
 
 @pytest.fixture(scope="session")
@@ -53,20 +74,41 @@ class Bench:
     def model(self, name: str) -> ModelInfo:
         path = self.tmp / (name + ".onnx")
         path.write_bytes(("model %s" % name).encode())
-        return ModelInfo(path=path, name=name, sha256=sha256_of(path), size_bytes=path.stat().st_size, params=10,
-                         precision="fp32", inputs=(("input", ("N", 3, 8, 8)),), opset=17)
+        return ModelInfo(
+            path=path,
+            name=name,
+            sha256=sha256_of(path),
+            size_bytes=path.stat().st_size,
+            params=10,
+            precision="fp32",
+            inputs=(("input", ("N", 3, 8, 8)),),
+            opset=17,
+        )
 
     def device(self, name: str, *trials):
         self.fleet.add(name, trials)
-        return Device(name=name, connection="ssh", host="fake", python="python3", workdir="~/eb",
-                      backends=("onnxruntime", "null"))
+        return Device(
+            name=name,
+            connection="ssh",
+            host="fake",
+            python="python3",
+            workdir="~/eb",
+            backends=("onnxruntime", "null"),
+        )
 
     def cells(self, devices, models=None, backend="onnxruntime", batches=(1,)):
         return plan(devices, models if models is not None else [self.model("m1")], [backend], list(batches))
 
     def sweep(self, cells, resume_id=None, settings=None, **fleet_options):
-        return run_sweep(cells, self.store, settings or Settings(quick=True), FleetOptions(**fleet_options),
-                         progress=self.progress, resume_id=resume_id, seams=self.seams)
+        return run_sweep(
+            cells,
+            self.store,
+            settings or Settings(quick=True),
+            FleetOptions(**fleet_options),
+            progress=self.progress,
+            resume_id=resume_id,
+            seams=self.seams,
+        )
 
     def trials(self) -> list:
         with self.store.Session() as s:
@@ -105,7 +147,9 @@ def test_the_job_carries_only_its_backends_options(bench):
     bench.sweep(bench.cells([nano]) + bench.cells([nano], backend="null"), settings=settings)
     jobs = [r["job"] for r in bench.fleet.devices["nano"].requests if r["op"] == "run"]
     assert jobs[0]["backend_options"] == {"intra_op_threads": 2, "providers": ["CPUExecutionProvider"]}
-    assert jobs[0]["model"].endswith(".onnx") and jobs[1]["backend_options"] == {} and jobs[1]["model"] is None
+    assert (
+        jobs[0]["model"].endswith(".onnx") and jobs[1]["backend_options"] == {} and jobs[1]["model"] is None
+    )
 
 
 # -- a lost link ----------------------------------------------------------------------------
@@ -143,8 +187,12 @@ def test_unreachable_for_longer_than_a_trial_marks_it_lost_and_resume_fetches_it
     job = make_job("t", cells[0], "x", Settings(quick=True))
     assert bench.progress.finished_at[0] - start <= trial_timeout(job) and max(bench.clock.sleeps) == 10.0
     bench.fleet.devices["nano"].reachable()
-    cells_left, settings = resume_plan(bench.store, bench.store.sweep(sweep_id), _Inventory([nano]),
-                                       {str(c.model.path): c.model for c in cells}.get)
+    cells_left, settings = resume_plan(
+        bench.store,
+        bench.store.sweep(sweep_id),
+        _Inventory([nano]),
+        {str(c.model.path): c.model for c in cells}.get,
+    )
     assert len(cells_left) == 2
     _, resumed = bench.sweep(cells_left, resume_id=sweep_id, settings=settings)
     assert statuses(resumed) == ["ok"]  # the lost trial came from the spool; only "b" ran again
@@ -183,7 +231,9 @@ def test_a_trial_process_that_dies_is_retried(bench):
 def test_a_failure_the_agent_reports_is_not_retried(bench):
     nano = bench.device("nano", fail("NoSuchProvider"))
     _, outcomes = bench.sweep(bench.cells([nano]), retries=2)
-    assert statuses(outcomes) == ["failed"] and outcomes[0].error == "NoSuchProvider" and bench.runs("nano") == 1
+    assert (
+        statuses(outcomes) == ["failed"] and outcomes[0].error == "NoSuchProvider" and bench.runs("nano") == 1
+    )
 
 
 def test_silent_agent_is_settled_from_the_spool(bench):
@@ -194,7 +244,9 @@ def test_silent_agent_is_settled_from_the_spool(bench):
     assert statuses(outcomes) == ["ok"] and bench.runs("nano") == 1
     assert bench.progress.said("agent silent")
     # The host waited out the trial's timeout: on the fake clock, not in real time.
-    assert bench.clock.monotonic() - start >= trial_timeout(make_job("t", cells[0], "x", Settings(quick=True)))
+    assert bench.clock.monotonic() - start >= trial_timeout(
+        make_job("t", cells[0], "x", Settings(quick=True))
+    )
 
 
 def test_silent_agent_whose_trial_died_is_retried(bench):
@@ -270,10 +322,11 @@ def test_probe_all_stores_facts_and_lists_the_unreachable(bench):
 def test_deploy_sends_each_artifact_once(bench):
     nano = bench.device("nano")
     models = [bench.model("a"), bench.model("b")]
-    first, = deploy_devices([nano], models, connect=bench.fleet.connect)
-    again, = deploy_devices([nano], models, connect=bench.fleet.connect)
-    assert sorted(path for path, _ in first.value.sent if path.startswith("models/")) == \
-        sorted("models/%s.onnx" % m.sha256 for m in models)
+    (first,) = deploy_devices([nano], models, connect=bench.fleet.connect)
+    (again,) = deploy_devices([nano], models, connect=bench.fleet.connect)
+    assert sorted(path for path, _ in first.value.sent if path.startswith("models/")) == sorted(
+        "models/%s.onnx" % m.sha256 for m in models
+    )
     assert again.value.sent == [] and len(again.value.skipped) == 3  # the agent and two models
 
 

@@ -13,11 +13,34 @@ from edgebench.orchestrator.errors import UserError
 # Outputs recorded on real devices, kept with the tests: they never skip for want of them.
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "telemetry"
 
-TEGRA_HEADER = ["line", "timestamp", "ram_used_mb", "ram_total_mb", "swap_used_mb",
-                "cpu_load_pct", "cpu_freq_mhz", "gpu_load_pct", "gpu_freq_mhz", "temps_c",
-                "rails_mw", "power_total_mw", "total_rail"]
-PERF_HEADER = ["line", "time", "aggr", "event", "value", "unit", "status", "run_time",
-               "pct_running", "metric_value", "metric_unit"]
+TEGRA_HEADER = [
+    "line",
+    "timestamp",
+    "ram_used_mb",
+    "ram_total_mb",
+    "swap_used_mb",
+    "cpu_load_pct",
+    "cpu_freq_mhz",
+    "gpu_load_pct",
+    "gpu_freq_mhz",
+    "temps_c",
+    "rails_mw",
+    "power_total_mw",
+    "total_rail",
+]
+PERF_HEADER = [
+    "line",
+    "time",
+    "aggr",
+    "event",
+    "value",
+    "unit",
+    "status",
+    "run_time",
+    "pct_running",
+    "metric_value",
+    "metric_unit",
+]
 
 
 def fixture(name):
@@ -28,8 +51,11 @@ def fixture(name):
 
 def data_lines(path):
     """Line numbers of the lines that are neither blank nor '#' comments."""
-    return [n for n, line in enumerate(path.read_text().splitlines(), 1)
-            if line.strip() and not line.lstrip().startswith("#")]
+    return [
+        n
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 def by_line(parsed):
@@ -38,12 +64,16 @@ def by_line(parsed):
 
 # --- every line of every fixture ----------------------------------------------------------
 
-@pytest.mark.parametrize("kind, name", [
-    ("tegrastats", "tegrastats_nano_jp4.txt"),
-    ("tegrastats", "tegrastats_xavier_jp4.txt"),
-    ("perf-stat", "perf_stat_csv_real.txt"),
-    ("vcgencmd", "rpi_vcgencmd_outputs.txt"),
-])
+
+@pytest.mark.parametrize(
+    "kind, name",
+    [
+        ("tegrastats", "tegrastats_nano_jp4.txt"),
+        ("tegrastats", "tegrastats_xavier_jp4.txt"),
+        ("perf-stat", "perf_stat_csv_real.txt"),
+        ("vcgencmd", "rpi_vcgencmd_outputs.txt"),
+    ],
+)
 def test_every_data_line_becomes_one_row(kind, name):
     path = fixture(name)
     parsed = tf.parse_file(kind, path)
@@ -81,8 +111,7 @@ def test_tegrastats_xavier_totals_by_board_rule():
     parsed = tf.parse_file("tegrastats", fixture("tegrastats_xavier_jp4.txt"))
     totals = [(r["power_total_mw"], r["total_rail"]) for r in parsed.rows]
     agx = "sum(GPU,CPU,SOC,CV,VDDRQ,SYS5V)"  # AGX Xavier has no total rail
-    assert totals == [(3346, agx), (3229, agx), (3113, agx), (7632, agx),
-                      (4067, "VDD_IN"), (6140, "VDD_IN")]
+    assert totals == [(3346, agx), (3229, agx), (3113, agx), (7632, agx), (4067, "VDD_IN"), (6140, "VDD_IN")]
     nx = parsed.rows[4]
     assert (nx["gpu_load_pct"], nx["gpu_freq_mhz"]) == (62, 306)
     assert nx["cpu_freq_mhz"][-1] == 1267
@@ -94,7 +123,8 @@ def test_tegrastats_no_rails_is_null_power_and_timestamp_kept(tmp_path):
         "RAM 2000/3964MB (lfb 1x4MB) SWAP 0/1982MB (cached 0MB) CPU [1%@102,2%@102,off,off]"
         " EMC_FREQ 0% GR3D_FREQ 0% PLL@20C CPU@25.5C\n"
         "03-06-2024 10:00:01 RAM 2000/7620MB (lfb 1x4MB) CPU [1%@729,2%@729] GR3D_FREQ 0%"
-        " cpu@45.5C VDD_IN 2763mW/2846mW VDD_CPU_GPU_CV 400mW/410mW\n")
+        " cpu@45.5C VDD_IN 2763mW/2846mW VDD_CPU_GPU_CV 400mW/410mW\n"
+    )
     rows = tf.parse_file("tegrastats", log).rows
     assert rows[0]["power_total_mw"] is None and rows[0]["total_rail"] is None
     assert rows[0]["rails_mw"] == {}
@@ -127,7 +157,8 @@ def test_vcgencmd_values():
     parsed = tf.parse_file("vcgencmd", fixture("rpi_vcgencmd_outputs.txt"))
     rows = parsed.rows
     assert [r["quantity"] for r in rows] == (
-        ["throttled"] * 3 + ["temp_c"] * 2 + ["arm_freq_hz"] * 3 + ["core_volts"])
+        ["throttled"] * 3 + ["temp_c"] * 2 + ["arm_freq_hz"] * 3 + ["core_volts"]
+    )
     assert rows[0]["value"] == 0 and not any(rows[0]["flags"].values())
     flags = rows[2]["flags"]  # 0x50005
     assert rows[2]["value"] == 0x50005
@@ -151,7 +182,8 @@ def test_vcgencmd_firmware_error_pmic_and_garbage(tmp_path):
         "   VDD_CORE_A current(7)=1.40000000A\n"
         "      EXT5V_V volt(24)=5.12000000V\n"
         "temp=hot\n"
-        "hello world\n")
+        "hello world\n"
+    )
     parsed = tf.parse_file("vcgencmd", log)
     rows = by_line(parsed)
     assert rows[2]["value"] is None and rows[2]["quantity"] == "core_volts"
@@ -165,6 +197,7 @@ def test_vcgencmd_firmware_error_pmic_and_garbage(tmp_path):
 
 
 # --- errors, formats ------------------------------------------------------------------------
+
 
 def test_garbage_line_reported_with_its_number(tmp_path):
     source = fixture("tegrastats_nano_jp4.txt").read_text().splitlines()
@@ -191,7 +224,7 @@ def test_csv_header_order_and_encoding():
     parsed = tf.parse_file("tegrastats", fixture("tegrastats_nano_jp4.txt"))
     reader = csv.reader(io.StringIO(tf.render(parsed, "csv")))
     header = next(reader)
-    assert header[:len(TEGRA_HEADER)] == TEGRA_HEADER
+    assert header[: len(TEGRA_HEADER)] == TEGRA_HEADER
     first = dict(zip(header, next(reader)))
     assert first["power_total_mw"] == "1750"
     assert json.loads(first["cpu_load_pct"]) == [5, 4, 3, 6]
@@ -200,17 +233,20 @@ def test_csv_header_order_and_encoding():
 
     perf = tf.parse_file("perf-stat", fixture("perf_stat_csv_real.txt"))
     header = next(csv.reader(io.StringIO(tf.render(perf, "csv"))))
-    assert header[:len(PERF_HEADER)] == PERF_HEADER
+    assert header[: len(PERF_HEADER)] == PERF_HEADER
     vc = tf.parse_file("vcgencmd", fixture("rpi_vcgencmd_outputs.txt"))
     header = next(csv.reader(io.StringIO(tf.render(vc, "csv"))))
     assert header[:5] == ["line", "quantity", "value", "flags", "reason"]
 
 
-@pytest.mark.parametrize("kind, name", [
-    ("tegrastats", "tegrastats_xavier_jp4.txt"),
-    ("perf-stat", "perf_stat_csv_real.txt"),
-    ("vcgencmd", "rpi_vcgencmd_outputs.txt"),
-])
+@pytest.mark.parametrize(
+    "kind, name",
+    [
+        ("tegrastats", "tegrastats_xavier_jp4.txt"),
+        ("perf-stat", "perf_stat_csv_real.txt"),
+        ("vcgencmd", "rpi_vcgencmd_outputs.txt"),
+    ],
+)
 def test_json_round_trips(kind, name):
     parsed = tf.parse_file(kind, fixture(name))
     data = json.loads(tf.render(parsed, "json"))

@@ -2,6 +2,7 @@
 turns from 0x50000 to 0x50005 during a trial, and a Jetson Nano whose CPU clock drops
 mid-window. The agent measures (its sampler process sees the change), the host validates and
 ingests the records, and the device table marks the row."""
+
 import stat
 
 import pytest
@@ -23,9 +24,10 @@ def pi_firmware_that_turns(root, first, later):
     """vcgencmd answers `first` until run/throttle exists, then `later`; returns the trigger."""
     marker = root / "run" / "throttle"
     program = root / "usr" / "bin" / "vcgencmd"
-    program.write_text("#!/bin/sh\ncase \"$1\" in\n  get_throttled) if [ -e %s ]; then echo throttled=%s; "
-                       "else echo throttled=%s; fi;;\n  measure_temp) echo \"temp=48.8'C\";;\nesac\n"
-                       % (marker, later, first))
+    program.write_text(
+        '#!/bin/sh\ncase "$1" in\n  get_throttled) if [ -e %s ]; then echo throttled=%s; '
+        'else echo throttled=%s; fi;;\n  measure_temp) echo "temp=48.8\'C";;\nesac\n' % (marker, later, first)
+    )
     program.chmod(stat.S_IRWXU)
     return lambda: (marker.parent.mkdir(exist_ok=True), marker.write_text(""))
 
@@ -36,9 +38,17 @@ def measure_on(root, telemetry, event, monkeypatch):
     event_backend.install(0.2, event)
     try:
         records = []
-        job = {"trial_id": "acceptance", "backend": "event", "quick": True, "warmup_iters": 3, "warmup_s": 0.0,
-               "min_s": 0.6, "max_iters": 10 ** 9, "keep_samples": False,
-               "telemetry": dict(telemetry, state_interval_ms=50, idle_s=0.2)}
+        job = {
+            "trial_id": "acceptance",
+            "backend": "event",
+            "quick": True,
+            "warmup_iters": 3,
+            "warmup_s": 0.0,
+            "min_s": 0.6,
+            "max_iters": 10**9,
+            "keep_samples": False,
+            "telemetry": dict(telemetry, state_interval_ms=50, idle_s=0.2),
+        }
         assert run_trial(job, records.append) == "ok", records
         return records
     finally:
@@ -62,10 +72,16 @@ def store(tmp_path):
     s.close()
 
 
-def test_a_pi_and_a_jetson_that_throttle_mid_window_are_stored_throttled_and_marked(tmp_path, store, monkeypatch):
+def test_a_pi_and_a_jetson_that_throttle_mid_window_are_stored_throttled_and_marked(
+    tmp_path, store, monkeypatch
+):
     pi = tmp_path / "rpi4"
     pi_settings = make_board("rpi4", pi)
-    ingest(store, "pi01", measure_on(pi, pi_settings, pi_firmware_that_turns(pi, "0x50000", "0x50005"), monkeypatch))
+    ingest(
+        store,
+        "pi01",
+        measure_on(pi, pi_settings, pi_firmware_that_turns(pi, "0x50000", "0x50005"), monkeypatch),
+    )
 
     nano = tmp_path / "nano"
     nano_settings = make_board("jetson-nano", nano)
@@ -83,7 +99,9 @@ def test_a_pi_and_a_jetson_that_throttle_mid_window_are_stored_throttled_and_mar
     assert frame.loc["pi02", "throttled"] == 0  # the firmware watched and saw nothing new
 
     markdown = tables.render(tables.device_table(results_frame(store)), "markdown")
-    first_cells = [line.strip("|").split("|")[0].strip() for line in markdown.splitlines()[2:] if line.startswith("|")]
+    first_cells = [
+        line.strip("|").split("|")[0].strip() for line in markdown.splitlines()[2:] if line.startswith("|")
+    ]
     assert sorted(first_cells) == ["nano01 (simulated)§", "pi01 (simulated)§", "pi02 (simulated)"]
     footnote = [line for line in markdown.splitlines() if line.startswith("§")]
     assert footnote and "cpu0 1479 -> 922 MHz" in footnote[0] and "under_voltage_now" in footnote[0]

@@ -1,4 +1,5 @@
 """The local Connection and the agent zipapp as a device runs it (including Python 3.6)."""
+
 import json
 import os
 import subprocess
@@ -15,7 +16,9 @@ PY36 = Path(os.path.expanduser("~/.pyenv/versions/3.6.15/bin/python"))
 
 def test_run_returns_exit_status_and_output():
     conn = LocalConnection()
-    result = conn.run([sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)"])
+    result = conn.run(
+        [sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)"]
+    )
     assert (result.exit_code, result.stdout, result.stderr.strip()) == (3, "out\n", "err")
     assert not result.ok and result.tail() == "err"
 
@@ -35,8 +38,9 @@ def test_put_creates_folders_and_replaces_atomically(tmp_path):
 
 
 def test_channel_answers_lines_and_times_out():
-    channel = LocalConnection().open_channel([sys.executable, "-u", "-c",
-                                              "import sys\nfor line in sys.stdin: print(line.strip().upper())"])
+    channel = LocalConnection().open_channel(
+        [sys.executable, "-u", "-c", "import sys\nfor line in sys.stdin: print(line.strip().upper())"]
+    )
     channel.send_line("ping")
     assert channel.read_line(timeout=10) == "PING"
     with pytest.raises(TimeoutError):
@@ -61,13 +65,21 @@ def test_agent_zipapp_probes_under_each_python(tmp_path, python):
     if not Path(python).exists():
         pytest.skip("no %s here" % python)
     pyz = build_agent(tmp_path)
-    proc = subprocess.run([python, str(pyz), "--workdir", str(tmp_path), "probe"],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    proc = subprocess.run(
+        [python, str(pyz), "--workdir", str(tmp_path), "probe"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     record = json.loads(proc.stdout)
     assert record["type"] == "facts"
-    version = subprocess.run([python, "-c", "import platform; print(platform.python_version())"],
-                             stdout=subprocess.PIPE, universal_newlines=True).stdout.strip()
+    version = subprocess.run(
+        [python, "-c", "import platform; print(platform.python_version())"],
+        stdout=subprocess.PIPE,
+        universal_newlines=True,
+    ).stdout.strip()
     assert record["facts"]["python"] == version
 
 
@@ -77,8 +89,13 @@ def test_agent_zipapp_runs_a_null_trial_under_python36(tmp_path):
     pyz = build_agent(tmp_path)
     job = tmp_path / "job.json"
     job.write_text(json.dumps({"trial_id": "t36", "backend": "null", "quick": True, "keep_samples": False}))
-    proc = subprocess.run([str(PY36), str(pyz), "--workdir", str(tmp_path), "run", str(job)],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    proc = subprocess.run(
+        [str(PY36), str(pyz), "--workdir", str(tmp_path), "run", str(job)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     types = [json.loads(line)["type"] for line in proc.stdout.splitlines()]
     assert types == ["trial_start", "result", "trial_end"]

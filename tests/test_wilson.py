@@ -1,5 +1,6 @@
 """The 95% Wilson score interval of an accuracy. Expected values were computed independently
 (scipy.stats.binomtest(k, n).proportion_ci(method="wilson"), confidence 0.95)."""
+
 import math
 
 import pytest
@@ -7,13 +8,16 @@ import pytest
 from edgebench.orchestrator.stats import Z95, accuracy_interval, wilson_interval
 
 
-@pytest.mark.parametrize("successes, n, low, high", [
-    (95, 100, 0.8882, 0.9785),
-    (0, 10, 0.0, 0.2775),
-    (10, 10, 0.7225, 1.0),
-    (978, 1000, 0.9669, 0.9854),
-    (1, 2, 0.0945, 0.9055),
-])
+@pytest.mark.parametrize(
+    "successes, n, low, high",
+    [
+        (95, 100, 0.8882, 0.9785),
+        (0, 10, 0.0, 0.2775),
+        (10, 10, 0.7225, 1.0),
+        (978, 1000, 0.9669, 0.9854),
+        (1, 2, 0.0945, 0.9055),
+    ],
+)
 def test_known_values(successes, n, low, high):
     got = wilson_interval(successes, n)
     assert [round(v, 4) for v in got] == [low, high]
@@ -34,7 +38,14 @@ def test_z_is_the_two_sided_95_percent_quantile():
 def test_accuracy_interval_rounds_successes_and_knows_what_it_cannot_compute():
     assert accuracy_interval(0.95, 100) == wilson_interval(95, 100)
     assert accuracy_interval(0.9501, 100) == wilson_interval(95, 100)
-    for accuracy, n in ((None, 100), (0.9, None), (float("nan"), 100), (0.9, float("nan")), (0.9, 0), (1.5, 10)):
+    for accuracy, n in (
+        (None, 100),
+        (0.9, None),
+        (float("nan"), 100),
+        (0.9, float("nan")),
+        (0.9, 0),
+        (1.5, 10),
+    ):
         assert accuracy_interval(accuracy, n) is None
 
 

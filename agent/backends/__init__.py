@@ -3,6 +3,7 @@
 Runtimes are imported only when a backend is chosen, so a device without onnxruntime can
 still run the agent (and the `null` backend).
 """
+
 import importlib
 
 # name -> module (relative to this package) defining `Backend`
@@ -26,5 +27,7 @@ def get_backend(name):
     module = importlib.import_module(REGISTRY[name], __name__)
     backend = module.Backend()
     if not backend.available():
-        raise BackendError("backend %r is not available on this device: %s" % (name, backend.why_unavailable()))
+        raise BackendError(
+            "backend %r is not available on this device: %s" % (name, backend.why_unavailable())
+        )
     return backend

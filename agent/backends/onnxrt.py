@@ -1,4 +1,5 @@
 """ONNX Runtime backend. CPU provider unless told otherwise; threads recorded as used."""
+
 import importlib
 
 
@@ -28,12 +29,15 @@ class Backend(object):
 
     def load(self, artifact, options):
         from . import BackendError
+
         ort = self._runtime()
         providers = options.get("providers") or ["CPUExecutionProvider"]
         missing = [p for p in providers if p not in ort.get_available_providers()]
         if missing:
-            raise BackendError("provider(s) %s not available; this onnxruntime has %s"
-                               % (", ".join(missing), ", ".join(ort.get_available_providers())))
+            raise BackendError(
+                "provider(s) %s not available; this onnxruntime has %s"
+                % (", ".join(missing), ", ".join(ort.get_available_providers()))
+            )
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -46,10 +50,12 @@ class Backend(object):
         except Exception as exc:  # onnxruntime raises its own exception types per version
             raise BackendError("onnxruntime cannot load %s: %s" % (artifact, str(exc).splitlines()[0]))
         # None: the runtime's default was used (onnxruntime stores that as 0).
-        self._options = {"providers": self._session.get_providers(),
-                         "intra_op_threads": so.intra_op_num_threads or None,
-                         "inter_op_threads": so.inter_op_num_threads or None,
-                         "graph_optimization_level": "ORT_ENABLE_ALL"}
+        self._options = {
+            "providers": self._session.get_providers(),
+            "intra_op_threads": so.intra_op_num_threads or None,
+            "inter_op_threads": so.inter_op_num_threads or None,
+            "graph_optimization_level": "ORT_ENABLE_ALL",
+        }
 
     def inputs(self):
         return [(i.name, i.type, list(i.shape)) for i in self._session.get_inputs()]

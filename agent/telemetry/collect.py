@@ -1,6 +1,7 @@
 """Telemetry of one trial: the sampler process (sampler.py) started and owned by PID, the idle
 baseline, power and energy over the timed window with its coverage, thermal and clock
 snapshots before and after, and the throttle verdict. All times on time.perf_counter()."""
+
 import json
 import os
 import subprocess
@@ -10,7 +11,7 @@ import time
 from . import energy, power, thermal, throttle
 from ..child import agent_command
 
-MIN_POWER_SAMPLES = 10   # fewer in the timed window: the run is lengthened, or energy marked unreliable
+MIN_POWER_SAMPLES = 10  # fewer in the timed window: the run is lengthened, or energy marked unreliable
 DEFAULT_IDLE_S = 2.0
 QUICK_IDLE_S = 0.5
 STOP_TIMEOUT_S = 10.0
@@ -21,8 +22,11 @@ class SamplerProcess(object):
     exit path; its readings come back through a file, read once it has stopped."""
 
     def __init__(self, root, settings):
-        self.config = {"root": root, "telemetry": settings,
-                       "state_interval_ms": settings.get("state_interval_ms")}
+        self.config = {
+            "root": root,
+            "telemetry": settings,
+            "state_interval_ms": settings.get("state_interval_ms"),
+        }
         self.proc = self.hello = self.end = None
         self.failure = None
 
@@ -32,8 +36,13 @@ class SamplerProcess(object):
         handle, self.config["path"] = tempfile.mkstemp(prefix="edgebench-samples-", suffix=".jsonl")
         os.close(handle)
         self._stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(agent_command(["sample", json.dumps(self.config)]), stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self._stderr, universal_newlines=True)
+        self.proc = subprocess.Popen(
+            agent_command(["sample", json.dumps(self.config)]),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            universal_newlines=True,
+        )
         self.hello = self._line()
         if self.hello is None:
             self.stop()
@@ -67,7 +76,9 @@ class SamplerProcess(object):
             self._stderr.seek(0)
             lines = self._stderr.read().decode("utf-8", "replace").strip().splitlines()
             self.failure = "sampler process exited with status %s: %s" % (
-                proc.returncode, lines[-1] if lines else "no message")
+                proc.returncode,
+                lines[-1] if lines else "no message",
+            )
         self._stderr.close()
         return self._readings()
 
@@ -138,6 +149,7 @@ class TrialTelemetry(object):
         at the window's edges, so its energy needs no sampling at all."""
         if self.power and self.power.get("sensor") == "rapl":
             from . import sysfs_power
+
             self.edges.append((time.perf_counter(), sysfs_power.read_rapl(self.root)))
 
     def stop(self):
@@ -153,13 +165,20 @@ class TrialTelemetry(object):
         """Metrics and the time series (times relative to `origin`)."""
         states = self._of_kind("s")
         metrics = self._throttle_metrics(states, t0, t1)
-        temps = [max(thermal.real_temps(s["thermal"]).values()) for s in states
-                 if t0 <= s["t"] <= t1 and thermal.real_temps(s.get("thermal") or {})]
+        temps = [
+            max(thermal.real_temps(s["thermal"]).values())
+            for s in states
+            if t0 <= s["t"] <= t1 and thermal.real_temps(s.get("thermal") or {})
+        ]
         metrics["max_temp_c"] = max(temps) if temps else None
         metrics["sampler_missed_slots"] = (self.sampler.end or {}).get("missed")
         metrics["sampler_children"] = self.hello.get("children")  # PIDs it started (tegrastats), all stopped
-        series = {"window": [t0 - origin, t1 - origin], "before": self.before, "after": self.after,
-                  "thermal": [[round(s["t"] - origin, 3), s["thermal"]] for s in states if s.get("thermal")]}
+        series = {
+            "window": [t0 - origin, t1 - origin],
+            "before": self.before,
+            "after": self.after,
+            "thermal": [[round(s["t"] - origin, 3), s["thermal"]] for s in states if s.get("thermal")],
+        }
         metrics.update(self._power_metrics(t0, t1, inferences))
         if self.power is not None:
             series["power"] = [[round(r["t"] - origin, 6), r["mw"]] for r in self._of_kind("p")]
@@ -167,19 +186,40 @@ class TrialTelemetry(object):
         return metrics, series
 
     def _throttle_metrics(self, states, t0, t1):
-        governors = [cpu.get("governor") for cpu in ((self.before or {}).get("cpus") or {}).values()
-                     if cpu.get("governor")]
+        governors = [
+            cpu.get("governor")
+            for cpu in ((self.before or {}).get("cpus") or {}).values()
+            if cpu.get("governor")
+        ]
         raw = lambda snap: (((snap or {}).get("pi_firmware") or {}).get("throttled") or {}).get("raw")  # noqa: E731
-        throttled, reason = throttle.assess(states, t0, t1, self.hello.get("trips"), self.hello.get("board"),
-                                            governors, raw(self.before), raw(self.after))
+        throttled, reason = throttle.assess(
+            states,
+            t0,
+            t1,
+            self.hello.get("trips"),
+            self.hello.get("board"),
+            governors,
+            raw(self.before),
+            raw(self.after),
+        )
         flags = thermal.throttle_flags(self.before, self.after) if raw(self.before) is not None else None
         return {"throttled": throttled, "throttle_reason": reason, "throttle_flags": flags}
 
     def _power_metrics(self, t0, t1, inferences):
-        metrics = {"power_mw": None, "energy_mj": None, "idle_power_mw": None, "power_above_idle_mw": None,
-                   "energy_above_idle_mj": None, "power_sensor": None, "power_samples": 0,
-                   "power_interval_ms": None, "energy_reliable": None, "power_missing": self.missing,
-                   "power_max_gap_ms": None, "power_coverage": None}
+        metrics = {
+            "power_mw": None,
+            "energy_mj": None,
+            "idle_power_mw": None,
+            "power_above_idle_mw": None,
+            "energy_above_idle_mj": None,
+            "power_sensor": None,
+            "power_samples": 0,
+            "power_interval_ms": None,
+            "energy_reliable": None,
+            "power_missing": self.missing,
+            "power_max_gap_ms": None,
+            "power_coverage": None,
+        }
         if self.power is None:
             return metrics
         samples = [(r["t"], r["mw"]) for r in self._of_kind("p")]
@@ -187,18 +227,27 @@ class TrialTelemetry(object):
         result = energy.energy_per_inference(samples, t0, t1, inferences, idle_mw=idle)
         gap = energy.largest_gap_s(samples, t0, t1)
         described = (self.sampler.end or {}).get("power") or self.power
-        metrics.update({
-            "power_mw": result["avg_power_mw"], "energy_mj": result["energy_per_inference_mj"],
-            "idle_power_mw": idle, "power_above_idle_mw": result["avg_power_above_idle_mw"],
-            "energy_above_idle_mj": result["energy_per_inference_above_idle_mj"],
-            "power_sensor": described["sensor"], "power_total_rule": described.get("total_rail"),
-            "power_samples": result["samples"], "power_interval_ms": described["interval_ms"],
-            "power_max_gap_ms": gap * 1000.0, "power_coverage": result["coverage"],
-            "energy_reliable": energy.reliable(result, self.interval_s, MIN_POWER_SAMPLES, gap),
-            "energy_note": result["reason"],
-            "idle_samples": energy.window_points(samples, *self.idle_window)[1] if self.idle_window else 0,
-            "power_errors": [r["error"] for r in self._of_kind("e")][:5],
-        })
+        metrics.update(
+            {
+                "power_mw": result["avg_power_mw"],
+                "energy_mj": result["energy_per_inference_mj"],
+                "idle_power_mw": idle,
+                "power_above_idle_mw": result["avg_power_above_idle_mw"],
+                "energy_above_idle_mj": result["energy_per_inference_above_idle_mj"],
+                "power_sensor": described["sensor"],
+                "power_total_rule": described.get("total_rail"),
+                "power_samples": result["samples"],
+                "power_interval_ms": described["interval_ms"],
+                "power_max_gap_ms": gap * 1000.0,
+                "power_coverage": result["coverage"],
+                "energy_reliable": energy.reliable(result, self.interval_s, MIN_POWER_SAMPLES, gap),
+                "energy_note": result["reason"],
+                "idle_samples": energy.window_points(samples, *self.idle_window)[1]
+                if self.idle_window
+                else 0,
+                "power_errors": [r["error"] for r in self._of_kind("e")][:5],
+            }
+        )
         metrics.update(self._counter_energy(t0, t1, inferences, idle))
         return metrics
 
@@ -212,8 +261,13 @@ class TrialTelemetry(object):
             return {}
         avg = millijoules / (end - start)
         window = t1 - t0
-        out = {"power_mw": avg, "energy_mj": avg * window / inferences if inferences else None,
-               "energy_reliable": True, "power_coverage": 1.0, "energy_note": "RAPL counter read at the window's edges"}
+        out = {
+            "power_mw": avg,
+            "energy_mj": avg * window / inferences if inferences else None,
+            "energy_reliable": True,
+            "power_coverage": 1.0,
+            "energy_note": "RAPL counter read at the window's edges",
+        }
         if idle is not None:
             out["power_above_idle_mw"] = avg - idle
             out["energy_above_idle_mj"] = (avg - idle) * window / inferences if inferences else None

@@ -79,11 +79,21 @@ def energy_per_inference(samples, t0, t1, inferences, idle_mw=None):
     Above-idle values are not clipped at 0: a negative one says the baseline was off."""
     window_s = float(t1) - float(t0)
     points, count = window_points(samples, t0, t1)
-    result = {"samples": count, "window_s": window_s, "covered_s": None, "coverage": None,
-              "avg_power_mw": None, "energy_mj": None, "energy_per_inference_mj": None,
-              "idle_power_mw": idle_mw, "avg_power_above_idle_mw": None,
-              "energy_above_idle_mj": None, "energy_per_inference_above_idle_mj": None,
-              "inferences": inferences, "reason": None}
+    result = {
+        "samples": count,
+        "window_s": window_s,
+        "covered_s": None,
+        "coverage": None,
+        "avg_power_mw": None,
+        "energy_mj": None,
+        "energy_per_inference_mj": None,
+        "idle_power_mw": idle_mw,
+        "avg_power_above_idle_mw": None,
+        "energy_above_idle_mj": None,
+        "energy_per_inference_above_idle_mj": None,
+        "inferences": inferences,
+        "reason": None,
+    }
     if count < 2:
         result["reason"] = TOO_FEW
         return result
@@ -95,8 +105,7 @@ def energy_per_inference(samples, t0, t1, inferences, idle_mw=None):
         result["reason"] = TOO_FEW
         return result
     avg = _trapezoid(points) / covered
-    result.update(covered_s=covered, coverage=covered / window_s, avg_power_mw=avg,
-                  energy_mj=avg * window_s)
+    result.update(covered_s=covered, coverage=covered / window_s, avg_power_mw=avg, energy_mj=avg * window_s)
     if inferences:
         result["energy_per_inference_mj"] = result["energy_mj"] / inferences
     if idle_mw is not None:
@@ -121,5 +130,9 @@ def largest_gap_s(samples, t0, t1):
 def reliable(result, interval_s, min_samples, max_gap_s):
     """Energy can be trusted when the window holds enough readings and none of its stretches
     without a reading is longer than two sensor intervals."""
-    return (result["reason"] is None and result["samples"] >= min_samples
-            and max_gap_s is not None and max_gap_s <= 2.0 * interval_s)
+    return (
+        result["reason"] is None
+        and result["samples"] >= min_samples
+        and max_gap_s is not None
+        and max_gap_s <= 2.0 * interval_s
+    )

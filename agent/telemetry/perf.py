@@ -4,6 +4,7 @@ Started with -p PID, owned by PID and stopped with SIGINT (perf then writes its 
 every exit path. Run with LC_ALL=C: other locales print decimal commas. Events perf cannot
 count here (hardware counters in a VM) are kept as None, never 0.
 """
+
 import os
 import signal
 import subprocess
@@ -29,9 +30,13 @@ class PerfStat(object):
         handle, self._out = tempfile.mkstemp(prefix="edgebench-perf-", suffix=".csv")
         os.close(handle)
         env = dict(os.environ, LC_ALL="C")
-        self._proc = subprocess.Popen([self.program, "stat", "-x,", "-e", ",".join(EVENTS), "-p", str(pid),
-                                       "-o", self._out], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                      universal_newlines=True, env=env)
+        self._proc = subprocess.Popen(
+            [self.program, "stat", "-x,", "-e", ",".join(EVENTS), "-p", str(pid), "-o", self._out],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            universal_newlines=True,
+            env=env,
+        )
         self._wait_attached(self._proc.pid)
 
     @staticmethod
@@ -66,7 +71,11 @@ class PerfStat(object):
             with open(self._out) as f:
                 text = f.read()
             if proc.returncode not in (0, -signal.SIGINT) and not text.strip():
-                error = (stderr or "").strip().splitlines()[-1] if (stderr or "").strip() else "perf exited %s" % proc.returncode
+                error = (
+                    (stderr or "").strip().splitlines()[-1]
+                    if (stderr or "").strip()
+                    else "perf exited %s" % proc.returncode
+                )
             counts = perfstat.counters(perfstat.parse_output(text))
         finally:
             os.unlink(self._out)

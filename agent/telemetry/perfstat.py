@@ -15,11 +15,27 @@ from separators.
     parse_output(text) -> list of row dicts; a line that cannot be read becomes a row with
                           status "unparsed" and its text in `raw` (never dropped silently)
 """
+
 import re
 
-ROW_KEYS = ("line", "time", "aggr", "aggr_count", "value", "unit", "event", "cgroup",
-            "variance_pct", "run_time", "pct_running", "metric_value", "metric_unit", "status",
-            "raw", "error")
+ROW_KEYS = (
+    "line",
+    "time",
+    "aggr",
+    "aggr_count",
+    "value",
+    "unit",
+    "event",
+    "cgroup",
+    "variance_pct",
+    "run_time",
+    "pct_running",
+    "metric_value",
+    "metric_unit",
+    "status",
+    "raw",
+    "error",
+)
 NOT_SUPPORTED = "<not supported>"
 NOT_COUNTED = "<not counted>"
 _NUMBER = re.compile(r"^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$")
@@ -121,8 +137,9 @@ def parse_line(line, number=None):
     time, aggr, count = _prefix(fields[:p])
     raw_value = fields[p].strip()
     event, end = _join_event(fields, p + 2)
-    row = _row(line=number, time=time, aggr=aggr, aggr_count=count, unit=fields[p + 1] or None,
-               event=event, raw=text)
+    row = _row(
+        line=number, time=time, aggr=aggr, aggr_count=count, unit=fields[p + 1] or None, event=event, raw=text
+    )
     if raw_value in (NOT_SUPPORTED, NOT_COUNTED):
         row["status"] = raw_value.strip("<>")
     else:
@@ -139,12 +156,20 @@ def _metric_only(fields, text, number):
         if not field.strip():
             break
         lead.append(field)
-    rest = fields[len(lead):]
+    rest = fields[len(lead) :]
     filled = [f for f in rest if f.strip()]
     if len(filled) == 2 and rest[-2:] == filled and _is_number(filled[0]) and not _is_number(filled[1]):
         time, aggr, count = _prefix(lead)
-        return _row(line=number, time=time, aggr=aggr, aggr_count=count, status=METRIC_ONLY,
-                    metric_value=_number(filled[0]), metric_unit=filled[1].strip(), raw=text)
+        return _row(
+            line=number,
+            time=time,
+            aggr=aggr,
+            aggr_count=count,
+            status=METRIC_ONLY,
+            metric_value=_number(filled[0]),
+            metric_unit=filled[1].strip(),
+            raw=text,
+        )
     raise ValueError("not a perf stat CSV row: %r" % text[:80])
 
 

@@ -11,6 +11,7 @@ process (sampler.py), never in the timed one; samples are stamped with time.perf
 `choose(settings, root)` picks one: the inventory's `telemetry: {power: NAME}` or, by default,
 the first available in AUTO_ORDER. None when there is none: power stays null.
 """
+
 import os
 import subprocess
 import time
@@ -71,8 +72,11 @@ class Rapl(PolledSysfs):
         return self.why_not is None
 
     def describe(self):
-        return {"sensor": "rapl", "total_rail": "sum of RAPL package-N zones (CPU package, not the board)",
-                "interval_ms": self.interval_ms}
+        return {
+            "sensor": "rapl",
+            "total_rail": "sum of RAPL package-N zones (CPU package, not the board)",
+            "interval_ms": self.interval_ms,
+        }
 
     timestamp = "midpoint"  # a RAPL value is the mean over the interval before it
 
@@ -118,8 +122,11 @@ class Tegrastats(object):
         return {"sensor": "tegrastats", "total_rail": rule, "interval_ms": self.interval_ms}
 
     def start(self):
-        self._proc = subprocess.Popen([self.path, "--interval", str(self.interval_ms)],
-                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self._proc = subprocess.Popen(
+            [self.path, "--interval", str(self.interval_ms)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
 
     def fileno(self):
         return self._proc.stdout.fileno()
@@ -174,10 +181,13 @@ class Jtop(object):
     def available(self):
         try:
             from jtop import jtop  # optional: jetson-stats on the device
+
             self._jetson = jtop(interval=self.interval_ms / 1000.0)
             self._jetson.start()
         except Exception as exc:  # ImportError, JtopException ("jtop.service is not active")
-            self.why_not = "jtop unavailable: %s" % (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            self.why_not = "jtop unavailable: %s" % (
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            )
             self._jetson = None
         return self._jetson is not None
 
@@ -188,7 +198,9 @@ class Jtop(object):
         power = self._jetson.power if self._jetson is not None else None
         if isinstance(power, dict) and isinstance(power.get("tot"), dict):  # jetson-stats 4.x / 7.x
             total = power["tot"].get("power")
-            rails = dict((k, v.get("power")) for k, v in (power.get("rail") or {}).items() if isinstance(v, dict))
+            rails = dict(
+                (k, v.get("power")) for k, v in (power.get("rail") or {}).items() if isinstance(v, dict)
+            )
             return (total, rails) if total is not None else None
         if isinstance(power, tuple) and power and isinstance(power[0], dict):  # 3.x: (total, rails)
             return power[0].get("cur"), {}
@@ -214,18 +226,27 @@ class Ina219I2c(object):
     def available(self):
         try:
             from ina219 import INA219  # pi-ina219, optional
-            self._sensor = INA219(float(self.settings.get("shunt_ohms", 0.1)),
-                                  max_expected_amps=self.settings.get("max_expected_amps"),
-                                  busnum=self.settings.get("busnum"), address=int(self.settings.get("address", 0x40)))
+
+            self._sensor = INA219(
+                float(self.settings.get("shunt_ohms", 0.1)),
+                max_expected_amps=self.settings.get("max_expected_amps"),
+                busnum=self.settings.get("busnum"),
+                address=int(self.settings.get("address", 0x40)),
+            )
             self._sensor.configure()
         except Exception as exc:  # ImportError, no I2C bus, no device at the address
-            self.why_not = "pi-ina219 unavailable: %s" % (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            self.why_not = "pi-ina219 unavailable: %s" % (
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            )
             self._sensor = None
         return self._sensor is not None
 
     def describe(self):
-        return {"sensor": "ina219_i2c", "total_rail": "INA219 at 0x%x" % int(self.settings.get("address", 0x40)),
-                "interval_ms": self.interval_ms}
+        return {
+            "sensor": "ina219_i2c",
+            "total_rail": "INA219 at 0x%x" % int(self.settings.get("address", 0x40)),
+            "interval_ms": self.interval_ms,
+        }
 
     def sample(self):
         milliwatts = self._sensor.power()  # pi-ina219: power() in mW
@@ -272,7 +293,9 @@ def rapl_package_energy_mj(before, after):
         later = after["zones"].get(name)
         if not name.startswith("package-") or later is None:
             continue
-        delta = sysfs_power.rapl_energy_delta_uj(zone["energy_uj"], later["energy_uj"], later["max_energy_range_uj"])
+        delta = sysfs_power.rapl_energy_delta_uj(
+            zone["energy_uj"], later["energy_uj"], later["max_energy_range_uj"]
+        )
         if delta is None:
             return None
         total += delta / 1000.0

@@ -9,8 +9,8 @@ rails gives an unknown total (None), never a guess.
 
 TOTAL_RAILS = ("POM_5V_IN", "VDD_IN")
 SUM_RULES = (
-    ("GPU", "CPU", "SOC", "CV", "VDDRQ", "SYS5V"),        # AGX Xavier
-    ("VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0"),         # AGX Orin
+    ("GPU", "CPU", "SOC", "CV", "VDDRQ", "SYS5V"),  # AGX Xavier
+    ("VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0"),  # AGX Orin
 )
 NOT_CONNECTED = "NC"
 

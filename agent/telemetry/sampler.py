@@ -22,6 +22,7 @@ Protocol (`edgebench-agent sample CONFIG_JSON`):
 A slot missed because the helper was late is a gap (counted in `missed`), never a burst of
 catch-up reads.
 """
+
 import json
 import os
 import select
@@ -56,13 +57,14 @@ class Slots(object):
 def passive_trips(root):
     """{zone type: lowest passive trip point in C} from sys/class/thermal."""
     import glob
+
     trips = {}
     for zone in sorted(glob.glob(os.path.join(root, "sys/class/thermal/thermal_zone*"))):
         kind = thermal.read_text(os.path.join(zone, "type"))
         for type_file in glob.glob(os.path.join(zone, "trip_point_*_type")):
             if thermal.read_text(type_file) != "passive":
                 continue
-            temp = thermal.read_int(type_file[:-len("type")] + "temp")
+            temp = thermal.read_int(type_file[: -len("type")] + "temp")
             if kind and temp is not None and temp > 0:
                 trips[kind] = min(trips.get(kind, temp / 1000.0), temp / 1000.0)
     return trips
@@ -86,14 +88,25 @@ class StateReader(object):
     def begin(self, stamp):
         """Returns the state when complete, else None (then `fileno()` tells when to `finish`)."""
         cpus = thermal.cpu_clocks(self.root)
-        state = {"k": "s", "t": stamp, "thermal": thermal.thermal_zones(self.root),
-                 "cpu_khz": dict((name, cpu["cur_khz"]) for name, cpu in cpus.items() if cpu["cur_khz"] is not None),
-                 "gpu_hz": thermal.gpu_freq_hz(self.root), "throttled_raw": None}
+        state = {
+            "k": "s",
+            "t": stamp,
+            "thermal": thermal.thermal_zones(self.root),
+            "cpu_khz": dict(
+                (name, cpu["cur_khz"]) for name, cpu in cpus.items() if cpu["cur_khz"] is not None
+            ),
+            "gpu_hz": thermal.gpu_freq_hz(self.root),
+            "throttled_raw": None,
+        }
         if not self.vcgencmd or self.pending is not None:
             return state
         try:
-            proc = subprocess.Popen([self.vcgencmd, "get_throttled"], stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, universal_newlines=True)
+            proc = subprocess.Popen(
+                [self.vcgencmd, "get_throttled"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                universal_newlines=True,
+            )
         except OSError:
             return state
         self.pending = (state, proc)
@@ -128,9 +141,14 @@ class Sampler(object):
         self.streaming = isinstance(self.source, power.Tegrastats)
 
     def hello(self):
-        return {"power": self.source.describe() if self.source else None, "missing": self.missing,
-                "trips": passive_trips(self.root), "board": board_model(self.root), "pid": os.getpid(),
-                "children": [self.source.pid] if self.streaming else []}
+        return {
+            "power": self.source.describe() if self.source else None,
+            "missing": self.missing,
+            "trips": passive_trips(self.root),
+            "board": board_model(self.root),
+            "pid": os.getpid(),
+            "children": [self.source.pid] if self.streaming else [],
+        }
 
     def _write(self, record):
         self.out.write(json.dumps(record, separators=(",", ":")) + "\n")

@@ -18,6 +18,7 @@ its sensor is absent or unreadable (never 0); otherwise a dict:
                              max_energy_range_uj), keyed by zone name ("package-0/core")
     find_power_sources(root) -> {"found": {source: reading}, "missing": {source: reason}}
 """
+
 import glob
 import os
 import re
@@ -28,8 +29,18 @@ INA3221_IIO_GLOB = "sys/bus/i2c/drivers/ina3221*/*/iio:device*"
 HWMON_GLOB = "sys/class/hwmon/hwmon*"
 RAPL_GLOB = "sys/class/powercap/intel-rapl:*"
 INA3221_HWMON_NAME = "ina3221"
-INA2XX_NAMES = ("ina209", "ina219", "ina220", "ina226", "ina230", "ina231", "ina234",
-                "ina237", "ina238", "ina260")
+INA2XX_NAMES = (
+    "ina209",
+    "ina219",
+    "ina220",
+    "ina226",
+    "ina230",
+    "ina231",
+    "ina234",
+    "ina237",
+    "ina238",
+    "ina260",
+)
 INA3221_HWMON_CHANNELS = (1, 2, 3)  # 4-6 are shunt voltages (uV), 7 the sum channel
 
 
@@ -74,8 +85,14 @@ def _result(source, rails, total_rail=None):
             total, rule, reason = None, None, "configured total rail %s not found" % total_rail
     else:
         total, rule, reason = board_total(rails_mw)
-    return {"source": source, "rails": rails, "rails_mw": rails_mw, "total_mw": total,
-            "total_rail": rule, "total_reason": reason}
+    return {
+        "source": source,
+        "rails": rails,
+        "rails_mw": rails_mw,
+        "total_mw": total,
+        "total_rail": rule,
+        "total_reason": reason,
+    }
 
 
 def _ina3221x_iio(root):
@@ -98,9 +115,13 @@ def _ina3221x_iio(root):
             power = _read_int(os.path.join(device, "in_power%s_input" % n))
             if volts is None and current is None and power is None:
                 continue
-            reading = {"voltage_mv": volts, "current_ma": current,
-                       "power_mw": power if power is not None else _power_mw(volts, current),
-                       "device": address, "channel": int(n)}
+            reading = {
+                "voltage_mv": volts,
+                "current_ma": current,
+                "power_mw": power if power is not None else _power_mw(volts, current),
+                "device": address,
+                "channel": int(n),
+            }
             _add_rail(rails, name, reading, address)
     if not rails:
         return None, "ina3221x iio device found but no readable rail"
@@ -138,8 +159,13 @@ def _ina3221_hwmon(root):
             current = _read_int(os.path.join(hwmon, "curr%d_input" % n))
             if volts is None and current is None:
                 continue
-            reading = {"voltage_mv": volts, "current_ma": current,
-                       "power_mw": _power_mw(volts, current), "device": qualifier, "channel": n}
+            reading = {
+                "voltage_mv": volts,
+                "current_ma": current,
+                "power_mw": _power_mw(volts, current),
+                "device": qualifier,
+                "channel": n,
+            }
             _add_rail(rails, label or "%s:in%d" % (qualifier, n), reading, qualifier)
     if not rails:
         return None, "ina3221 hwmon found but no readable channel"
@@ -158,10 +184,14 @@ def _ina2xx_hwmon(root, total_rail=None):
         power_uw = _read_int(os.path.join(hwmon, "power1_input"))
         if bus is None and current is None and power_uw is None:
             continue
-        reading = {"voltage_mv": bus, "current_ma": current,
-                   "shunt_mv": _read_int(os.path.join(hwmon, "in0_input")),
-                   "power_mw": power_uw / 1000.0 if power_uw is not None else None,
-                   "device": qualifier, "chip": name}
+        reading = {
+            "voltage_mv": bus,
+            "current_ma": current,
+            "shunt_mv": _read_int(os.path.join(hwmon, "in0_input")),
+            "power_mw": power_uw / 1000.0 if power_uw is not None else None,
+            "device": qualifier,
+            "chip": name,
+        }
         rails["%s-%s" % (name, qualifier)] = reading
     if not rails:
         return None, "ina2xx hwmon found but nothing readable"
@@ -186,8 +216,11 @@ def _rapl(root):
         energy = _read_int(os.path.join(zone, "energy_uj"))
         if energy is None:
             continue
-        zones[name] = {"energy_uj": energy, "zone": base,
-                       "max_energy_range_uj": _read_int(os.path.join(zone, "max_energy_range_uj"))}
+        zones[name] = {
+            "energy_uj": energy,
+            "zone": base,
+            "max_energy_range_uj": _read_int(os.path.join(zone, "max_energy_range_uj")),
+        }
     if not zones:
         return None, "RAPL zones present but energy_uj unreadable (root only since Linux 5.10)"
     return {"source": "rapl", "zones": zones}, None
@@ -231,14 +264,17 @@ def rapl_average_power_mw(before, after, seconds):
         later = after["zones"].get(name)
         if later is None:
             continue
-        delta = rapl_energy_delta_uj(zone["energy_uj"], later["energy_uj"],
-                                     later["max_energy_range_uj"])
+        delta = rapl_energy_delta_uj(zone["energy_uj"], later["energy_uj"], later["max_energy_range_uj"])
         powers[name] = None if delta is None else delta / seconds / 1000.0
     return powers
 
 
-SOURCES = (("ina3221x_iio", _ina3221x_iio), ("ina3221_hwmon", _ina3221_hwmon),
-           ("ina2xx_hwmon", _ina2xx_hwmon), ("rapl", _rapl))
+SOURCES = (
+    ("ina3221x_iio", _ina3221x_iio),
+    ("ina3221_hwmon", _ina3221_hwmon),
+    ("ina2xx_hwmon", _ina2xx_hwmon),
+    ("rapl", _rapl),
+)
 
 
 def find_power_sources(root="/"):

@@ -9,17 +9,42 @@ runs as root, so nothing here depends on position. See docs/TELEMETRY.md for the
 A record always has every key of RECORD_KEYS; what the line does not carry is None (or an
 empty list / map). Powers are mW, memory MB (IRAM kB), clocks MHz, temperatures deg C.
 """
+
 import re
 
 from .rails import NOT_CONNECTED, board_total
 
 RECORD_KEYS = (
-    "timestamp", "ram_used_mb", "ram_total_mb", "ram_lfb_blocks", "ram_lfb_block_mb",
-    "swap_used_mb", "swap_total_mb", "swap_cached_mb", "iram_used_kb", "iram_total_kb",
-    "iram_lfb_kb", "cpu_load_pct", "cpu_freq_mhz", "gpu_load_pct", "gpu_freq_mhz",
-    "emc_load_pct", "emc_freq_mhz", "mts_fg_pct", "mts_bg_pct", "engines", "temps_c",
-    "temps_offline", "rails_mw", "rails_avg_mw", "rails_values_mw", "power_total_mw",
-    "power_total_avg_mw", "total_rail", "total_reason", "unparsed",
+    "timestamp",
+    "ram_used_mb",
+    "ram_total_mb",
+    "ram_lfb_blocks",
+    "ram_lfb_block_mb",
+    "swap_used_mb",
+    "swap_total_mb",
+    "swap_cached_mb",
+    "iram_used_kb",
+    "iram_total_kb",
+    "iram_lfb_kb",
+    "cpu_load_pct",
+    "cpu_freq_mhz",
+    "gpu_load_pct",
+    "gpu_freq_mhz",
+    "emc_load_pct",
+    "emc_freq_mhz",
+    "mts_fg_pct",
+    "mts_bg_pct",
+    "engines",
+    "temps_c",
+    "temps_offline",
+    "rails_mw",
+    "rails_avg_mw",
+    "rails_values_mw",
+    "power_total_mw",
+    "power_total_avg_mw",
+    "total_rail",
+    "total_reason",
+    "unparsed",
 )
 
 OFFLINE_TEMP = -256.0
@@ -53,8 +78,17 @@ def _num(text):
 
 def _empty_record():
     record = dict((key, None) for key in RECORD_KEYS)
-    record.update(cpu_load_pct=[], cpu_freq_mhz=[], engines={}, temps_c={}, temps_offline=[],
-                  rails_mw={}, rails_avg_mw={}, rails_values_mw={}, unparsed=[])
+    record.update(
+        cpu_load_pct=[],
+        cpu_freq_mhz=[],
+        engines={},
+        temps_c={},
+        temps_offline=[],
+        rails_mw={},
+        rails_avg_mw={},
+        rails_values_mw={},
+        unparsed=[],
+    )
     return record
 
 
@@ -214,7 +248,7 @@ def parse_line(line):
         if handler is not None:
             end = handler(record, tokens, i)
             if end is None:  # a known field in a form we do not know: keep it visible
-                record["unparsed"].extend(tokens[i:i + 2])
+                record["unparsed"].extend(tokens[i : i + 2])
                 i += 2
             else:
                 recognised += 1

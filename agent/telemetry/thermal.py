@@ -3,6 +3,7 @@
 Everything is read under `root` (tests and simulated boards pass a tree); programs
 (`vcgencmd`, `nvpmodel`) are looked for under root's bin folders first, then on PATH.
 """
+
 import glob
 import os
 import subprocess
@@ -10,8 +11,10 @@ import subprocess
 from . import vcgencmd
 
 BIN_FOLDERS = ("usr/bin", "usr/sbin", "usr/local/bin", "opt/vc/bin")
-GPU_FREQ_FILES = ("sys/devices/57000000.gpu/devfreq/57000000.gpu/cur_freq",   # Jetson Nano (Hz)
-                  "sys/devices/17000000.gv11b/devfreq/17000000.gv11b/cur_freq")  # Xavier
+GPU_FREQ_FILES = (
+    "sys/devices/57000000.gpu/devfreq/57000000.gpu/cur_freq",  # Jetson Nano (Hz)
+    "sys/devices/17000000.gv11b/devfreq/17000000.gv11b/cur_freq",
+)  # Xavier
 
 
 def _read(path):
@@ -62,9 +65,11 @@ def cpu_clocks(root="/"):
     for cpu in sorted(glob.glob(os.path.join(root, "sys/devices/system/cpu/cpu[0-9]*"))):
         name = os.path.basename(cpu)
         online = _read(os.path.join(cpu, "online"))
-        cpus[name] = {"cur_khz": _int(_read(os.path.join(cpu, "cpufreq/scaling_cur_freq"))),
-                      "governor": _read(os.path.join(cpu, "cpufreq/scaling_governor")),
-                      "online": None if online is None else online == "1"}
+        cpus[name] = {
+            "cur_khz": _int(_read(os.path.join(cpu, "cpufreq/scaling_cur_freq"))),
+            "governor": _read(os.path.join(cpu, "cpufreq/scaling_governor")),
+            "online": None if online is None else online == "1",
+        }
     return cpus
 
 
@@ -91,7 +96,9 @@ def run_program(argv):
 
 def _run(argv):
     try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True
+        )
     except OSError:
         return None
     try:
@@ -126,10 +133,13 @@ def parse_jetson_clocks(text):
         elif line.startswith("cpu") and ":" in line:
             name, rest = line.split(":", 1)
             fields = dict(part.split("=", 1) for part in rest.split() if "=" in part)
-            cpus[name] = {"online": fields.get("Online") == "1",
-                          "governor": fields.get("Governor") or fields.get("Gonvernor"),
-                          "min_khz": _int(fields.get("MinFreq")), "max_khz": _int(fields.get("MaxFreq")),
-                          "cur_khz": _int(fields.get("CurrentFreq"))}
+            cpus[name] = {
+                "online": fields.get("Online") == "1",
+                "governor": fields.get("Governor") or fields.get("Gonvernor"),
+                "min_khz": _int(fields.get("MinFreq")),
+                "max_khz": _int(fields.get("MaxFreq")),
+                "cur_khz": _int(fields.get("CurrentFreq")),
+            }
     return {"cpus": cpus, "power_mode": mode} if cpus or mode else None
 
 
@@ -150,13 +160,21 @@ def pi_firmware(root="/"):
 
 
 def snapshot(root="/"):
-    return {"thermal_c": thermal_zones(root), "cpus": cpu_clocks(root), "gpu_freq_hz": gpu_freq_hz(root),
-            "power_mode": power_mode(root), "jetson_clocks": jetson_clocks(root), "pi_firmware": pi_firmware(root)}
+    return {
+        "thermal_c": thermal_zones(root),
+        "cpus": cpu_clocks(root),
+        "gpu_freq_hz": gpu_freq_hz(root),
+        "power_mode": power_mode(root),
+        "jetson_clocks": jetson_clocks(root),
+        "pi_firmware": pi_firmware(root),
+    }
 
 
 def throttle_detectable(before, after):
     """Only the Raspberry Pi firmware reports throttling here; elsewhere it is not measured."""
-    return all(((snap or {}).get("pi_firmware") or {}).get("throttled") is not None for snap in (before, after))
+    return all(
+        ((snap or {}).get("pi_firmware") or {}).get("throttled") is not None for snap in (before, after)
+    )
 
 
 def throttle_flags(before, after):
@@ -165,7 +183,7 @@ def throttle_flags(before, after):
     flags = set()
     for snap in (before, after):
         firmware = (snap or {}).get("pi_firmware") or {}
-        for name, value in ((firmware.get("throttled") or {}).items()):
+        for name, value in (firmware.get("throttled") or {}).items():
             if name.endswith("_now") and value is True:
                 flags.add(name)
     old = ((before or {}).get("pi_firmware") or {}).get("throttled") or {}

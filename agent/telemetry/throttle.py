@@ -14,9 +14,10 @@ Three witnesses, each used where the board has it:
 `assess` returns (throttled, reason): True with what was seen, False when some witness
 watched and saw nothing, None with why when no witness was there (never a silent False).
 """
+
 from .vcgencmd import THROTTLE_BITS
 
-CLOCK_DROP = 0.10   # DVFS steps under load are small; thermal capping is a large step down
+CLOCK_DROP = 0.10  # DVFS steps under load are small; thermal capping is a large step down
 PINNED_GOVERNORS = ("performance",)
 
 
@@ -77,7 +78,10 @@ def trip_crossings(states, t0, t1, trips):
             trip = trips.get(zone)
             if trip is not None and temp >= trip and temp > crossed.get(zone, (None, -1e9))[1]:
                 crossed[zone] = (trip, temp)
-    return ["%s %.1f C >= passive trip %.1f C" % (zone, temp, trip) for zone, (trip, temp) in sorted(crossed.items())]
+    return [
+        "%s %.1f C >= passive trip %.1f C" % (zone, temp, trip)
+        for zone, (trip, temp) in sorted(crossed.items())
+    ]
 
 
 def clocks_are_watched(board, governors):
@@ -106,5 +110,7 @@ def assess(states, t0, t1, trips=None, board=None, governors=(), first_raw=None,
         return True, "; ".join(events)
     if witnesses:
         return False, None
-    return None, ("nothing here can tell: no firmware throttle flags, no passive trip points, "
-                  "and clocks are not a witness on this board")
+    return None, (
+        "nothing here can tell: no firmware throttle flags, no passive trip points, "
+        "and clocks are not a witness on this board"
+    )

@@ -12,12 +12,17 @@ form); `parse(command, text)` returns (value, reason) so a caller can say why it
                         (Pi 5 only; EXT5V has a voltage but no current channel, so there is
                         no board-input power here)
 """
+
 import re
 
 THROTTLE_BITS = (
-    (0, "under_voltage_now"), (1, "arm_freq_capped_now"), (2, "throttled_now"),
-    (3, "soft_temp_limit_now"), (16, "under_voltage_occurred"),
-    (17, "arm_freq_capped_occurred"), (18, "throttled_occurred"),
+    (0, "under_voltage_now"),
+    (1, "arm_freq_capped_now"),
+    (2, "throttled_now"),
+    (3, "soft_temp_limit_now"),
+    (16, "under_voltage_occurred"),
+    (17, "arm_freq_capped_occurred"),
+    (18, "throttled_occurred"),
     (19, "soft_temp_limit_occurred"),
 )
 

@@ -9,6 +9,7 @@ the accuracy's ± interval, and the flag columns that CSV carries instead of mar
 The marks: † latency of an unstable run (every latency column of the row), ‡ power and energy
 whose ``energy_reliable`` is false, § the lead cell of a throttled trial: the whole row.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,17 +28,31 @@ MAX_REASON = 100
 
 # kind -> (mark, CSV flag column, what it means); the flag is true where the mark would be.
 KINDS = {
-    "unstable": (UNSTABLE_MARK, "Latency unstable",
-                 "the run's spread is large against its median (standard deviation above 10% of the median)"),
-    "energy_unreliable": (ENERGY_MARK, "Energy unreliable",
-                          "power and energy rest on too few power samples in the timed window, or on a "
-                          "gap longer than twice the sampling interval"),
-    "throttled": (THROTTLE_MARK, "Throttled",
-                  "the device throttled during the trial, so every number of the row is doubtful"),
+    "unstable": (
+        UNSTABLE_MARK,
+        "Latency unstable",
+        "the run's spread is large against its median (standard deviation above 10% of the median)",
+    ),
+    "energy_unreliable": (
+        ENERGY_MARK,
+        "Energy unreliable",
+        "power and energy rest on too few power samples in the timed window, or on a "
+        "gap longer than twice the sampling interval",
+    ),
+    "throttled": (
+        THROTTLE_MARK,
+        "Throttled",
+        "the device throttled during the trial, so every number of the row is doubtful",
+    ),
 }
-ACCURACY_NOTE = ("Accuracy: top-1 on the evaluation set; %s is the larger half-width of its 95%% Wilson "
-                 "interval, in percentage points." % PLUS_MINUS)
-ACCURACY_CSV_NOTE = "%s, %s: the 95%% Wilson interval of the accuracy over the evaluation set." % (CI_LOW, CI_HIGH)
+ACCURACY_NOTE = (
+    "Accuracy: top-1 on the evaluation set; %s is the larger half-width of its 95%% Wilson "
+    "interval, in percentage points." % PLUS_MINUS
+)
+ACCURACY_CSV_NOTE = "%s, %s: the 95%% Wilson interval of the accuracy over the evaluation set." % (
+    CI_LOW,
+    CI_HIGH,
+)
 
 
 def truth(value) -> Optional[bool]:
@@ -46,7 +61,13 @@ def truth(value) -> Optional[bool]:
         return None
     if isinstance(value, str):
         text = value.strip().lower()
-        return True if text in ("1", "true", "yes", "t", "y") else False if text in ("0", "false", "no", "f", "n") else None
+        return (
+            True
+            if text in ("1", "true", "yes", "t", "y")
+            else False
+            if text in ("0", "false", "no", "f", "n")
+            else None
+        )
     try:
         if pd.isna(value):
             return None
@@ -66,16 +87,20 @@ def _negated(value: Optional[bool]) -> Optional[bool]:
 def row_doubts(rows: pd.DataFrame) -> Dict[str, dict]:
     """Per row (in table order): the tri-state flags, the throttle reason and the accuracy
     interval (fractions), for ``table.attrs["doubt"]``."""
-    intervals = [accuracy_interval(None if pd.isna(a) else a, None if pd.isna(n) else n)
-                 for a, n in zip(_column(rows, "accuracy"), _column(rows, "accuracy_n"))]
+    intervals = [
+        accuracy_interval(None if pd.isna(a) else a, None if pd.isna(n) else n)
+        for a, n in zip(_column(rows, "accuracy"), _column(rows, "accuracy_n"))
+    ]
     reasons = [r if isinstance(r, str) and r.strip() else None for r in _column(rows, "throttle_reason")]
-    return {"doubt": {
-        "unstable": [truth(v) for v in _column(rows, "unstable")],
-        "energy_unreliable": [_negated(truth(v)) for v in _column(rows, "energy_reliable")],
-        "throttled": [truth(v) for v in _column(rows, "throttled")],
-        "throttle_reason": reasons,
-        "accuracy_ci": intervals,
-    }}
+    return {
+        "doubt": {
+            "unstable": [truth(v) for v in _column(rows, "unstable")],
+            "energy_unreliable": [_negated(truth(v)) for v in _column(rows, "energy_reliable")],
+            "throttled": [truth(v) for v in _column(rows, "throttled")],
+            "throttle_reason": reasons,
+            "accuracy_ci": intervals,
+        }
+    }
 
 
 def _marked_columns(kind: str, columns: List[str]) -> List[str]:
@@ -110,8 +135,9 @@ def decorate(table: pd.DataFrame, cells: pd.DataFrame, missing: str) -> pd.DataF
     for kind, (mark, _, _) in KINDS.items():
         for col in _marked_columns(kind, list(cells.columns)):
             shown = list(cells[col])
-            cells[col] = [text + mark if info[kind][i] and text != missing else text
-                          for i, text in enumerate(shown)]
+            cells[col] = [
+                text + mark if info[kind][i] and text != missing else text for i, text in enumerate(shown)
+            ]
     return cells
 
 
@@ -150,9 +176,11 @@ def _row_label(table: pd.DataFrame, i: int) -> str:
 
 
 def _throttle_reasons(table: pd.DataFrame, info: dict) -> str:
-    found = ["%s: %s" % (_row_label(table, i), reason[:MAX_REASON])
-             for i, (flag, reason) in enumerate(zip(info["throttled"], info["throttle_reason"]))
-             if flag and reason]
+    found = [
+        "%s: %s" % (_row_label(table, i), reason[:MAX_REASON])
+        for i, (flag, reason) in enumerate(zip(info["throttled"], info["throttle_reason"]))
+        if flag and reason
+    ]
     return " (%s)" % "; ".join(found) if found else ""
 
 

@@ -13,6 +13,7 @@ matplotlib is an optional dependency (`pip install 'edgebench[plot]'`); it is im
 only, through the object-oriented API (Figure + the Agg canvas), so no pyplot global state and
 no display is needed.
 """
+
 from __future__ import annotations
 
 import math
@@ -66,15 +67,24 @@ def _clean(samples: Iterable[Sequence[float]]):
     return points
 
 
-def power_figure(samples, *, window: Optional[Tuple[float, float]] = None,
-                 idle_mw: Optional[float] = None, title: str = "", sensor: str = "",
-                 simulated: bool = False, doubts: Sequence[Tuple[str, str]] = ()):
+def power_figure(
+    samples,
+    *,
+    window: Optional[Tuple[float, float]] = None,
+    idle_mw: Optional[float] = None,
+    title: str = "",
+    sensor: str = "",
+    simulated: bool = False,
+    doubts: Sequence[Tuple[str, str]] = (),
+):
     """The power-over-time Figure (not saved). Raises UserError when there is no sample.
     `doubts`: (label, detail) pairs; each label goes in the title, each detail in a note."""
     points = _clean(samples)
     if not points:
-        raise UserError("no power samples for this trial: its device had no power sensor, or "
-                        "telemetry was not recorded (see `edgebench probe`)")
+        raise UserError(
+            "no power samples for this trial: its device had no power sensor, or "
+            "telemetry was not recorded (see `edgebench probe`)"
+        )
     try:
         from matplotlib.figure import Figure
     except ImportError:
@@ -91,14 +101,27 @@ def power_figure(samples, *, window: Optional[Tuple[float, float]] = None,
         start, end = float(window[0]) - t0, float(window[1]) - t0
         if end < start:
             raise ValueError("timed window ends before it starts: %r" % (window,))
-        ax.axvspan(start, end, color=_WINDOW_COLOR, alpha=0.18, lw=0,
-                   label="timed window (%.1f s)" % (end - start))
+        ax.axvspan(
+            start, end, color=_WINDOW_COLOR, alpha=0.18, lw=0, label="timed window (%.1f s)" % (end - start)
+        )
     line_label = "power (%s)" % sensor if sensor else "power"
-    ax.plot(times, powers, color=_LINE_COLOR, lw=1.4,
-            marker="o" if len(points) <= 200 else None, ms=3, label=line_label)
+    ax.plot(
+        times,
+        powers,
+        color=_LINE_COLOR,
+        lw=1.4,
+        marker="o" if len(points) <= 200 else None,
+        ms=3,
+        label=line_label,
+    )
     if idle_mw is not None:
-        ax.axhline(float(idle_mw), color=_IDLE_COLOR, ls="--", lw=1.2,
-                   label="idle baseline (%.0f mW)" % float(idle_mw))
+        ax.axhline(
+            float(idle_mw),
+            color=_IDLE_COLOR,
+            ls="--",
+            lw=1.2,
+            label="idle baseline (%.0f mW)" % float(idle_mw),
+        )
 
     ax.set_xlabel("time (s)")
     ax.set_ylabel("power (mW)")
@@ -119,10 +142,29 @@ def power_figure(samples, *, window: Optional[Tuple[float, float]] = None,
         subtitle = "sensor: %s, %s" % (sensor, subtitle)
     fig.text(0.99, 0.01, subtitle, ha="right", va="bottom", fontsize="small", color="#444444")
     if simulated:
-        ax.text(0.5, 0.5, SIMULATED_LABEL, transform=ax.transAxes, ha="center", va="center",
-                fontsize=36, color=_SIM_COLOR, alpha=0.25, rotation=20, weight="bold")
-        fig.text(0.01, 0.01, "%s: not a real measurement" % SIMULATED_LABEL, ha="left",
-                 va="bottom", fontsize="small", color=_SIM_COLOR, weight="bold")
+        ax.text(
+            0.5,
+            0.5,
+            SIMULATED_LABEL,
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=36,
+            color=_SIM_COLOR,
+            alpha=0.25,
+            rotation=20,
+            weight="bold",
+        )
+        fig.text(
+            0.01,
+            0.01,
+            "%s: not a real measurement" % SIMULATED_LABEL,
+            ha="left",
+            va="bottom",
+            fontsize="small",
+            color=_SIM_COLOR,
+            weight="bold",
+        )
     _doubt_notes(fig, doubts)
     fig.tight_layout(rect=(0, 0.04 + 0.035 * len(doubts), 1, 1))
     return fig
@@ -131,37 +173,57 @@ def power_figure(samples, *, window: Optional[Tuple[float, float]] = None,
 def _doubt_notes(fig, doubts) -> None:
     """One line per doubt, above the bottom line of the figure."""
     for i, (label, detail) in enumerate(doubts):
-        fig.text(0.01, 0.045 + 0.035 * i, "%s: %s" % (label, detail[:140]), ha="left", va="bottom",
-                 fontsize="small", color=_SIM_COLOR)
+        fig.text(
+            0.01,
+            0.045 + 0.035 * i,
+            "%s: %s" % (label, detail[:140]),
+            ha="left",
+            va="bottom",
+            fontsize="small",
+            color=_SIM_COLOR,
+        )
 
 
-def plot_power(samples, out_path, *, window: Optional[Tuple[float, float]] = None,
-               idle_mw: Optional[float] = None, title: str = "", sensor: str = "",
-               simulated: bool = False, doubts: Sequence[Tuple[str, str]] = ()) -> Path:
+def plot_power(
+    samples,
+    out_path,
+    *,
+    window: Optional[Tuple[float, float]] = None,
+    idle_mw: Optional[float] = None,
+    title: str = "",
+    sensor: str = "",
+    simulated: bool = False,
+    doubts: Sequence[Tuple[str, str]] = (),
+) -> Path:
     """Draw power over time to `out_path` (.png, .svg or .pdf), written atomically.
     Returns the path. No sample, a missing output folder or an unknown suffix -> UserError."""
     out_path = Path(out_path)
     fmt = out_path.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
-        raise UserError("%s: the plot file must end in %s"
-                        % (out_path, ", ".join("." + f for f in FORMATS)))
+        raise UserError("%s: the plot file must end in %s" % (out_path, ", ".join("." + f for f in FORMATS)))
     folder = out_path.parent
     if not folder.is_dir():
         raise UserError("%s: the folder %s does not exist" % (out_path, folder))
     if out_path.is_dir():
         raise UserError("%s: is a folder; give a file name ending in .%s" % (out_path, fmt))
 
-    fig = power_figure(samples, window=window, idle_mw=idle_mw, title=title, sensor=sensor,
-                       simulated=simulated, doubts=doubts)
+    fig = power_figure(
+        samples,
+        window=window,
+        idle_mw=idle_mw,
+        title=title,
+        sensor=sensor,
+        simulated=simulated,
+        doubts=doubts,
+    )
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(fig)
 
     try:
-        handle, tmp_name = tempfile.mkstemp(prefix="." + out_path.name + ".",
-                                            suffix=".tmp", dir=str(folder))
+        handle, tmp_name = tempfile.mkstemp(prefix="." + out_path.name + ".", suffix=".tmp", dir=str(folder))
     except OSError as exc:
-        raise UserError("%s: cannot write in %s: %s"
-                        % (out_path, folder, exc.strerror or exc)) from None
+        raise UserError("%s: cannot write in %s: %s" % (out_path, folder, exc.strerror or exc)) from None
     try:
         with os.fdopen(handle, "wb") as stream:
             fig.savefig(stream, format=fmt)

@@ -31,32 +31,69 @@ from . import doubt
 CELL_KEYS = ["device", "model", "backend", "precision", "batch"]
 
 TRIAL_COLUMNS = [
-    "trial_id", "sweep_id", "device", "model", "model_sha256", "backend",
-    "precision", "batch", "status", "iterations", "latency_p50_ms",
-    "latency_p90_ms", "latency_p95_ms", "latency_p99_ms", "latency_mean_ms",
-    "latency_std_ms", "throughput_ips", "peak_rss_mb", "model_size_mb",
-    "power_mw", "energy_mj", "accuracy", "params", "finished_at", "simulated",
-    "unstable", "energy_reliable", "throttled", "throttle_reason", "accuracy_n",
+    "trial_id",
+    "sweep_id",
+    "device",
+    "model",
+    "model_sha256",
+    "backend",
+    "precision",
+    "batch",
+    "status",
+    "iterations",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "latency_mean_ms",
+    "latency_std_ms",
+    "throughput_ips",
+    "peak_rss_mb",
+    "model_size_mb",
+    "power_mw",
+    "energy_mj",
+    "accuracy",
+    "params",
+    "finished_at",
+    "simulated",
+    "unstable",
+    "energy_reliable",
+    "throttled",
+    "throttle_reason",
+    "accuracy_n",
     "latency_p50_per_sample_ms",
 ]
 
 DASH = "\u2013"
 SIM_SUFFIX = " (simulated)"
 EMPTY_MESSAGE = "no successful trials to report"
-SIM_NOTE = ("Note: rows marked (simulated) come from a simulated device or sensor;"
-            " their values are not real measurements.")
+SIM_NOTE = (
+    "Note: rows marked (simulated) come from a simulated device or sensor;"
+    " their values are not real measurements."
+)
 FORMATS = ("markdown", "latex", "csv", "html")
 
 DEVICE_CAPTION = "Edge device benchmarking metrics"
 MODEL_CAPTION = "Model comparison"
 
 # Display name of each identifying column -> trial column it comes from.
-_ID_SOURCES = {"Device": "device", "Model": "model", "Backend": "backend",
-               "Precision": "precision", "Batch": "batch"}
+_ID_SOURCES = {
+    "Device": "device",
+    "Model": "model",
+    "Backend": "backend",
+    "Precision": "precision",
+    "Batch": "batch",
+}
 
 # Energy is per inference (mJ); the paper's "Energy (mW)" column was power, labelled as energy.
-DEVICE_METRICS = ["Accuracy (%)", "Latency (ms)", "Power (mW)", "Energy (mJ/inf)", "Memory (MB)",
-                  "Model size (MB)"]
+DEVICE_METRICS = [
+    "Accuracy (%)",
+    "Latency (ms)",
+    "Power (mW)",
+    "Energy (mJ/inf)",
+    "Memory (MB)",
+    "Model size (MB)",
+]
 MODEL_METRICS = ["Accuracy (%)", "Latency (ms)", "Power (mW)", "Params (M)"]
 # With a batch above 1 in the table, "Latency (ms)" becomes these two: a call is one batch.
 LATENCY_PER_CALL = "Latency (ms/call)"
@@ -66,6 +103,7 @@ LATENCY_PER_SAMPLE = "Latency (ms/sample)"
 # --------------------------------------------------------------------------
 # Selecting trials
 # --------------------------------------------------------------------------
+
 
 def _with_trial_columns(df: pd.DataFrame) -> pd.DataFrame:
     """Return a copy of ``df`` with every expected trial column present."""
@@ -81,8 +119,7 @@ def _finished_at_key(values: pd.Series) -> pd.Series:
     try:
         return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
     except (TypeError, ValueError):
-        return pd.to_datetime(values.astype(str), utc=True, errors="coerce",
-                              format="mixed")
+        return pd.to_datetime(values.astype(str), utc=True, errors="coerce", format="mixed")
 
 
 def latest_successful(df: pd.DataFrame) -> pd.DataFrame:
@@ -104,6 +141,7 @@ def latest_successful(df: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------
 # Building tables
 # --------------------------------------------------------------------------
+
 
 def _is_simulated(value: object) -> bool:
     """Interpret a ``simulated`` cell (bool, 0/1, 'true', None) as a bool."""
@@ -161,13 +199,13 @@ def _with_latency_units(rows: pd.DataFrame, metrics: List[str]) -> List[str]:
     return out
 
 
-def _build_table(rows: pd.DataFrame, lead: str, others: List[str],
-                 metrics: List[str], kind: str) -> pd.DataFrame:
+def _build_table(
+    rows: pd.DataFrame, lead: str, others: List[str], metrics: List[str], kind: str
+) -> pd.DataFrame:
     """Assemble a table: ``lead`` column, varying ``others``, then metrics."""
     id_cols = [lead] + [c for c in others if _varying(rows, _ID_SOURCES[c])]
     sort_keys = [_ID_SOURCES[lead]] + [_ID_SOURCES[c] for c in others]
-    rows = rows.sort_values(sort_keys, kind="mergesort",
-                            na_position="last").reset_index(drop=True)
+    rows = rows.sort_values(sort_keys, kind="mergesort", na_position="last").reset_index(drop=True)
     simulated = rows["simulated"].map(_is_simulated).astype(bool)
 
     table = pd.DataFrame(index=rows.index)
@@ -195,8 +233,7 @@ def device_table(df: pd.DataFrame, model: Optional[str] = None) -> pd.DataFrame:
     rows = latest_successful(df)
     if model is not None:
         rows = rows[rows["model"] == model]
-    return _build_table(rows, "Device", ["Model", "Backend", "Precision", "Batch"],
-                        DEVICE_METRICS, "device")
+    return _build_table(rows, "Device", ["Model", "Backend", "Precision", "Batch"], DEVICE_METRICS, "device")
 
 
 def model_table(df: pd.DataFrame, device: Optional[str] = None) -> pd.DataFrame:
@@ -208,13 +245,13 @@ def model_table(df: pd.DataFrame, device: Optional[str] = None) -> pd.DataFrame:
     rows = latest_successful(df)
     if device is not None:
         rows = rows[rows["device"] == device]
-    return _build_table(rows, "Model", ["Device", "Backend", "Precision", "Batch"],
-                        MODEL_METRICS, "model")
+    return _build_table(rows, "Model", ["Device", "Backend", "Precision", "Batch"], MODEL_METRICS, "model")
 
 
 # --------------------------------------------------------------------------
 # Formatting numbers
 # --------------------------------------------------------------------------
+
 
 def _is_missing(value: object) -> bool:
     """True for None/NaN/NaT/pd.NA (not for inf)."""
@@ -278,13 +315,13 @@ def _format_cells(table: pd.DataFrame, missing: str) -> pd.DataFrame:
 # Rendering
 # --------------------------------------------------------------------------
 
+
 def _has_simulated(table: pd.DataFrame) -> bool:
     """True if the table is flagged simulated or any lead cell is marked."""
     if table.attrs.get("simulated"):
         return True
     for col in ("Device", "Model"):
-        if col in table.columns and any(
-                isinstance(v, str) and v.endswith(SIM_SUFFIX) for v in table[col]):
+        if col in table.columns and any(isinstance(v, str) and v.endswith(SIM_SUFFIX) for v in table[col]):
             return True
     return False
 
@@ -313,10 +350,20 @@ def _render_markdown(table: pd.DataFrame, caption: str) -> str:
 
 
 _LATEX_ESCAPES = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-    "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}", DASH: "--", "\u00b1": r"$\pm$",
-    doubt.UNSTABLE_MARK: r"\textsuperscript{\dag}", doubt.ENERGY_MARK: r"\textsuperscript{\ddag}",
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    DASH: "--",
+    "\u00b1": r"$\pm$",
+    doubt.UNSTABLE_MARK: r"\textsuperscript{\dag}",
+    doubt.ENERGY_MARK: r"\textsuperscript{\ddag}",
     doubt.THROTTLE_MARK: r"\textsuperscript{\S}",
 }
 
@@ -333,10 +380,15 @@ def _render_latex(table: pd.DataFrame, caption: str, notes: List[str]) -> str:
     def row(values: List[str]) -> str:
         return " & ".join(latex_escape(v) for v in values) + r" \\"
 
-    lines = [r"\begin{table}[ht]", r"\centering",
-             r"\caption{" + latex_escape(caption) + "}",
-             r"\begin{tabular}{" + spec + "}", r"\toprule",
-             row(list(cells.columns)), r"\midrule"]
+    lines = [
+        r"\begin{table}[ht]",
+        r"\centering",
+        r"\caption{" + latex_escape(caption) + "}",
+        r"\begin{tabular}{" + spec + "}",
+        r"\toprule",
+        row(list(cells.columns)),
+        r"\midrule",
+    ]
     lines += [row(list(r)) for r in cells.itertuples(index=False, name=None)]
     lines += [r"\bottomrule", r"\end{tabular}"]
     for note in notes:
@@ -354,11 +406,21 @@ def _render_html(table: pd.DataFrame, caption: str) -> str:
     cells = _shown_cells(table)
     esc = html.escape
     head = "".join(f"<th>{esc(str(c))}</th>" for c in cells.columns)
-    body = ["<tr>" + "".join(f"<td>{esc(v)}</td>" for v in r) + "</tr>"
-            for r in cells.itertuples(index=False, name=None)]
-    return "\n".join(["<table>", f"<caption>{esc(caption)}</caption>",
-                      f"<thead><tr>{head}</tr></thead>", "<tbody>", *body,
-                      "</tbody>", "</table>"])
+    body = [
+        "<tr>" + "".join(f"<td>{esc(v)}</td>" for v in r) + "</tr>"
+        for r in cells.itertuples(index=False, name=None)
+    ]
+    return "\n".join(
+        [
+            "<table>",
+            f"<caption>{esc(caption)}</caption>",
+            f"<thead><tr>{head}</tr></thead>",
+            "<tbody>",
+            *body,
+            "</tbody>",
+            "</table>",
+        ]
+    )
 
 
 def _render_empty(table: pd.DataFrame, fmt: str) -> str:
@@ -370,8 +432,7 @@ def _render_empty(table: pd.DataFrame, fmt: str) -> str:
     return EMPTY_MESSAGE
 
 
-def render(table_df: pd.DataFrame, fmt: str = "markdown",
-           caption: Optional[str] = None) -> str:
+def render(table_df: pd.DataFrame, fmt: str = "markdown", caption: Optional[str] = None) -> str:
     """Render a table from ``device_table``/``model_table`` as text.
 
     ``fmt`` is one of markdown, latex, csv, html.  ``caption`` is used by

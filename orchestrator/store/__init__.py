@@ -1,4 +1,5 @@
 """Results store: SQLAlchemy models, idempotent ingest, queries (SQLite by default)."""
+
 from .db import DEFAULT_URL, resolve_url
 from .ingest import Store
 from .queries import RESULT_COLUMNS, results_frame

@@ -1,4 +1,5 @@
 """Opening the store: an SQLAlchemy URL, SQLite in WAL mode by default."""
+
 import os
 from pathlib import Path
 
@@ -32,7 +33,9 @@ def open_engine(url: str = None, create: bool = True) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise UserError("--db: not a database URL: %r (example: sqlite:///results/edgebench.db)" % url) from None
+        raise UserError(
+            "--db: not a database URL: %r (example: sqlite:///results/edgebench.db)" % url
+        ) from None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         folder = Path(parsed.database).parent
         if not create and not Path(parsed.database).exists():
@@ -56,7 +59,7 @@ def _add_missing_columns(engine: Engine) -> None:
             for column in table.columns:
                 if column.name not in have and column.nullable:
                     kind = column.type.compile(dialect=engine.dialect)
-                    conn.execute(text('ALTER TABLE %s ADD COLUMN %s %s' % (table.name, column.name, kind)))
+                    conn.execute(text("ALTER TABLE %s ADD COLUMN %s %s" % (table.name, column.name, kind)))
 
 
 def session_factory(engine: Engine) -> sessionmaker:

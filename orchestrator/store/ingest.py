@@ -1,4 +1,5 @@
 """The Store: owns its sessions; ingest of agent records is idempotent on the trial id."""
+
 import threading
 import uuid
 from contextlib import contextmanager
@@ -50,9 +51,18 @@ class Store:
     def upsert_model(self, info) -> None:
         with self.writing() as s:
             if s.get(Model, info.sha256) is None:
-                s.add(Model(sha256=info.sha256, name=info.name, path=str(info.path), params=info.params,
-                            size_bytes=info.size_bytes, precision=info.precision,
-                            inputs=[list(i) for i in info.inputs], opset=info.opset))
+                s.add(
+                    Model(
+                        sha256=info.sha256,
+                        name=info.name,
+                        path=str(info.path),
+                        params=info.params,
+                        size_bytes=info.size_bytes,
+                        precision=info.precision,
+                        inputs=[list(i) for i in info.inputs],
+                        opset=info.opset,
+                    )
+                )
 
     def create_sweep(self, settings: dict) -> str:
         sweep_id = new_id()
@@ -80,15 +90,25 @@ class Store:
     def open_trials(self, sweep_id: str) -> list:
         """Trials of a sweep that never reached a final status (controller killed, link lost)."""
         with self.Session() as s:
-            return list(s.scalars(select(Trial).where(Trial.sweep_id == sweep_id, Trial.status.in_(OPEN_STATUSES))))
+            return list(
+                s.scalars(select(Trial).where(Trial.sweep_id == sweep_id, Trial.status.in_(OPEN_STATUSES)))
+            )
 
     def create_trial(self, sweep_id: str, cell, settings: dict) -> str:
         trial_id = new_id()
         with self.writing() as s:
-            s.add(Trial(id=trial_id, sweep_id=sweep_id, device=cell.device.name,
-                        model_sha256=cell.model.sha256 if cell.model else None, backend=cell.backend,
-                        precision=precision_of(cell.backend, cell.model), batch=cell.batch,
-                        settings=settings))
+            s.add(
+                Trial(
+                    id=trial_id,
+                    sweep_id=sweep_id,
+                    device=cell.device.name,
+                    model_sha256=cell.model.sha256 if cell.model else None,
+                    backend=cell.backend,
+                    precision=precision_of(cell.backend, cell.model),
+                    batch=cell.batch,
+                    settings=settings,
+                )
+            )
         return trial_id
 
     def fail_trial(self, trial_id: str, reason: str) -> None:
@@ -118,7 +138,10 @@ class Store:
                 if status == "ok":
                     trial.error = None  # a lost trial that the device finished after all
                 if status == "ok" and s.get(Metrics, trial.id) is None:
-                    status, trial.error = "failed", trial.error or "the agent reported ok but sent no valid result"
+                    status, trial.error = (
+                        "failed",
+                        trial.error or "the agent reported ok but sent no valid result",
+                    )
                 trial.status, trial.finished_at, trial.agent_s = status, utcnow(), record.get("agent_s")
 
     def set_host_time(self, trial_id: str, host_s: float) -> None:
@@ -128,8 +151,11 @@ class Store:
     def ok_cell_keys(self, sweep_id: str) -> set:
         """(device, model sha256, backend, batch) of the sweep's cells that have an ok trial."""
         with self.Session() as s:
-            rows = s.execute(select(Trial.device, Trial.model_sha256, Trial.backend, Trial.batch)
-                             .where(Trial.sweep_id == sweep_id, Trial.status == "ok"))
+            rows = s.execute(
+                select(Trial.device, Trial.model_sha256, Trial.backend, Trial.batch).where(
+                    Trial.sweep_id == sweep_id, Trial.status == "ok"
+                )
+            )
             return {tuple(row) for row in rows}
 
     def sweep(self, sweep_id: Optional[str] = None) -> Optional[Sweep]:
@@ -137,7 +163,9 @@ class Store:
         with self.Session() as s:
             if sweep_id:
                 return s.get(Sweep, sweep_id)
-            return s.scalars(select(Sweep).where(Sweep.status != "ok").order_by(Sweep.created_at.desc())).first()
+            return s.scalars(
+                select(Sweep).where(Sweep.status != "ok").order_by(Sweep.created_at.desc())
+            ).first()
 
     def trial_error(self, trial_id: str) -> Optional[str]:
         with self.Session() as s:
@@ -151,5 +179,10 @@ class Store:
 def _metrics_row(trial_id: str, record: dict) -> Metrics:
     sent = record.get("metrics") or {}
     values = {name: sent.get(name) for name in METRIC_COLUMNS}
-    return Metrics(trial_id=trial_id, extra=sent, samples_ms=record.get("samples_ms"),
-                   telemetry=record.get("telemetry"), **values)
+    return Metrics(
+        trial_id=trial_id,
+        extra=sent,
+        samples_ms=record.get("samples_ms"),
+        telemetry=record.get("telemetry"),
+        **values,
+    )

@@ -1,4 +1,5 @@
 """Reading results back: one row per trial with the documented column names."""
+
 import pandas as pd
 from sqlalchemy import select
 
@@ -7,17 +8,53 @@ from .schema import Metrics, Model, Trial
 
 # The contract of `edgebench results --format csv|json`: these names, in this order, first.
 RESULT_COLUMNS = [
-    "trial_id", "sweep_id", "device", "model", "model_sha256", "backend", "precision", "batch",
-    "status", "iterations", "latency_p50_ms", "latency_p90_ms", "latency_p95_ms",
-    "latency_p99_ms", "latency_mean_ms", "latency_std_ms", "throughput_ips", "peak_rss_mb",
-    "model_size_mb", "power_mw", "energy_mj", "accuracy",
+    "trial_id",
+    "sweep_id",
+    "device",
+    "model",
+    "model_sha256",
+    "backend",
+    "precision",
+    "batch",
+    "status",
+    "iterations",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "latency_mean_ms",
+    "latency_std_ms",
+    "throughput_ips",
+    "peak_rss_mb",
+    "model_size_mb",
+    "power_mw",
+    "energy_mj",
+    "accuracy",
 ]
 EXTRA_COLUMNS = [
-    "latency_p50_per_sample_ms", "latency_min_ms", "latency_max_ms", "latency_p50_ci95_low_ms",
-    "latency_p50_ci95_high_ms", "unstable", "idle_power_mw", "power_above_idle_mw",
-    "energy_above_idle_mj", "energy_reliable", "power_samples", "power_max_gap_ms", "power_coverage",
-    "throttled", "throttle_reason", "accuracy_ci95_low", "accuracy_ci95_high", "accuracy_n",
-    "params", "simulated", "error", "created_at", "finished_at",
+    "latency_p50_per_sample_ms",
+    "latency_min_ms",
+    "latency_max_ms",
+    "latency_p50_ci95_low_ms",
+    "latency_p50_ci95_high_ms",
+    "unstable",
+    "idle_power_mw",
+    "power_above_idle_mw",
+    "energy_above_idle_mj",
+    "energy_reliable",
+    "power_samples",
+    "power_max_gap_ms",
+    "power_coverage",
+    "throttled",
+    "throttle_reason",
+    "accuracy_ci95_low",
+    "accuracy_ci95_high",
+    "accuracy_n",
+    "params",
+    "simulated",
+    "error",
+    "created_at",
+    "finished_at",
 ]
 # Columns derived at query time from what the agent sent (Metrics.extra): no schema change, so
 # a store made by an older edgebench keeps working (its trials show null here).
@@ -26,17 +63,45 @@ FROM_EXTRA = ("energy_reliable", "power_samples", "power_max_gap_ms", "power_cov
 
 def results_frame(store, sweep_id: str = None) -> pd.DataFrame:
     query = (
-        select(Trial.id.label("trial_id"), Trial.sweep_id, Trial.device, Model.name.label("model"),
-               Trial.model_sha256, Trial.backend, Trial.precision, Trial.batch, Trial.status,
-               Metrics.iterations, Metrics.latency_p50_ms, Metrics.latency_p90_ms,
-               Metrics.latency_p95_ms, Metrics.latency_p99_ms, Metrics.latency_mean_ms,
-               Metrics.latency_std_ms, Metrics.throughput_ips, Metrics.peak_rss_mb,
-               Metrics.model_size_mb, Metrics.power_mw, Metrics.energy_mj, Metrics.accuracy,
-               Metrics.latency_min_ms, Metrics.latency_max_ms, Metrics.latency_p50_ci95_low_ms,
-               Metrics.latency_p50_ci95_high_ms, Metrics.unstable, Metrics.idle_power_mw,
-               Metrics.power_above_idle_mw, Metrics.energy_above_idle_mj, Metrics.throttled,
-               Model.params, Trial.simulated,
-               Trial.error, Trial.created_at, Trial.finished_at, Metrics.extra)
+        select(
+            Trial.id.label("trial_id"),
+            Trial.sweep_id,
+            Trial.device,
+            Model.name.label("model"),
+            Trial.model_sha256,
+            Trial.backend,
+            Trial.precision,
+            Trial.batch,
+            Trial.status,
+            Metrics.iterations,
+            Metrics.latency_p50_ms,
+            Metrics.latency_p90_ms,
+            Metrics.latency_p95_ms,
+            Metrics.latency_p99_ms,
+            Metrics.latency_mean_ms,
+            Metrics.latency_std_ms,
+            Metrics.throughput_ips,
+            Metrics.peak_rss_mb,
+            Metrics.model_size_mb,
+            Metrics.power_mw,
+            Metrics.energy_mj,
+            Metrics.accuracy,
+            Metrics.latency_min_ms,
+            Metrics.latency_max_ms,
+            Metrics.latency_p50_ci95_low_ms,
+            Metrics.latency_p50_ci95_high_ms,
+            Metrics.unstable,
+            Metrics.idle_power_mw,
+            Metrics.power_above_idle_mw,
+            Metrics.energy_above_idle_mj,
+            Metrics.throttled,
+            Model.params,
+            Trial.simulated,
+            Trial.error,
+            Trial.created_at,
+            Trial.finished_at,
+            Metrics.extra,
+        )
         .outerjoin(Metrics, Metrics.trial_id == Trial.id)
         .outerjoin(Model, Model.sha256 == Trial.model_sha256)
         .order_by(Trial.created_at, Trial.id)
@@ -64,8 +129,9 @@ def _with_derived(row: dict) -> dict:
     interval = accuracy_interval(row.get("accuracy"), row["accuracy_n"])
     row["accuracy_ci95_low"], row["accuracy_ci95_high"] = interval or (None, None)
     p50, batch = row.get("latency_p50_ms"), row.get("batch")
-    row["latency_p50_per_sample_ms"] = (p50 / batch if p50 is not None and batch
-                                        else extra.get("latency_p50_per_sample_ms"))
+    row["latency_p50_per_sample_ms"] = (
+        p50 / batch if p50 is not None and batch else extra.get("latency_p50_per_sample_ms")
+    )
     return row
 
 
@@ -73,6 +139,7 @@ def trial_telemetry(store, trial_id: str) -> dict:
     """A trial's power time series and what produced it; UserError when there is no such trial."""
     from ..errors import UserError
     from .schema import Trial
+
     with store.Session() as s:
         trial = s.get(Trial, trial_id)
         if trial is None:
@@ -80,14 +147,27 @@ def trial_telemetry(store, trial_id: str) -> dict:
         metrics = s.get(Metrics, trial_id)
         telemetry = (metrics.telemetry if metrics else None) or {}
         extra = (metrics.extra if metrics else None) or {}
-    return {"trial_id": trial_id, "device": trial.device, "status": trial.status, "simulated": trial.simulated,
-            "sensor": extra.get("power_sensor"), "interval_ms": extra.get("power_interval_ms"),
-            "energy_reliable": extra.get("energy_reliable"), "power_samples": extra.get("power_samples"),
-            "power_max_gap_ms": extra.get("power_max_gap_ms"), "power_coverage": extra.get("power_coverage"),
-            "throttled": extra.get("throttled"), "throttle_reason": extra.get("throttle_reason"),
-            "total_rule": extra.get("power_total_rule"), "idle_power_mw": extra.get("idle_power_mw"),
-            "window": telemetry.get("window"), "idle_window": telemetry.get("idle_window"),
-            "power": telemetry.get("power") or [], "before": telemetry.get("before"), "after": telemetry.get("after")}
+    return {
+        "trial_id": trial_id,
+        "device": trial.device,
+        "status": trial.status,
+        "simulated": trial.simulated,
+        "sensor": extra.get("power_sensor"),
+        "interval_ms": extra.get("power_interval_ms"),
+        "energy_reliable": extra.get("energy_reliable"),
+        "power_samples": extra.get("power_samples"),
+        "power_max_gap_ms": extra.get("power_max_gap_ms"),
+        "power_coverage": extra.get("power_coverage"),
+        "throttled": extra.get("throttled"),
+        "throttle_reason": extra.get("throttle_reason"),
+        "total_rule": extra.get("power_total_rule"),
+        "idle_power_mw": extra.get("idle_power_mw"),
+        "window": telemetry.get("window"),
+        "idle_window": telemetry.get("idle_window"),
+        "power": telemetry.get("power") or [],
+        "before": telemetry.get("before"),
+        "after": telemetry.get("after"),
+    }
 
 
 CONDITION_SETTINGS = ("cooldown_c", "cooldown_timeout_s", "pin_clocks", "nvpmodel_mode")
@@ -101,15 +181,19 @@ def trial_conditions(store, trial_id: str) -> dict:
         metrics = s.get(Metrics, trial_id)
     settings = (trial.settings if trial else None) or {}
     extra = (metrics.extra if metrics else None) or {}
-    return {"requested": {k: settings.get(k) for k in CONDITION_SETTINGS if k in settings},
-            "applied": extra.get("conditions")}
+    return {
+        "requested": {k: settings.get(k) for k in CONDITION_SETTINGS if k in settings},
+        "applied": extra.get("conditions"),
+    }
 
 
 def telemetry_rows(series: dict) -> list:
     """One row per power sample: time (s from the trial's start), mW, and the phase it falls in."""
+
     def phase(t):
         for name, span in (("timed", series.get("window")), ("idle", series.get("idle_window"))):
             if span and span[0] <= t <= span[1]:
                 return name
         return "other"
+
     return [{"t_s": t, "power_mw": mw, "phase": phase(t)} for t, mw in series["power"]]

@@ -1,4 +1,5 @@
 """Tables of the results store (SQLAlchemy 2.x ORM)."""
+
 from datetime import datetime, timezone
 from typing import Optional
 
@@ -19,7 +20,7 @@ class Device(Base):
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     connection: Mapped[str] = mapped_column(String(16))
     platform: Mapped[str] = mapped_column(String(32))
-    facts: Mapped[Optional[dict]] = mapped_column(JSON)          # latest probe snapshot
+    facts: Mapped[Optional[dict]] = mapped_column(JSON)  # latest probe snapshot
     facts_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
     simulated: Mapped[bool] = mapped_column(Boolean, default=False)
 
@@ -59,7 +60,7 @@ class Trial(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|running|ok|failed
     error: Mapped[Optional[str]] = mapped_column(Text)
     agent_version: Mapped[Optional[str]] = mapped_column(String(32))
-    env: Mapped[Optional[dict]] = mapped_column(JSON)      # runtime version, providers, threads
+    env: Mapped[Optional[dict]] = mapped_column(JSON)  # runtime version, providers, threads
     simulated: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
@@ -72,6 +73,7 @@ class Trial(Base):
 
 class Metrics(Base):
     """One row per successful trial. NULL means not measured, never zero."""
+
     __tablename__ = "metrics"
     trial_id: Mapped[str] = mapped_column(ForeignKey("trials.id"), primary_key=True)
     iterations: Mapped[Optional[int]] = mapped_column(Integer)
@@ -98,11 +100,14 @@ class Metrics(Base):
     power_above_idle_mw: Mapped[Optional[float]] = mapped_column(Float)
     energy_above_idle_mj: Mapped[Optional[float]] = mapped_column(Float)
     throttled: Mapped[Optional[bool]] = mapped_column(Boolean)
-    extra: Mapped[Optional[dict]] = mapped_column(JSON)       # every metric the agent sent
-    telemetry: Mapped[Optional[dict]] = mapped_column(JSON)   # power time series, snapshots
+    extra: Mapped[Optional[dict]] = mapped_column(JSON)  # every metric the agent sent
+    telemetry: Mapped[Optional[dict]] = mapped_column(JSON)  # power time series, snapshots
     samples_ms: Mapped[Optional[list]] = mapped_column(JSON)  # raw latencies, for re-analysis
     trial: Mapped[Trial] = relationship(back_populates="metrics")
 
 
-METRIC_COLUMNS = [c.name for c in Metrics.__table__.columns
-                  if c.name not in ("trial_id", "extra", "samples_ms", "telemetry")]
+METRIC_COLUMNS = [
+    c.name
+    for c in Metrics.__table__.columns
+    if c.name not in ("trial_id", "extra", "samples_ms", "telemetry")
+]

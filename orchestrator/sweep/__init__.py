@@ -17,16 +17,45 @@ a sweep whose controller died is resumed from its stored plan.
   backoff.py   the one backoff
   writer.py    store writes off the reading thread
 """
+
 from .backoff import Backoff
 from .engine import run_sweep
-from .plan import (HOST_MARGIN_S, Cell, FleetOptions, Settings, check_inputs, group_by_device, make_job, plan,
-                   resume_plan, trial_timeout)
+from .plan import (
+    HOST_MARGIN_S,
+    Cell,
+    FleetOptions,
+    Settings,
+    check_inputs,
+    group_by_device,
+    make_job,
+    plan,
+    resume_plan,
+    trial_timeout,
+)
 from .progress import Outcome, Progress
 from .recovery import TrialNotFinished, recover
 from .seams import Seams
 from .worker import DeviceWorker
 from .writer import BackgroundWriter
 
-__all__ = ["Backoff", "BackgroundWriter", "Cell", "DeviceWorker", "FleetOptions", "HOST_MARGIN_S", "Outcome",
-           "Progress", "Seams", "Settings", "TrialNotFinished", "check_inputs", "group_by_device", "make_job",
-           "plan", "recover", "resume_plan", "run_sweep", "trial_timeout"]
+__all__ = [
+    "Backoff",
+    "BackgroundWriter",
+    "Cell",
+    "DeviceWorker",
+    "FleetOptions",
+    "HOST_MARGIN_S",
+    "Outcome",
+    "Progress",
+    "Seams",
+    "Settings",
+    "TrialNotFinished",
+    "check_inputs",
+    "group_by_device",
+    "make_job",
+    "plan",
+    "recover",
+    "resume_plan",
+    "run_sweep",
+    "trial_timeout",
+]

@@ -1,4 +1,5 @@
 """The one backoff: exponential waits between attempts, until a deadline."""
+
 from typing import Iterator
 
 BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.5, 10.0
@@ -8,8 +9,9 @@ class Backoff:
     """Waits first_s, then twice as long each time (at most max_s), on an injected clock and
     sleep, as long as the next wait ends before `deadline`."""
 
-    def __init__(self, seams, deadline: float, first_s: float = BACKOFF_FIRST_S,
-                 max_s: float = BACKOFF_MAX_S):
+    def __init__(
+        self, seams, deadline: float, first_s: float = BACKOFF_FIRST_S, max_s: float = BACKOFF_MAX_S
+    ):
         self.clock, self.sleep = seams.clock, seams.sleep
         self.deadline, self.delay, self.max_s = deadline, first_s, max_s
 

@@ -1,4 +1,5 @@
 """Runs a plan: one queue per device, devices in parallel, one trial at a time on a device."""
+
 import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ def open_workers(queues, store, settings, options, progress, seams: Seams) -> tu
     """Connects to every device in parallel: ({name: worker}, {name: why unreachable}). A user
     error (unknown host key, failed authentication) aborts the whole sweep before anything is
     stored; an unreachable device only fails its own cells."""
+
     def open_one(cells):
         device = cells[0].device
         artifacts = {(c.model, c.backend) for c in cells if c.model}
@@ -42,8 +44,15 @@ def _fail_unreachable(store, sweep_id: str, cell: Cell, reason: str) -> Outcome:
     return Outcome(cell, trial_id, "failed", "device unreachable: %s" % reason)
 
 
-def run_queue(worker: Optional[DeviceWorker], cells: List[Cell], store, sweep_id: str,
-              unreachable_reason: Optional[str], stop: threading.Event, progress: Progress) -> List[Outcome]:
+def run_queue(
+    worker: Optional[DeviceWorker],
+    cells: List[Cell],
+    store,
+    sweep_id: str,
+    unreachable_reason: Optional[str],
+    stop: threading.Event,
+    progress: Progress,
+) -> List[Outcome]:
     outcomes = []
     for cell in cells:
         if stop.is_set():
@@ -80,9 +89,16 @@ def _run_devices(queues, workers, unreachable, store, sweep_id, resume: bool, st
         raise
 
 
-def run_sweep(cells: List[Cell], store, settings: Settings, options: FleetOptions = None,
-              progress: Progress = None, sweep_settings: dict = None, resume_id: str = None,
-              seams: Seams = None):
+def run_sweep(
+    cells: List[Cell],
+    store,
+    settings: Settings,
+    options: FleetOptions = None,
+    progress: Progress = None,
+    sweep_settings: dict = None,
+    resume_id: str = None,
+    seams: Seams = None,
+):
     """Runs every cell; returns (sweep id, outcomes). With `resume_id`, runs into that sweep:
     open trials are recovered from the devices' spools first. `seams`: how to connect, the
     clock and sleep (tests pass a fake transport's)."""
@@ -91,13 +107,15 @@ def run_sweep(cells: List[Cell], store, settings: Settings, options: FleetOption
     workers, unreachable = open_workers(queues, store, settings, options, progress, seams)
     for model in {c.model for c in cells if c.model}:
         store.upsert_model(model)
-    sweep_id = resume_id or store.create_sweep(dict(sweep_settings or settings.as_dict(),
-                                                    plan=[c.to_plan() for c in cells]))
+    sweep_id = resume_id or store.create_sweep(
+        dict(sweep_settings or settings.as_dict(), plan=[c.to_plan() for c in cells])
+    )
     status = "failed"
     pool = ThreadPoolExecutor(max_workers=max(1, options.parallel))
     try:
-        outcomes = _run_devices(queues, workers, unreachable, store, sweep_id, bool(resume_id),
-                                threading.Event(), progress, pool)
+        outcomes = _run_devices(
+            queues, workers, unreachable, store, sweep_id, bool(resume_id), threading.Event(), progress, pool
+        )
         status = "ok" if all(o.status == "ok" for o in outcomes) else "partial"
     except KeyboardInterrupt:
         status = "interrupted"

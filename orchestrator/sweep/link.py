@@ -1,5 +1,6 @@
 """One device's connection, its long-lived agent session and its workdir, as the sweep keeps
 them: opened through the injected `connect`, reopened with backoff when the link drops."""
+
 from typing import Callable, Optional
 
 from ..deploy import DeviceFiles, prepare
@@ -11,8 +12,9 @@ from .seams import Seams
 
 
 class DeviceLink:
-    def __init__(self, device, seams: Seams, note: Callable[[str], None], accept_new: bool = False,
-                 artifacts=()):
+    def __init__(
+        self, device, seams: Seams, note: Callable[[str], None], accept_new: bool = False, artifacts=()
+    ):
         self.device, self.seams, self.note, self.accept_new = device, seams, note, accept_new
         self.artifacts = list(artifacts)  # (model, backend) pairs looked up when the session opens
         self.conn: Connection = self._connect()
@@ -33,8 +35,9 @@ class DeviceLink:
     def ensure_session(self) -> AgentSession:
         """The agent session, started (and the device's facts read) when there is none."""
         if self.session is None:
-            self.files, self.session = start_session(self.conn, self.device.python, self.device.workdir,
-                                                     self.artifacts)
+            self.files, self.session = start_session(
+                self.conn, self.device.python, self.device.workdir, self.artifacts
+            )
             if self.facts is None:
                 self.facts = self.session.probe(self.device.telemetry)
         return self.session
@@ -71,8 +74,9 @@ class DeviceLink:
     def spool(self, trial_id: str) -> tuple:
         """(records, problems): what the device spooled for this trial, and only that trial."""
         files = self.ensure_files()
-        records, problems = fetch_spool(self.conn, self.device.python, files.agent_path(), files.workdir,
-                                        trial_id)
+        records, problems = fetch_spool(
+            self.conn, self.device.python, files.agent_path(), files.workdir, trial_id
+        )
         return [r for r in records if r.get("trial_id") == trial_id], problems
 
     def busy(self) -> bool:

@@ -1,5 +1,6 @@
 """What a sweep runs: its cells (device x model x backend x batch), its settings, and the job
 each cell becomes for the agent."""
+
 import itertools
 from dataclasses import dataclass, field, fields
 from typing import Dict, List, Optional
@@ -16,7 +17,7 @@ HOST_MARGIN_S = 60.0
 
 @dataclass(frozen=True)
 class Cell:
-    device: object          # inventory Device
+    device: object  # inventory Device
     model: Optional[ModelInfo]
     backend: str
     batch: int
@@ -30,9 +31,13 @@ class Cell:
         return "%s b%d" % (self.model.name if self.model else self.backend, self.batch)
 
     def to_plan(self) -> dict:
-        return {"device": self.device.name, "model_path": str(self.model.path) if self.model else None,
-                "model_sha256": self.model.sha256 if self.model else None,
-                "backend": self.backend, "batch": self.batch}
+        return {
+            "device": self.device.name,
+            "model_path": str(self.model.path) if self.model else None,
+            "model_sha256": self.model.sha256 if self.model else None,
+            "backend": self.backend,
+            "batch": self.batch,
+        }
 
 
 @dataclass
@@ -41,8 +46,8 @@ class Settings:
     seed: int = 0
     shapes: dict = field(default_factory=dict)
     timing: dict = field(default_factory=dict)  # overrides: min_iters, min_s, warmup_iters, ...
-    perf: bool = False                          # perf stat over the timed window
-    accuracy: bool = True                       # top-1 on the eval set that travels with a model
+    perf: bool = False  # perf stat over the timed window
+    accuracy: bool = True  # top-1 on the eval set that travels with a model
     # Controlled conditions, applied by the agent: wait before each trial until the hottest
     # thermal zone is below cooldown_c °C (at most cooldown_timeout_s); fixed clocks (and a
     # Jetson power mode) for the sweep, restored afterwards.
@@ -63,8 +68,10 @@ class Settings:
         """The settings a sweep was stored with (what it does not name keeps its default)."""
         own = {f.name for f in fields(cls)} - {"backend_options"}
         chosen = {k: stored[k] for k in backends.option_defaults() if k in stored}
-        return cls(**{k: stored[k] for k in own if k in stored},
-                   backend_options=dict(backends.option_defaults(), **chosen))
+        return cls(
+            **{k: stored[k] for k in own if k in stored},
+            backend_options=dict(backends.option_defaults(), **chosen),
+        )
 
 
 @dataclass
@@ -85,8 +92,10 @@ def check_inputs(model: ModelInfo, batch: int, shapes: dict) -> None:
 
 def check_backend(device, backend: str) -> backends.Backend:
     if backend not in device.backends:
-        raise UserError("device '%s' does not list backend '%s' (it has: %s; see %s)"
-                        % (device.name, backend, ", ".join(device.backends), device.source))
+        raise UserError(
+            "device '%s' does not list backend '%s' (it has: %s; see %s)"
+            % (device.name, backend, ", ".join(device.backends), device.source)
+        )
     return backends.get(backend)
 
 
@@ -110,18 +119,32 @@ def group_by_device(cells: List[Cell]) -> Dict[str, List[Cell]]:
 
 
 def _conditions(settings: Settings) -> dict:
-    return {"cooldown_c": settings.cooldown_c, "cooldown_timeout_s": settings.cooldown_timeout_s,
-            "pin_clocks": settings.pin_clocks, "nvpmodel_mode": settings.nvpmodel_mode}
+    return {
+        "cooldown_c": settings.cooldown_c,
+        "cooldown_timeout_s": settings.cooldown_timeout_s,
+        "pin_clocks": settings.pin_clocks,
+        "nvpmodel_mode": settings.nvpmodel_mode,
+    }
 
 
-def make_job(trial_id: str, cell: Cell, remote_model: Optional[str], settings: Settings,
-             eval_set: Optional[str] = None) -> dict:
+def make_job(
+    trial_id: str, cell: Cell, remote_model: Optional[str], settings: Settings, eval_set: Optional[str] = None
+) -> dict:
     """The request the agent gets for one trial of `cell`."""
-    job = {"trial_id": trial_id, "backend": cell.backend, "model": remote_model, "batch": cell.batch,
-           "eval_set": eval_set if settings.accuracy else None,
-           "seed": settings.seed, "shapes": settings.shapes, "quick": settings.quick,
-           "backend_options": backends.get(cell.backend).job_options(settings.backend_options),
-           "telemetry": dict(cell.device.telemetry), "perf": settings.perf, **_conditions(settings)}
+    job = {
+        "trial_id": trial_id,
+        "backend": cell.backend,
+        "model": remote_model,
+        "batch": cell.batch,
+        "eval_set": eval_set if settings.accuracy else None,
+        "seed": settings.seed,
+        "shapes": settings.shapes,
+        "quick": settings.quick,
+        "backend_options": backends.get(cell.backend).job_options(settings.backend_options),
+        "telemetry": dict(cell.device.telemetry),
+        "perf": settings.perf,
+        **_conditions(settings),
+    }
     job.update(settings.timing)
     return job
 
@@ -140,8 +163,10 @@ def resume_plan(store, sweep, inventory, inspect_model) -> tuple:
     for entry in stored.get("plan") or []:
         model = inspect_model(entry["model_path"]) if entry["model_path"] else None
         if model is not None and model.sha256 != entry["model_sha256"]:
-            raise UserError("cannot resume sweep %s: %s changed since it started (sha256 %s, was %s)"
-                            % (sweep.id, entry["model_path"], model.sha256[:12], entry["model_sha256"][:12]))
+            raise UserError(
+                "cannot resume sweep %s: %s changed since it started (sha256 %s, was %s)"
+                % (sweep.id, entry["model_path"], model.sha256[:12], entry["model_sha256"][:12])
+            )
         cell = Cell(inventory.device(entry["device"]), model, entry["backend"], entry["batch"])
         if cell.key not in done:
             cells.append(cell)

@@ -1,4 +1,5 @@
 """What a sweep tells its display: a cell started, a cell's outcome, a note about a device."""
+
 from dataclasses import dataclass
 from typing import Optional
 
@@ -9,7 +10,7 @@ from .plan import Cell
 class Outcome:
     cell: Cell
     trial_id: Optional[str]
-    status: str               # ok | failed | lost | skipped
+    status: str  # ok | failed | lost | skipped
     error: Optional[str] = None
 
 

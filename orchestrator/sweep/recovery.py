@@ -1,5 +1,6 @@
 """Settling a trial whose records did not all arrive (a lost link, a dead or silent agent, a
 killed controller): the device's spool says how it ended. Nothing is measured twice."""
+
 from typing import Callable, Optional
 
 from ..errors import DeviceError, LinkLost
@@ -36,8 +37,9 @@ def _settle_once(link: DeviceLink, store, trial_id: str, deadline: float, note) 
     ended, started = ingest_spool(link, store, trial_id, note)  # one last look: it may just have ended
     if ended:
         return store.trial_status(trial_id)
-    reason = ("the agent stopped before finishing the trial" if started
-              else "the trial never started on the device")
+    reason = (
+        "the agent stopped before finishing the trial" if started else "the trial never started on the device"
+    )
     store.fail_trial(trial_id, reason)
     raise TrialNotFinished(reason, trial_id)
 
@@ -61,8 +63,9 @@ def recover(link: DeviceLink, store, trial_id: str, timeout: float, note: Callab
             if backoff.expired():
                 store.mark_lost(trial_id, "device unreachable (resume fetches it later): %s" % exc)
                 return "lost"
-    store.mark_lost(trial_id, "no end of trial in the device's spool after %.0f s (resume fetches it later)"
-                    % timeout)
+    store.mark_lost(
+        trial_id, "no end of trial in the device's spool after %.0f s (resume fetches it later)" % timeout
+    )
     return "lost"
 
 

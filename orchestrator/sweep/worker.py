@@ -1,5 +1,6 @@
 """The cells of one device, one trial at a time, through one DeviceLink. A device failure
 (agent died, link lost) is retried; a trial the agent itself reports as failed is not."""
+
 from typing import List, Optional
 
 from ..errors import DeviceError, LinkLost
@@ -38,8 +39,16 @@ class TrialRecords:
 
 
 class DeviceWorker:
-    def __init__(self, device, store, settings: Settings, options: FleetOptions, progress: Progress,
-                 artifacts=(), seams: Seams = None):
+    def __init__(
+        self,
+        device,
+        store,
+        settings: Settings,
+        options: FleetOptions,
+        progress: Progress,
+        artifacts=(),
+        seams: Seams = None,
+    ):
         self.device, self.store, self.settings, self.options = device, store, settings, options
         self.progress, self.seams = progress, seams or Seams()
         self.link = DeviceLink(device, self.seams, self.note, options.accept_new, artifacts)
@@ -70,8 +79,9 @@ class DeviceWorker:
     def _new_trial(self, cell: Cell, sweep_id: str) -> dict:
         """The trial row and its job, once the artifact and eval set are on the device."""
         files, settings = self.link.files, self.settings
-        remote_model = (files.ensure_model(cell.model, cell.backend, settings.backend_options)
-                        if cell.model else None)
+        remote_model = (
+            files.ensure_model(cell.model, cell.backend, settings.backend_options) if cell.model else None
+        )
         eval_set = files.ensure_eval_set(cell.model) if cell.model and settings.accuracy else None
         # Provenance travels with each trial: the device's facts as they were for this sweep.
         provenance = dict(settings.as_dict(), device_facts=self.link.facts)

@@ -1,4 +1,5 @@
 """Store writes off the reading thread."""
+
 import queue
 import threading
 from typing import Optional

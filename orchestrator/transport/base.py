@@ -3,6 +3,7 @@
 Commands are argv lists. Only a transport that goes through a shell (SSH) quotes them, with
 shlex.quote; code written against `Connection` runs locally or remotely unchanged.
 """
+
 import abc
 import collections
 import queue
@@ -113,7 +114,7 @@ class Connection(abc.ABC):
     def alive(self) -> bool:
         return True
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - nothing to close by default (local)
         pass
 
     def __enter__(self):

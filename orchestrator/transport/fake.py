@@ -33,6 +33,7 @@ always with None) and `device.refuse_host_key()` (UserError, as an unknown host 
 Waiting is virtual: a read that would block advances the FakeClock by its timeout and raises
 TimeoutError at once; FakeClock.sleep advances the clock and records the wait.
 """
+
 import hashlib
 import json
 import posixpath
@@ -44,10 +45,22 @@ from typing import Dict, List, Optional, Sequence
 from ..errors import DeviceError, LinkLost, UserError
 from .base import Channel, Connection, Result
 
-DEFAULT_FACTS = {"board": "fake board", "arch": "aarch64", "cpus": 4, "python": "3.6.15", "simulated": True,
-                 "runtimes": {"onnxruntime": {"version": "1.10.0", "providers": ["CPUExecutionProvider"]}}}
-DEFAULT_METRICS = {"iterations": 20, "latency_p50_ms": 1.0, "latency_mean_ms": 1.0, "latency_p99_ms": 1.2,
-                   "throughput_ips": 1000.0, "peak_rss_mb": 50.0}
+DEFAULT_FACTS = {
+    "board": "fake board",
+    "arch": "aarch64",
+    "cpus": 4,
+    "python": "3.6.15",
+    "simulated": True,
+    "runtimes": {"onnxruntime": {"version": "1.10.0", "providers": ["CPUExecutionProvider"]}},
+}
+DEFAULT_METRICS = {
+    "iterations": 20,
+    "latency_p50_ms": 1.0,
+    "latency_mean_ms": 1.0,
+    "latency_p99_ms": 1.2,
+    "throughput_ips": 1000.0,
+    "peak_rss_mb": 50.0,
+}
 
 
 class FakeClock:
@@ -74,14 +87,14 @@ class FakeClock:
 # -- the script of a trial ------------------------------------------------------------------
 @dataclass(frozen=True)
 class Cue:
-    outcome: str = "ok"               # ok | failed | died: how the trial itself ends
+    outcome: str = "ok"  # ok | failed | died: how the trial itself ends
     error: Optional[str] = None
     metrics: Optional[dict] = None
-    fault: Optional[str] = None       # None | "drop_link" | "agent_exits" | "silent"
-    after: int = 1                    # records sent before the fault
-    finished: bool = True             # the device completes the trial despite the fault
-    busy_s: float = 0.0               # ... this long after the fault, on the clock
-    down_for: Optional[int] = 0       # connects that fail after the fault; None: all of them
+    fault: Optional[str] = None  # None | "drop_link" | "agent_exits" | "silent"
+    after: int = 1  # records sent before the fault
+    finished: bool = True  # the device completes the trial despite the fault
+    busy_s: float = 0.0  # ... this long after the fault, on the clock
+    down_for: Optional[int] = 0  # connects that fail after the fault; None: all of them
 
 
 def ok(metrics: dict = None) -> Cue:
@@ -96,8 +109,9 @@ def process_dies() -> Cue:
     return Cue(outcome="died", error="trial process died with status -9")
 
 
-def drop_link(after: int = 1, finished: bool = True, busy_s: float = 0.0, down_for: Optional[int] = 0,
-              then: Cue = None) -> Cue:
+def drop_link(
+    after: int = 1, finished: bool = True, busy_s: float = 0.0, down_for: Optional[int] = 0, then: Cue = None
+) -> Cue:
     return _faulty(then or ok(), "drop_link", after, finished, busy_s, down_for)
 
 
@@ -109,8 +123,9 @@ def silent(after: int = 1, finished: bool = True, busy_s: float = 0.0, then: Cue
     return _faulty(then or ok(), "silent", after, finished, busy_s)
 
 
-def _faulty(base: Cue, fault: str, after: int, finished: bool, busy_s: float,
-            down_for: Optional[int] = 0) -> Cue:
+def _faulty(
+    base: Cue, fault: str, after: int, finished: bool, busy_s: float, down_for: Optional[int] = 0
+) -> Cue:
     return Cue(base.outcome, base.error, base.metrics, fault, after, finished, busy_s, down_for)
 
 
@@ -123,21 +138,35 @@ def trial_lines(cue: Cue, job: dict) -> List[str]:
     trial_id = job.get("trial_id")
     lines = [_line("trial_start", trial_id=trial_id, job=job, agent_version="fake")]
     if cue.outcome == "ok":
-        lines.append(_line("result", trial_id=trial_id, metrics=dict(cue.metrics or DEFAULT_METRICS),
-                           env={"runtime": "fake"}, samples_ms=[1.0, 1.0, 1.2]))
+        lines.append(
+            _line(
+                "result",
+                trial_id=trial_id,
+                metrics=dict(cue.metrics or DEFAULT_METRICS),
+                env={"runtime": "fake"},
+                samples_ms=[1.0, 1.0, 1.2],
+            )
+        )
     else:
-        lines.append(_line("error", trial_id=trial_id, kind="died" if cue.outcome == "died" else "runtime",
-                           error=cue.error))
-    lines.append(_line("trial_end", trial_id=trial_id, status="ok" if cue.outcome == "ok" else "failed",
-                       agent_s=0.5))
+        lines.append(
+            _line(
+                "error",
+                trial_id=trial_id,
+                kind="died" if cue.outcome == "died" else "runtime",
+                error=cue.error,
+            )
+        )
+    lines.append(
+        _line("trial_end", trial_id=trial_id, status="ok" if cue.outcome == "ok" else "failed", agent_s=0.5)
+    )
     return lines
 
 
 @dataclass
 class SpooledTrial:
     lines: List[str]
-    visible: int                      # lines in the spool now
-    done_at: Optional[float] = None   # clock time the rest arrives; None: never
+    visible: int  # lines in the spool now
+    done_at: Optional[float] = None  # clock time the rest arrives; None: never
 
 
 # -- the device -----------------------------------------------------------------------------
@@ -151,12 +180,12 @@ class FakeDevice:
     clock: FakeClock
     trials: List[Cue] = field(default_factory=list)
     facts: dict = field(default_factory=lambda: dict(DEFAULT_FACTS))
-    files: Dict[str, bytes] = field(default_factory=dict)         # remote path -> content
+    files: Dict[str, bytes] = field(default_factory=dict)  # remote path -> content
     spool: Dict[str, SpooledTrial] = field(default_factory=dict)  # trial id -> its records
-    requests: List[dict] = field(default_factory=list)            # what serve was asked, in order
-    commands: List[list] = field(default_factory=list)            # every argv run or opened
-    connects: int = 0                                             # connections opened
-    _unreachable: int = 0                                         # connects still to fail; -1: all
+    requests: List[dict] = field(default_factory=list)  # what serve was asked, in order
+    commands: List[list] = field(default_factory=list)  # every argv run or opened
+    connects: int = 0  # connections opened
+    _unreachable: int = 0  # connects still to fail; -1: all
     _host_key_refused: bool = False
 
     def __post_init__(self):
@@ -178,8 +207,9 @@ class FakeDevice:
     def connect(self, device=None, accept_new: bool = False) -> "FakeConnection":
         with self.lock:
             if self._host_key_refused and not accept_new:
-                raise UserError("device '%s': unknown host key (fake); run: edgebench trust %s"
-                                % (self.name, self.name))
+                raise UserError(
+                    "device '%s': unknown host key (fake); run: edgebench trust %s" % (self.name, self.name)
+                )
             if self._unreachable:
                 self._unreachable -= 1 if self._unreachable > 0 else 0
                 raise DeviceError("cannot reach %s: connection refused (fake)" % self.name)
@@ -197,7 +227,7 @@ class FakeDevice:
             return []
         if trial.done_at is not None and self.clock.monotonic() >= trial.done_at:
             trial.visible = len(trial.lines)
-        return trial.lines[:trial.visible]
+        return trial.lines[: trial.visible]
 
     def next_cue(self) -> Cue:
         return self.trials.pop(0) if self.trials else ok()
@@ -214,7 +244,7 @@ class FakeDevice:
         self.spool[trial_id] = SpooledTrial(lines, cue.after, done_at)
         if cue.down_for != 0:
             self.unreachable(cue.down_for)
-        return lines[:cue.after] + [_FAULTS[cue.fault]]
+        return lines[: cue.after] + [_FAULTS[cue.fault]]
 
     def answer(self, request: dict) -> list:
         with self.lock:
@@ -238,6 +268,7 @@ def _workdir(path: str) -> str:
 
 def _programs() -> tuple:
     from ..deploy import OPEN, SHA256  # the programs deploy sends, recognised by their text
+
     return OPEN, SHA256
 
 
@@ -247,7 +278,7 @@ class FakeChannel(Channel):
     def __init__(self, conn: "FakeConnection", lines: Sequence = (), serving: bool = True):
         self.conn, self.device = conn, conn.device
         self.outbox: deque = deque(lines)
-        self.serving = serving            # takes requests; False once the agent has exited
+        self.serving = serving  # takes requests; False once the agent has exited
         self.silent = False
         self.status: Optional[int] = None
 
@@ -382,8 +413,11 @@ class FakeConnection(Connection):
             return 0, "busy\n" if self.device.busy() else "idle\n", ""
         if argv[4] == "fetch" and len(argv) > 5:
             lines = self.device.spooled(argv[5])
-            return (0, "".join(line + "\n" for line in lines), "") if argv[5] in self.device.spool else \
-                (1, "", "edgebench-agent: no spool for trial %s" % argv[5])
+            return (
+                (0, "".join(line + "\n" for line in lines), "")
+                if argv[5] in self.device.spool
+                else (1, "", "edgebench-agent: no spool for trial %s" % argv[5])
+            )
         return 2, "", "fake agent: unknown command %s" % argv[4]
 
 

@@ -4,6 +4,7 @@ The known_hosts file is $EDGEBENCH_KNOWN_HOSTS, else ~/.ssh/known_hosts (OpenSSH
 `ssh` and edgebench agree about what is trusted). Every hop of a route is checked, jump hosts
 included.
 """
+
 import os
 from pathlib import Path
 from typing import Optional
@@ -45,7 +46,9 @@ def record_host_key(path: Path, entry: str, key: paramiko.PKey) -> None:
         f.write("%s %s %s\n" % (entry, key.get_name(), key.get_base64()))
 
 
-def check_or_record(path: Path, entry: str, key: paramiko.PKey, device: str, hop: Optional[str] = None) -> bool:
+def check_or_record(
+    path: Path, entry: str, key: paramiko.PKey, device: str, hop: Optional[str] = None
+) -> bool:
     """`edgebench trust`: True if known_hosts already holds `key` for `entry`; records it if
     known_hosts holds no key of its type for `entry`; refuses a different key of that type."""
     known = load_known_hosts(path).lookup(entry) or {}
@@ -84,15 +87,27 @@ def _whose(entry: str, hop: Optional[str]) -> str:
     return "%s (%s)" % (entry, hop) if hop else entry
 
 
-def unknown_key_message(device: str, entry: str, key: paramiko.PKey, path: Path, hop: Optional[str] = None) -> str:
+def unknown_key_message(
+    device: str, entry: str, key: paramiko.PKey, path: Path, hop: Optional[str] = None
+) -> str:
     """`hop` names a jump host on the way to the device ("jump host jump1"); None: the device."""
-    return ("device '%s': unknown host key for %s (%s %s); check it, then run `edgebench trust %s` "
-            "to record it in %s, or pass --accept-new"
-            % (device, _whose(entry, hop), key.get_name(), fingerprint(key), device, path))
+    return (
+        "device '%s': unknown host key for %s (%s %s); check it, then run `edgebench trust %s` "
+        "to record it in %s, or pass --accept-new"
+        % (device, _whose(entry, hop), key.get_name(), fingerprint(key), device, path)
+    )
 
 
-def changed_key_message(device: str, entry: str, key: paramiko.PKey, expected: paramiko.PKey, path: Path,
-                        hop: Optional[str] = None) -> str:
-    return ("device '%s': host key for %s CHANGED (now %s %s, expected %s); someone may be intercepting "
-            "the connection. If the host was reinstalled, remove its line from %s and run `edgebench trust %s`"
-            % (device, _whose(entry, hop), key.get_name(), fingerprint(key), fingerprint(expected), path, device))
+def changed_key_message(
+    device: str,
+    entry: str,
+    key: paramiko.PKey,
+    expected: paramiko.PKey,
+    path: Path,
+    hop: Optional[str] = None,
+) -> str:
+    return (
+        "device '%s': host key for %s CHANGED (now %s %s, expected %s); someone may be intercepting "
+        "the connection. If the host was reinstalled, remove its line from %s and run `edgebench trust %s`"
+        % (device, _whose(entry, hop), key.get_name(), fingerprint(key), fingerprint(expected), path, device)
+    )

@@ -1,4 +1,5 @@
 """Local transport: the device is this machine; commands run as subprocesses."""
+
 import os
 import shutil
 import subprocess
@@ -16,8 +17,13 @@ class LocalChannel(PumpedChannel):
     def __init__(self, argv: Sequence[str]):
         try:
             self._proc = subprocess.Popen(
-                list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                text=True, bufsize=1)
+                list(argv),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                bufsize=1,
+            )
         except OSError as exc:
             raise _cannot_start(argv, exc) from None
         self._start_pumps(self._proc.stdout, self._proc.stderr)
@@ -44,12 +50,20 @@ class LocalConnection(Connection):
 
     def run(self, argv: Sequence[str], timeout: float = 60.0) -> Result:
         try:
-            proc = subprocess.run(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, timeout=timeout)
+            proc = subprocess.run(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=timeout,
+            )
         except OSError as exc:
             raise _cannot_start(argv, exc) from None
         except subprocess.TimeoutExpired:
-            raise DeviceError("%s: command timed out after %.0f s: %s" % (self.name, timeout, " ".join(argv))) from None
+            raise DeviceError(
+                "%s: command timed out after %.0f s: %s" % (self.name, timeout, " ".join(argv))
+            ) from None
         return Result(list(argv), proc.returncode, proc.stdout, proc.stderr)
 
     def put(self, local: str, remote: str) -> None:

@@ -22,6 +22,7 @@ goes through a to b), and reads a hop written `[::1]:2222` as a host named "[::1
 Commands and the agent's long-lived channel are paramiko channels on the connection's transport,
 not fabric's `run` (an invoke Runner): they keep the timeout and link-loss semantics below.
 """
+
 import logging
 import math
 import os
@@ -69,15 +70,16 @@ def fabric_config(timeout: float = CONNECT_TIMEOUT_S) -> fabric.Config:
                 ssh_config.parse(f)
         except (OSError, UnicodeDecodeError, paramiko.ssh_exception.ConfigParseError) as exc:
             raise UserError("cannot read the ssh_config %s: %s" % (path, exc)) from None
-    return fabric.Config(lazy=True, ssh_config=ssh_config,
-                         overrides={"timeouts": {"connect": max(1, math.ceil(timeout))}})
+    return fabric.Config(
+        lazy=True, ssh_config=ssh_config, overrides={"timeouts": {"connect": max(1, math.ceil(timeout))}}
+    )
 
 
 def parse_hop(text: str) -> dict:
     """One ProxyJump hop as ssh writes it: [user@]host[:port], [user@][IPv6]:port or
     ssh://[user@]host[:port]; fabric's own parser for all but the bracketed address."""
     if text.startswith("ssh://"):
-        text = text[len("ssh://"):].rstrip("/")
+        text = text[len("ssh://") :].rstrip("/")
     user, at, hostport = text.rpartition("@")
     if not hostport.startswith("["):
         return fabric.connection.derive_shorthand(text)
@@ -94,8 +96,12 @@ def tuned_socket(hostname: str, port: int, timeout: float) -> socket.socket:
         raise DeviceError("cannot reach %s:%d: %s" % (hostname, port, exc.strerror or exc)) from None
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    for name, value in (("TCP_KEEPIDLE", 2), ("TCP_KEEPINTVL", 1), ("TCP_KEEPCNT", 2),
-                        ("TCP_USER_TIMEOUT", TCP_USER_TIMEOUT_MS)):
+    for name, value in (
+        ("TCP_KEEPIDLE", 2),
+        ("TCP_KEEPINTVL", 1),
+        ("TCP_KEEPCNT", 2),
+        ("TCP_USER_TIMEOUT", TCP_USER_TIMEOUT_MS),
+    ):
         if hasattr(socket, name):  # Linux; other systems keep their defaults
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
     return sock
@@ -112,8 +118,9 @@ def _quiet_paramiko() -> None:
 @dataclass(frozen=True)
 class Rules:
     """What every hop of one device's route shares."""
-    device: str          # the inventory's device name, for messages
-    source: str          # where the device is declared, for messages
+
+    device: str  # the inventory's device name, for messages
+    source: str  # where the device is declared, for messages
     known_hosts: Path
     accept_new: bool
     timeout: float
@@ -126,19 +133,35 @@ class Hop(fabric.Connection):
     rules: Optional[Rules] = None
     jump_host: Optional[str] = None  # the ProxyJump hop as written; None for the device itself
 
-    def __init__(self, host: str, rules: Rules, jump_host: Optional[str] = None, key_filenames=(),
-                 depth: int = 0, **kwargs):
+    def __init__(
+        self,
+        host: str,
+        rules: Rules,
+        jump_host: Optional[str] = None,
+        key_filenames=(),
+        depth: int = 0,
+        **kwargs,
+    ):
         self.rules, self.jump_host = rules, jump_host  # before fabric's __init__: it builds the route
         self._set(_depth=depth)
         t = rules.timeout
-        super().__init__(host, connect_kwargs={"key_filename": list(key_filenames), "banner_timeout": t,
-                                               "auth_timeout": t, "channel_timeout": t}, **kwargs)
+        super().__init__(
+            host,
+            connect_kwargs={
+                "key_filename": list(key_filenames),
+                "banner_timeout": t,
+                "auth_timeout": t,
+                "channel_timeout": t,
+            },
+            **kwargs,
+        )
         # With an IdentityFile (inventory or ssh_config): those keys only; else ~/.ssh/id_* too.
         # ssh-agent always.
         keys = self.connect_kwargs.get("key_filename")
         self.connect_kwargs.update(allow_agent=True, look_for_keys=not keys)
         self.client.set_missing_host_key_policy(
-            hostkeys.AcceptNew(rules.known_hosts) if rules.accept_new else hostkeys.RefuseUnknown())
+            hostkeys.AcceptNew(rules.known_hosts) if rules.accept_new else hostkeys.RefuseUnknown()
+        )
         if rules.known_hosts.exists():
             self.client.load_host_keys(str(rules.known_hosts))
 
@@ -157,15 +180,18 @@ class Hop(fabric.Connection):
         if jumps.strip().lower() == "none":
             return None
         if self._depth >= MAX_HOPS:
-            raise UserError("device '%s': ProxyJump leads through more than %d hops (a loop in the "
-                            "ssh_config?)" % (self.rules.device, MAX_HOPS))
+            raise UserError(
+                "device '%s': ProxyJump leads through more than %d hops (a loop in the "
+                "ssh_config?)" % (self.rules.device, MAX_HOPS)
+            )
         gateway = None
         for hop in (h.strip() for h in jumps.split(",")):
             if parse_hop(hop)["host"] in (self.original_host, self.host):
                 return None  # a wildcard rule that names this very host as its own jump host
             kwargs = {"gateway": gateway} if gateway is not None else {}
-            gateway = Hop(hop, self.rules, jump_host=hop, depth=self._depth + 1, config=self.config.clone(),
-                          **kwargs)
+            gateway = Hop(
+                hop, self.rules, jump_host=hop, depth=self._depth + 1, config=self.config.clone(), **kwargs
+            )
         return gateway
 
     @property
@@ -204,19 +230,34 @@ class Hop(fabric.Connection):
             result = super().open()
         except hostkeys.UnknownHostKey as exc:
             self._abort(sock)
-            raise hostkeys.HostKeyError(hostkeys.unknown_key_message(
-                self.rules.device, exc.entry, exc.key, self.rules.known_hosts, self.what)) from None
+            raise hostkeys.HostKeyError(
+                hostkeys.unknown_key_message(
+                    self.rules.device, exc.entry, exc.key, self.rules.known_hosts, self.what
+                )
+            ) from None
         except paramiko.BadHostKeyException as exc:
             self._abort(sock)
-            raise hostkeys.HostKeyError(hostkeys.changed_key_message(
-                self.rules.device, self.entry, exc.key, exc.expected_key, self.rules.known_hosts,
-                self.what)) from None
+            raise hostkeys.HostKeyError(
+                hostkeys.changed_key_message(
+                    self.rules.device,
+                    self.entry,
+                    exc.key,
+                    exc.expected_key,
+                    self.rules.known_hosts,
+                    self.what,
+                )
+            ) from None
         except paramiko.AuthenticationException as exc:
             self._abort(sock)
-            where = ("check User and IdentityFile of %s in the ssh_config" % self.jump_host if self.jump_host
-                     else "check user and identity_file in %s" % self.rules.source)
-            raise UserError("device '%s': SSH authentication failed for %s@%s (%s); %s"
-                            % (self.rules.device, self.user, self._at(), exc, where)) from None
+            where = (
+                "check User and IdentityFile of %s in the ssh_config" % self.jump_host
+                if self.jump_host
+                else "check user and identity_file in %s" % self.rules.source
+            )
+            raise UserError(
+                "device '%s': SSH authentication failed for %s@%s (%s); %s"
+                % (self.rules.device, self.user, self._at(), exc, where)
+            ) from None
         except LINK_ERRORS as exc:
             self._abort(sock)
             raise DeviceError("cannot open SSH to %s: %s" % (self._at(), exc)) from None
@@ -271,21 +312,33 @@ class Hop(fabric.Connection):
 def route_to(device, accept_new: bool = False, timeout: float = CONNECT_TIMEOUT_S) -> Hop:
     """The device's route, not yet opened. Inventory fields win over the ssh_config, which wins
     over defaults (as with `ssh`)."""
-    rules = Rules(device=device.name, source=str(getattr(device, "source", None) or "the inventory"),
-                  known_hosts=hostkeys.known_hosts_path(), accept_new=accept_new, timeout=timeout)
+    rules = Rules(
+        device=device.name,
+        source=str(getattr(device, "source", None) or "the inventory"),
+        known_hosts=hostkeys.known_hosts_path(),
+        accept_new=accept_new,
+        timeout=timeout,
+    )
     keys = [os.path.expanduser(device.identity_file)] if device.identity_file else []
-    return Hop(device.ssh_alias or device.host, rules, key_filenames=keys, user=device.user or None,
-               port=int(device.port) if device.port else None, config=fabric_config(timeout))
+    return Hop(
+        device.ssh_alias or device.host,
+        rules,
+        key_filenames=keys,
+        user=device.user or None,
+        port=int(device.port) if device.port else None,
+        config=fabric_config(timeout),
+    )
 
 
 @dataclass
 class SeenKey:
     """A host key that `trust` read: the device's, or a jump host's on its way."""
+
     device: str
-    hop: Optional[str]   # "jump host jump1", or None for the device itself
+    hop: Optional[str]  # "jump host jump1", or None for the device itself
     entry: str
     key: paramiko.PKey
-    known: bool          # already in known_hosts (else just recorded)
+    known: bool  # already in known_hosts (else just recorded)
 
     @property
     def fingerprint(self) -> str:
@@ -374,7 +427,9 @@ class SSHConnection(Connection):
             stderr = chan.makefile_stderr("rb").read().decode("utf-8", "replace")
             status = chan.recv_exit_status()
         except socket.timeout:
-            raise DeviceError("%s: command timed out after %.0f s: %s" % (self.name, timeout, shlex.join(argv))) from None
+            raise DeviceError(
+                "%s: command timed out after %.0f s: %s" % (self.name, timeout, shlex.join(argv))
+            ) from None
         except LINK_ERRORS as exc:
             raise LinkLost("SSH connection to %s lost during %s: %s" % (self.name, argv[0], exc)) from None
         finally:

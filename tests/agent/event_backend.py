@@ -3,6 +3,7 @@ the timed window: the first run() at least AFTER_S seconds after its first run()
 Simulated boards use it to change a sysfs file or a firmware answer mid-trial. Register it
 with `install(after_s, event)`; with no warm-up time and a timed window longer than after_s,
 the event falls inside the window, whatever the machine's speed."""
+
 import time
 
 from agent import backends

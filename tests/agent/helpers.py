@@ -1,4 +1,5 @@
 """Shared helpers for the agent tests (standard library only, Python 3.6)."""
+
 import importlib.util
 import io
 import os
@@ -13,18 +14,40 @@ HAVE_ORT = importlib.util.find_spec("onnxruntime") is not None
 HAVE_NUMPY = importlib.util.find_spec("numpy") is not None
 
 METRIC_KEYS = (
-    "iterations", "latency_p50_ms", "latency_p90_ms", "latency_p95_ms", "latency_p99_ms",
-    "latency_mean_ms", "latency_std_ms", "latency_min_ms", "latency_max_ms",
-    "latency_p50_ci95_low_ms", "latency_p50_ci95_high_ms", "latency_cv", "unstable",
-    "throughput_ips", "timed_wall_s", "warmup_iterations", "stopped_by", "peak_rss_mb",
-    "model_size_mb", "load_s", "latency_per_sample_ms",
+    "iterations",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "latency_mean_ms",
+    "latency_std_ms",
+    "latency_min_ms",
+    "latency_max_ms",
+    "latency_p50_ci95_low_ms",
+    "latency_p50_ci95_high_ms",
+    "latency_cv",
+    "unstable",
+    "throughput_ips",
+    "timed_wall_s",
+    "warmup_iterations",
+    "stopped_by",
+    "peak_rss_mb",
+    "model_size_mb",
+    "load_s",
+    "latency_per_sample_ms",
 )
 
 
 def null_job(trial_id="t1", **extra):
     """A fast null-backend job: quick profile, with a small cap so samples stay few."""
-    job = {"trial_id": trial_id, "backend": "null", "quick": True,
-           "warmup_s": 0.0, "min_s": 0.01, "max_iters": 200}
+    job = {
+        "trial_id": trial_id,
+        "backend": "null",
+        "quick": True,
+        "warmup_s": 0.0,
+        "min_s": 0.01,
+        "max_iters": 200,
+    }
     job.update(extra)
     return job
 
@@ -51,6 +74,7 @@ class Collector(object):
 
     def __call__(self, record):
         from agent.protocol import encode
+
         encode(record)  # raises on NaN or on something that is not JSON
         self.records.append(record)
 

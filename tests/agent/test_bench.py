@@ -23,7 +23,7 @@ class FakeClock(object):
 
 class TimedLoopTest(unittest.TestCase):
     def loop(self, clock, **kw):
-        args = dict(min_iters=1, min_s=0.0, max_iters=10 ** 6, max_s=10 ** 6)
+        args = dict(min_iters=1, min_s=0.0, max_iters=10**6, max_s=10**6)
         args.update(kw)
         return bench.timed_loop(clock.run, "FEED", clock=clock, **args)
 

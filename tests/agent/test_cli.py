@@ -1,4 +1,5 @@
 """The agent's command line, run as a user (or the host over SSH) runs it: a subprocess."""
+
 import json
 import os
 import shutil
@@ -21,9 +22,15 @@ class CliTest(unittest.TestCase):
     def agent(self, *args, **kw):
         env = dict(os.environ)
         env.pop("EDGEBENCH_WORKDIR", None)
-        proc = subprocess.Popen([sys.executable, "-m", "agent", "--workdir", self.workdir] + list(args),
-                                cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, universal_newlines=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "agent", "--workdir", self.workdir] + list(args),
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            universal_newlines=True,
+        )
         out, err = proc.communicate(kw.get("stdin"), timeout=120)
         return proc.returncode, out, err
 
@@ -87,12 +94,19 @@ class CliTest(unittest.TestCase):
         self.assertEqual(facts["python"], "%d.%d.%d" % sys.version_info[:3])
 
     def test_serve_over_pipes(self):
-        requests = "\n".join(json.dumps(r) for r in ({"op": "ping"}, {"op": "run", "job": null_job("cli_sv")},
-                                                     {"op": "exit"})) + "\n"
+        requests = (
+            "\n".join(
+                json.dumps(r)
+                for r in ({"op": "ping"}, {"op": "run", "job": null_job("cli_sv")}, {"op": "exit"})
+            )
+            + "\n"
+        )
         rc, out, err = self.agent("serve", stdin=requests)
         self.assertEqual(rc, 0, err)
-        self.assertEqual([r["type"] for r in parse_lines(out)],
-                         ["hello", "pong", "trial_start", "result", "trial_end", "bye"])
+        self.assertEqual(
+            [r["type"] for r in parse_lines(out)],
+            ["hello", "pong", "trial_start", "result", "trial_end", "bye"],
+        )
 
     def test_no_command_exits_2(self):
         rc, out, err = self.agent()
@@ -100,11 +114,18 @@ class CliTest(unittest.TestCase):
         self.assertEqual(out, "")
 
     def test_agent_imports_no_third_party_module(self):
-        code = ("import sys, agent.__main__, agent.serve, agent.trial, agent.probe, agent.backends.onnxrt\n"
-                "bad = [m for m in ('numpy', 'onnxruntime', 'tensorrt', 'tvm', 'jtop') if m in sys.modules]\n"
-                "assert not bad, bad\n")
-        proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, universal_newlines=True)
+        code = (
+            "import sys, agent.__main__, agent.serve, agent.trial, agent.probe, agent.backends.onnxrt\n"
+            "bad = [m for m in ('numpy', 'onnxruntime', 'tensorrt', 'tvm', 'jtop') if m in sys.modules]\n"
+            "assert not bad, bad\n"
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            universal_newlines=True,
+        )
         out, err = proc.communicate(timeout=60)
         self.assertEqual(proc.returncode, 0, err)
 

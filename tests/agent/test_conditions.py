@@ -1,5 +1,6 @@
 """Controlled conditions on simulated boards: --cooldown-c waits for the hottest zone,
 --pin-clocks sets fixed clocks and restores what was there on every exit path."""
+
 import os
 import shutil
 import stat
@@ -17,8 +18,10 @@ def read(path):
 
 
 def governors(root):
-    return [read(os.path.join(root, "sys/devices/system/cpu/cpu%d/cpufreq/scaling_governor" % n)).strip()
-            for n in range(2)]
+    return [
+        read(os.path.join(root, "sys/devices/system/cpu/cpu%d/cpufreq/scaling_governor" % n)).strip()
+        for n in range(2)
+    ]
 
 
 class BoardCase(unittest.TestCase):
@@ -41,6 +44,7 @@ class PinClocksTest(BoardCase):
     def test_governors_are_pinned_for_the_trial_and_restored_after(self):
         seen = []
         from tests.agent import event_backend
+
         event_backend.install(0.0, lambda: seen.append(governors(self.root)))
         self.addCleanup(event_backend.uninstall)
         status, records = self.trial(backend="event", pin_clocks=True)
@@ -69,13 +73,23 @@ class PinClocksTest(BoardCase):
         clocks = records[1]["metrics"]["conditions"]["clocks"]
         self.assertFalse(clocks["pinned"])
         self.assertIn("scaling_governor", clocks["reason"])
-        self.assertEqual(read(os.path.join(self.root, "sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")),
-                         "ondemand\n")
+        self.assertEqual(
+            read(os.path.join(self.root, "sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")),
+            "ondemand\n",
+        )
 
     def test_on_a_jetson_jetson_clocks_stores_pins_and_restores_and_nvpmodel_mode_goes_back(self):
         log = os.path.join(self.root, "calls.log")
-        for name, extra in (("jetson_clocks", ""), ("nvpmodel", "[ \"$1\" = -q ] && printf 'NVPM WARN: patching config\\nNV Power Mode: 5W\\n1\\n'\nexit 0\n")):
-            path = write_file(self.root, "usr/bin/" + name, "#!/bin/sh\necho %s \"$@\" >> %s\n%s" % (name, log, extra))
+        for name, extra in (
+            ("jetson_clocks", ""),
+            (
+                "nvpmodel",
+                "[ \"$1\" = -q ] && printf 'NVPM WARN: patching config\\nNV Power Mode: 5W\\n1\\n'\nexit 0\n",
+            ),
+        ):
+            path = write_file(
+                self.root, "usr/bin/" + name, '#!/bin/sh\necho %s "$@" >> %s\n%s' % (name, log, extra)
+            )
             os.chmod(path, stat.S_IRWXU)
         status, records = self.trial(pin_clocks=True, nvpmodel_mode=0)
         self.assertEqual(status, "ok")
@@ -83,8 +97,15 @@ class PinClocksTest(BoardCase):
         self.assertTrue(clocks["pinned"], clocks)
         calls = [line.split() for line in read(log).splitlines()]
         store = os.path.join(self.workdir, "jetson_clocks.store")
-        self.assertEqual(calls[:4], [["nvpmodel", "-q"], ["jetson_clocks", "--store", store],
-                                     ["nvpmodel", "-m", "0"], ["jetson_clocks"]])
+        self.assertEqual(
+            calls[:4],
+            [
+                ["nvpmodel", "-q"],
+                ["jetson_clocks", "--store", store],
+                ["nvpmodel", "-m", "0"],
+                ["jetson_clocks"],
+            ],
+        )
         self.assertIn(["jetson_clocks", "--restore", store], calls[4:])
         self.assertEqual(calls[-1], ["nvpmodel", "-m", "1"])  # the mode that was there before
 
@@ -109,8 +130,13 @@ class CooldownTest(BoardCase):
     def test_gives_up_at_the_deadline_and_says_so(self):
         self.zone(90000)
         clock = {"t": 0.0}
-        result = conditions.cool_down(self.root, 50.0, 3, clock=lambda: clock["t"],
-                                      sleep=lambda s: clock.__setitem__("t", clock["t"] + s))
+        result = conditions.cool_down(
+            self.root,
+            50.0,
+            3,
+            clock=lambda: clock["t"],
+            sleep=lambda s: clock.__setitem__("t", clock["t"] + s),
+        )
         self.assertFalse(result["reached"])
         self.assertIn("still 90.0 C after 3 s", result["reason"])
 
@@ -126,7 +152,12 @@ class CooldownTest(BoardCase):
         self.assertIn("no thermal zone", records[1]["metrics"]["conditions"]["cooldown"]["reason"])
 
     def test_bad_values_fail_the_trial_with_the_field_named(self):
-        for bad in ({"cooldown_c": -1}, {"cooldown_c": float("nan")}, {"pin_clocks": "yes"}, {"nvpmodel_mode": 1.5}):
+        for bad in (
+            {"cooldown_c": -1},
+            {"cooldown_c": float("nan")},
+            {"pin_clocks": "yes"},
+            {"nvpmodel_mode": 1.5},
+        ):
             status, records = self.trial(**bad)
             self.assertEqual(status, "failed")
             self.assertIn("job.%s" % sorted(bad)[0], records[-2]["error"])

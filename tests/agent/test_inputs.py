@@ -29,7 +29,9 @@ class ResolveShapeTest(unittest.TestCase):
 
     def test_override_is_used(self):
         overrides = {"pixels": [2, 3, 64, 48]}
-        self.assertEqual(resolve_shape("pixels", ["batch", 3, "height", "width"], 2, overrides), [2, 3, 64, 48])
+        self.assertEqual(
+            resolve_shape("pixels", ["batch", 3, "height", "width"], 2, overrides), [2, 3, 64, 48]
+        )
         # an override for another input does not apply
         with self.assertRaises(InputSpecError):
             resolve_shape("other", ["batch", "n"], 1, overrides)

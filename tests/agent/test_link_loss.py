@@ -1,4 +1,5 @@
 """What keeps a trial alive when the host goes away: the spool, and one trial at a time."""
+
 import json
 import os
 import shutil
@@ -54,12 +55,14 @@ class LinkLossTest(unittest.TestCase):
 
     def test_a_second_agent_waits_for_the_trial_in_progress(self):
         from agent import lock as lock_module
+
         order = []
         holding = threading.Event()
         second_waiting = threading.Event()
 
         class WatchedTime(object):
             """agent.lock's clock, telling the test when the second agent sleeps between tries."""
+
             monotonic = staticmethod(time.monotonic)
 
             @staticmethod
@@ -97,6 +100,7 @@ class ChildCrashTest(unittest.TestCase):
         import io
         import sys
         from agent import serve as serve_module
+
         workdir = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, workdir)
         original = serve_module.child_command
@@ -104,7 +108,9 @@ class ChildCrashTest(unittest.TestCase):
         self.addCleanup(setattr, serve_module, "child_command", original)
         job = {"trial_id": "dies", "backend": "null", "quick": True}
         out = io.StringIO()
-        serve_module.serve(io.StringIO(json.dumps({"op": "run", "job": job}) + "\n" + '{"op": "ping"}\n'), out, workdir)
+        serve_module.serve(
+            io.StringIO(json.dumps({"op": "run", "job": job}) + "\n" + '{"op": "ping"}\n'), out, workdir
+        )
         records = [json.loads(line) for line in out.getvalue().splitlines()]
         self.assertEqual([r["type"] for r in records], ["hello", "error", "trial_end", "pong"])
         self.assertIn("status 3", records[1]["error"])
@@ -119,17 +125,22 @@ class WatchdogTest(unittest.TestCase):
         import sys
         from agent import serve as serve_module
         from agent.lock import device_busy
+
         workdir = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, workdir)
         finished = os.path.join(workdir, "hung-trial-finished")
         # The sleep is the scenario: a trial process that hangs. Killed, it never writes `finished`.
         hang = "import time; time.sleep(60); open(%r, 'w').close()" % finished
-        for name, value in (("child_command", lambda w: [sys.executable, "-c", hang]),
-                            ("trial_deadline_s", lambda job: 0.5)):
+        for name, value in (
+            ("child_command", lambda w: [sys.executable, "-c", hang]),
+            ("trial_deadline_s", lambda job: 0.5),
+        ):
             self.addCleanup(setattr, serve_module, name, getattr(serve_module, name))
             setattr(serve_module, name, value)
         out = io.StringIO()
-        serve_module.serve(io.StringIO(json.dumps({"op": "run", "job": {"trial_id": "hang"}}) + "\n"), out, workdir)
+        serve_module.serve(
+            io.StringIO(json.dumps({"op": "run", "job": {"trial_id": "hang"}}) + "\n"), out, workdir
+        )
         self.assertFalse(os.path.exists(finished))  # killed by the watchdog, not waited for
         records = [json.loads(line) for line in out.getvalue().splitlines()]
         self.assertEqual([r["type"] for r in records], ["hello", "error", "trial_end"])

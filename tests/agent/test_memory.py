@@ -7,8 +7,10 @@ from agent import memory
 
 from .helpers import write_file
 
-STATUS = ("Name:\tpython3\nVmPeak:\t  200000 kB\nVmSize:\t  190000 kB\n"
-          "VmHWM:\t  123456 kB\nVmRSS:\t   10240 kB\nThreads:\t4\n")
+STATUS = (
+    "Name:\tpython3\nVmPeak:\t  200000 kB\nVmSize:\t  190000 kB\n"
+    "VmHWM:\t  123456 kB\nVmRSS:\t   10240 kB\nThreads:\t4\n"
+)
 
 
 class ProcTest(unittest.TestCase):
@@ -37,8 +39,12 @@ class ProcTest(unittest.TestCase):
         self.assertIsNone(memory.rss_mb(self.proc))
 
     def test_meminfo(self):
-        write_file(self.proc, "meminfo", "MemTotal:        4059412 kB\nMemFree:          500000 kB\n"
-                                         "MemAvailable:    2048000 kB\nBuffers:  1 kB\n")
+        write_file(
+            self.proc,
+            "meminfo",
+            "MemTotal:        4059412 kB\nMemFree:          500000 kB\n"
+            "MemAvailable:    2048000 kB\nBuffers:  1 kB\n",
+        )
         info = memory.meminfo_mb(self.proc)
         self.assertAlmostEqual(info["total_mb"], 4059412 / 1024.0)
         self.assertEqual(info["available_mb"], 2000.0)

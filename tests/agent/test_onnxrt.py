@@ -1,4 +1,5 @@
 """ONNX Runtime backend, on a real model; skipped where onnxruntime (and numpy) is absent."""
+
 import os
 import shutil
 import tempfile
@@ -16,6 +17,7 @@ SPEC = [("input", "tensor(float)", ["batch", 3, 32, 32])]
 class MakeFeedTest(unittest.TestCase):
     def test_deterministic_for_a_seed(self):
         import numpy
+
         a = make_feed(SPEC, 2, {}, seed=0)["input"]
         b = make_feed(SPEC, 2, {}, seed=0)["input"]
         c = make_feed(SPEC, 2, {}, seed=1)["input"]
@@ -26,8 +28,12 @@ class MakeFeedTest(unittest.TestCase):
 
     def test_types(self):
         import numpy
-        specs = [("ids", "tensor(int64)", ["batch", 7]), ("mask", "tensor(bool)", ["batch", 7]),
-                 ("half", "tensor(float16)", [1, 4])]
+
+        specs = [
+            ("ids", "tensor(int64)", ["batch", 7]),
+            ("mask", "tensor(bool)", ["batch", 7]),
+            ("half", "tensor(float16)", [1, 4]),
+        ]
         feed = make_feed(specs, 1, {}, seed=3)
         self.assertEqual(feed["ids"].dtype, numpy.int64)
         self.assertEqual(feed["mask"].dtype, numpy.bool_)
@@ -47,8 +53,13 @@ class MakeFeedTest(unittest.TestCase):
 @unittest.skipUnless(os.path.isfile(DWS_CNN), "models/dws_cnn.onnx is missing")
 class OnnxTrialTest(unittest.TestCase):
     def trial(self, trial_id, **extra):
-        job = {"trial_id": trial_id, "backend": "onnxruntime", "model": DWS_CNN, "quick": True,
-               "backend_options": {"intra_op_threads": 1}}
+        job = {
+            "trial_id": trial_id,
+            "backend": "onnxruntime",
+            "model": DWS_CNN,
+            "quick": True,
+            "backend_options": {"intra_op_threads": 1},
+        }
         job.update(extra)
         emit = Collector()
         status = run_trial(job, emit)
@@ -56,6 +67,7 @@ class OnnxTrialTest(unittest.TestCase):
 
     def test_batch_1_and_4(self):
         import onnxruntime
+
         for batch in (1, 4):
             status, emit = self.trial("ort_b%d" % batch, batch=batch)
             self.assertEqual(status, "ok", emit.records)
@@ -70,8 +82,9 @@ class OnnxTrialTest(unittest.TestCase):
             self.assertEqual(env["version"], onnxruntime.__version__)
             self.assertGreaterEqual(metrics["iterations"], 20)
             self.assertGreater(metrics["latency_p50_ms"], 0)
-            self.assertAlmostEqual(metrics["throughput_ips"],
-                                   metrics["iterations"] * batch / metrics["timed_wall_s"], places=3)
+            self.assertAlmostEqual(
+                metrics["throughput_ips"], metrics["iterations"] * batch / metrics["timed_wall_s"], places=3
+            )
             self.assertGreater(metrics["peak_rss_mb"], 0)
             self.assertIsNotNone(metrics["load_s"])
 

@@ -11,6 +11,7 @@ To write the expected JSON of a new capture (then read it, and check it against
 docs/TELEMETRY.md, before keeping it):
     .venv/bin/python -m tests.agent.test_parser_fixtures write tests/fixtures/parsers/P/CASE.txt
 """
+
 import json
 import os
 import shutil
@@ -32,6 +33,7 @@ def _text(data):
 
 def _in_tree(relpath, read):
     """A reader of one file under a root: the capture becomes that file, byte for byte."""
+
     def run(data):
         root = tempfile.mkdtemp(prefix="edgebench-parser-")
         try:
@@ -42,6 +44,7 @@ def _in_tree(relpath, read):
             return read(root)
         finally:
             shutil.rmtree(root)
+
     return run
 
 
@@ -54,6 +57,7 @@ def _vcgencmd(command):
     def run(data):
         value, reason = vcgencmd.parse(command, _text(data))
         return {"value": value, "reason": reason}
+
     return run
 
 
@@ -63,8 +67,10 @@ def _nv_tegra_release(data):
 
 def _device_tree_model(data):
     # Two readers of the same file: the probe's facts and the sampler's hello.
-    return {"probe": _in_tree("proc/device-tree/model", probe.board_model)(data),
-            "sampler": _in_tree("proc/device-tree/model", sampler.board_model)(data)}
+    return {
+        "probe": _in_tree("proc/device-tree/model", probe.board_model)(data),
+        "sampler": _in_tree("proc/device-tree/model", sampler.board_model)(data),
+    }
 
 
 # folder -> function(capture bytes) -> what is compared with CASE.json (after a JSON round trip)
@@ -82,10 +88,13 @@ AGENT_PARSERS = {
 
 def _telemetry_parse(kind):
     """`edgebench telemetry parse --kind KIND`: a recorded log -> rows and unreadable lines."""
+
     def run(data):
         from edgebench.orchestrator import telemetry_files
+
         parsed = telemetry_files.parse_text(kind, _text(data))
         return {"rows": parsed.rows, "errors": parsed.errors}
+
     return run
 
 
@@ -144,8 +153,9 @@ class ParserFixturesTest(unittest.TestCase):
             self.assertTrue(found, "no case in %s" % os.path.join(PARSERS_DIR, folder))
             for name, capture, expected in found:
                 with self.subTest(parser=folder, case=name):
-                    self.assertTrue(os.path.isfile(expected),
-                                    "%s has no expected parse %s" % (capture, expected))
+                    self.assertTrue(
+                        os.path.isfile(expected), "%s has no expected parse %s" % (capture, expected)
+                    )
                     self.assertEqual(parse_case(parsers[folder], capture), _read_json(expected))
 
     def test_every_folder_has_a_parser_and_every_json_a_capture(self):
@@ -159,8 +169,7 @@ class ParserFixturesTest(unittest.TestCase):
             for name in os.listdir(path):
                 stem, ext = os.path.splitext(name)
                 if ext == ".json":
-                    self.assertIn(stem, captures,
-                                  "%s has no capture beside it" % os.path.join(path, name))
+                    self.assertIn(stem, captures, "%s has no capture beside it" % os.path.join(path, name))
 
     def test_agent_parsers(self):
         self.check_folders(AGENT_PARSERS)
@@ -176,8 +185,9 @@ def write_expected(paths):
     for path in paths:
         folder = os.path.basename(os.path.dirname(os.path.abspath(path)))
         if folder not in parsers:
-            raise SystemExit("%s: no parser for folder %r (known: %s)"
-                             % (path, folder, ", ".join(sorted(parsers))))
+            raise SystemExit(
+                "%s: no parser for folder %r (known: %s)" % (path, folder, ", ".join(sorted(parsers)))
+            )
         text = dump(parse_case(parsers[folder], path))
         target = os.path.splitext(path)[0] + ".json"
         with open(target, "w", encoding="utf-8") as f:

@@ -9,19 +9,29 @@ from agent.protocol import decode_record, encode, make_record
 
 from .helpers import write_file
 
-NANO_RELEASE = ("# R32 (release), REVISION: 7.1, GCID: 29818004, BOARD: t210ref, EABI: aarch64, "
-                "DATE: Sat Feb 19 17:05:08 UTC 2022\n")
+NANO_RELEASE = (
+    "# R32 (release), REVISION: 7.1, GCID: 29818004, BOARD: t210ref, EABI: aarch64, "
+    "DATE: Sat Feb 19 17:05:08 UTC 2022\n"
+)
 # /etc/nv_tegra_release of JetPack 6 (L4T R36.4.3): more lines after the first
-JP6_RELEASE = ("# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64, "
-               "DATE: Wed Jan  8 01:49:37 UTC 2025\n"
-               "# KERNEL_VARIANT: oot\n"
-               "TARGET_USERSPACE_LIB_DIR=nvidia\n"
-               "TARGET_USERSPACE_LIB_DIR_PATH=usr/lib/aarch64-linux-gnu/nvidia\n")
-UBUNTU_OS_RELEASE = ('NAME="Ubuntu"\nVERSION="18.04.6 LTS (Bionic Beaver)"\nID=ubuntu\n'
-                     'ID_LIKE=debian\nPRETTY_NAME="Ubuntu 18.04.6 LTS"\nVERSION_ID="18.04"\n')
+JP6_RELEASE = (
+    "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64, "
+    "DATE: Wed Jan  8 01:49:37 UTC 2025\n"
+    "# KERNEL_VARIANT: oot\n"
+    "TARGET_USERSPACE_LIB_DIR=nvidia\n"
+    "TARGET_USERSPACE_LIB_DIR_PATH=usr/lib/aarch64-linux-gnu/nvidia\n"
+)
+UBUNTU_OS_RELEASE = (
+    'NAME="Ubuntu"\nVERSION="18.04.6 LTS (Bionic Beaver)"\nID=ubuntu\n'
+    'ID_LIKE=debian\nPRETTY_NAME="Ubuntu 18.04.6 LTS"\nVERSION_ID="18.04"\n'
+)
 # Outputs recorded on real devices, kept with the tests: they never skip for want of them.
-FIXTURE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "telemetry",
-                       "jetson_nv_tegra_release.txt")
+FIXTURE = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    "fixtures",
+    "telemetry",
+    "jetson_nv_tegra_release.txt",
+)
 
 
 class FakeRootTest(unittest.TestCase):
@@ -70,7 +80,7 @@ class L4TTest(FakeRootTest):
 
     def test_every_real_capture(self):
         with open(FIXTURE) as f:
-            lines = [l for l in f if l.startswith("# R")]
+            lines = [line for line in f if line.startswith("# R")]
         self.assertGreater(len(lines), 5)
         for line in lines:
             major = line.split()[1][1:]
@@ -98,7 +108,9 @@ class OsNameTest(FakeRootTest):
 
 class CpuModelTest(FakeRootTest):
     def test_model_name(self):
-        self.write("proc/cpuinfo", "processor\t: 0\nmodel name\t: ARMv8 Processor rev 1 (v8l)\nBogoMIPS\t: 38.40\n")
+        self.write(
+            "proc/cpuinfo", "processor\t: 0\nmodel name\t: ARMv8 Processor rev 1 (v8l)\nBogoMIPS\t: 38.40\n"
+        )
         self.assertEqual(probe.cpu_model(self.root), "ARMv8 Processor rev 1 (v8l)")
 
     def test_absent_is_none(self):
@@ -137,7 +149,9 @@ class CollectFactsTest(FakeRootTest):
         self.write("proc/device-tree/model", b"NVIDIA Jetson Nano Developer Kit\x00", "wb")
         self.write("etc/nv_tegra_release", NANO_RELEASE)
         self.write("etc/os-release", UBUNTU_OS_RELEASE)
-        self.write("proc/meminfo", "MemTotal:        4059412 kB\nMemFree:  1000 kB\nMemAvailable:    2048000 kB\n")
+        self.write(
+            "proc/meminfo", "MemTotal:        4059412 kB\nMemFree:  1000 kB\nMemAvailable:    2048000 kB\n"
+        )
         self.write("proc/cpuinfo", "model name\t: ARMv8 Processor rev 1 (v8l)\n")
         facts = probe.collect_facts(self.root)
         self.assertEqual(facts["board"], "NVIDIA Jetson Nano Developer Kit")
@@ -165,6 +179,7 @@ class RuntimeCacheTest(unittest.TestCase):
     def setUp(self):
         import tempfile
         import shutil
+
         self.tmp = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, self.tmp)
 
@@ -172,6 +187,7 @@ class RuntimeCacheTest(unittest.TestCase):
         import json as json_module
         import sys
         from agent import probe as probe_module
+
         module_dir = os.path.join(self.tmp, "mods")
         os.makedirs(module_dir)
         source = os.path.join(module_dir, "fake_runtime_xyz.py")

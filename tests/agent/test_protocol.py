@@ -7,8 +7,13 @@ from agent.protocol import ProtocolError, decode, decode_record, encode, make_re
 
 class ProtocolTest(unittest.TestCase):
     def test_round_trip(self):
-        record = make_record("result", trial_id="abc", metrics={"latency_p50_ms": 1.25, "x": None},
-                             samples_ms=[1.0, 2.5], note="two\nlines")
+        record = make_record(
+            "result",
+            trial_id="abc",
+            metrics={"latency_p50_ms": 1.25, "x": None},
+            samples_ms=[1.0, 2.5],
+            note="two\nlines",
+        )
         line = encode(record)
         self.assertTrue(line.endswith("\n"))
         self.assertEqual(line.count("\n"), 1)  # one record, one line

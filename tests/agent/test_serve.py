@@ -24,21 +24,29 @@ class ServeTest(unittest.TestCase):
         return parse_lines(out.getvalue())
 
     def test_session(self):
-        records = self.serve_lines([
-            json.dumps({"op": "ping"}),
-            json.dumps({"op": "run", "job": {"trial_id": "sv1", "backend": "null", "quick": True,
-                                             "max_iters": 500}}),
-            "this is not json",
-            json.dumps({"op": "dance"}),
-            "",
-            "[1, 2]",
-            json.dumps({"op": "ping"}),
-            json.dumps({"op": "exit"}),
-            json.dumps({"op": "ping"}),  # after exit: not read
-        ])
+        records = self.serve_lines(
+            [
+                json.dumps({"op": "ping"}),
+                json.dumps(
+                    {
+                        "op": "run",
+                        "job": {"trial_id": "sv1", "backend": "null", "quick": True, "max_iters": 500},
+                    }
+                ),
+                "this is not json",
+                json.dumps({"op": "dance"}),
+                "",
+                "[1, 2]",
+                json.dumps({"op": "ping"}),
+                json.dumps({"op": "exit"}),
+                json.dumps({"op": "ping"}),  # after exit: not read
+            ]
+        )
         types = [r["type"] for r in records]
-        self.assertEqual(types, ["hello", "pong", "trial_start", "result", "trial_end",
-                                 "error", "error", "error", "pong", "bye"])
+        self.assertEqual(
+            types,
+            ["hello", "pong", "trial_start", "result", "trial_end", "error", "error", "error", "pong", "bye"],
+        )
         self.assertEqual(records[0]["agent_version"], AGENT_VERSION)
         self.assertEqual(records[4]["status"], "ok")
         self.assertTrue(all(r["trial_id"] == "sv1" for r in records[2:5]))
@@ -55,17 +63,20 @@ class ServeTest(unittest.TestCase):
             self.assertEqual(len(f.read().splitlines()), 3)
 
     def test_failed_trials_do_not_stop_serve(self):
-        records = self.serve_lines([
-            json.dumps({"op": "run", "job": null_job("bad", batch=0)}),
-            json.dumps({"op": "run", "job": null_job("../escape")}),
-            json.dumps({"op": "run", "job": null_job(12)}),
-            json.dumps({"op": "run"}),
-            json.dumps({"op": "run", "job": null_job("good")}),
-            json.dumps({"op": "exit"}),
-        ])
+        records = self.serve_lines(
+            [
+                json.dumps({"op": "run", "job": null_job("bad", batch=0)}),
+                json.dumps({"op": "run", "job": null_job("../escape")}),
+                json.dumps({"op": "run", "job": null_job(12)}),
+                json.dumps({"op": "run"}),
+                json.dumps({"op": "run", "job": null_job("good")}),
+                json.dumps({"op": "exit"}),
+            ]
+        )
         types = [r["type"] for r in records]
-        self.assertEqual(types, ["hello"] + ["error", "trial_end"] * 4
-                         + ["trial_start", "result", "trial_end", "bye"])
+        self.assertEqual(
+            types, ["hello"] + ["error", "trial_end"] * 4 + ["trial_start", "result", "trial_end", "bye"]
+        )
         ends = [r for r in records if r["type"] == "trial_end"]
         self.assertEqual([e["status"] for e in ends], ["failed"] * 4 + ["ok"])
         self.assertEqual(sorted(os.listdir(self.workdir)), ["spool", "trial.lock"])  # nothing escaped

@@ -109,6 +109,7 @@ class SummarizeTest(unittest.TestCase):
         # cv just under / over UNSTABLE_CV
         def sample(cv):
             return [0.01 * (1 - cv), 0.01 * (1 + cv)] * 50  # stdev(n-1) ~= cv*mean
+
         self.assertFalse(stats.summarize(sample(stats.UNSTABLE_CV * 0.9), 1, 1.0)["unstable"])
         self.assertTrue(stats.summarize(sample(stats.UNSTABLE_CV * 1.1), 1, 1.0)["unstable"])
 
@@ -120,8 +121,17 @@ class SummarizeTest(unittest.TestCase):
     def test_percentiles_are_ordered_and_ci_present(self):
         rng = random.Random(7)
         summary = stats.summarize([rng.lognormvariate(-5, 0.3) for _ in range(500)], 1, 1.0)
-        chain = [summary[k] for k in ("latency_min_ms", "latency_p50_ms", "latency_p90_ms",
-                                      "latency_p95_ms", "latency_p99_ms", "latency_max_ms")]
+        chain = [
+            summary[k]
+            for k in (
+                "latency_min_ms",
+                "latency_p50_ms",
+                "latency_p90_ms",
+                "latency_p95_ms",
+                "latency_p99_ms",
+                "latency_max_ms",
+            )
+        ]
         self.assertEqual(chain, sorted(chain))
         self.assertLessEqual(summary["latency_p50_ci95_low_ms"], summary["latency_p50_ms"])
         self.assertGreaterEqual(summary["latency_p50_ci95_high_ms"], summary["latency_p50_ms"])

@@ -1,9 +1,15 @@
 """Energy integration: known integrals, window edges, and no false precision."""
+
 import math
 import unittest
 
-from agent.telemetry.energy import (TOO_FEW, average_power_mw, energy_per_inference,
-                                    integrate_energy_mj, window_points)
+from agent.telemetry.energy import (
+    TOO_FEW,
+    average_power_mw,
+    energy_per_inference,
+    integrate_energy_mj,
+    window_points,
+)
 
 
 def profile(t):
@@ -34,8 +40,7 @@ class IntegrateTest(unittest.TestCase):
         self.assertEqual(count, 249)  # real samples 0.51 .. 2.99
 
     def test_average_power(self):
-        self.assertAlmostEqual(average_power_mw(SAMPLES, 0.0, 3.0), exact_mj(0.0, 3.0) / 3.0,
-                               delta=0.2)
+        self.assertAlmostEqual(average_power_mw(SAMPLES, 0.0, 3.0), exact_mj(0.0, 3.0) / 3.0, delta=0.2)
         self.assertEqual(average_power_mw([(0, 2000), (1, 2000), (2, 2000)]), 2000.0)
 
     def test_constant_power_is_exact(self):
@@ -64,12 +69,12 @@ class PerInferenceTest(unittest.TestCase):
         self.assertEqual(result["samples"], 301)
         self.assertAlmostEqual(result["avg_power_mw"], avg, delta=0.2)
         self.assertAlmostEqual(result["energy_mj"], exact_mj(0.0, 3.0), delta=0.5)
-        self.assertAlmostEqual(result["energy_per_inference_mj"], exact_mj(0.0, 3.0) / 300,
-                               delta=0.01)
+        self.assertAlmostEqual(result["energy_per_inference_mj"], exact_mj(0.0, 3.0) / 300, delta=0.01)
         self.assertAlmostEqual(result["avg_power_above_idle_mw"], avg - 800.0, delta=0.2)
         self.assertAlmostEqual(result["energy_above_idle_mj"], (avg - 800.0) * 3.0, delta=0.5)
-        self.assertAlmostEqual(result["energy_per_inference_above_idle_mj"],
-                               (avg - 800.0) * 3.0 / 300, delta=0.01)
+        self.assertAlmostEqual(
+            result["energy_per_inference_above_idle_mj"], (avg - 800.0) * 3.0 / 300, delta=0.01
+        )
         self.assertEqual(result["coverage"], 1.0)
 
     def test_partly_covered_window_uses_mean_power_over_the_window(self):
@@ -84,9 +89,14 @@ class PerInferenceTest(unittest.TestCase):
         result = energy_per_inference([(0.0, 1000.0), (1.0, 1000.0)], 0.2, 0.9, 50, idle_mw=500)
         self.assertEqual(result["reason"], TOO_FEW)
         self.assertEqual(result["samples"], 0)
-        for key in ("avg_power_mw", "energy_mj", "energy_per_inference_mj",
-                    "avg_power_above_idle_mw", "energy_above_idle_mj",
-                    "energy_per_inference_above_idle_mj"):
+        for key in (
+            "avg_power_mw",
+            "energy_mj",
+            "energy_per_inference_mj",
+            "avg_power_above_idle_mw",
+            "energy_above_idle_mj",
+            "energy_per_inference_above_idle_mj",
+        ):
             self.assertIsNone(result[key], key)
         same_instant = energy_per_inference([(1.0, 1000.0), (1.0, 1000.0)], 0.0, 2.0, 5)
         self.assertEqual(same_instant["reason"], TOO_FEW)

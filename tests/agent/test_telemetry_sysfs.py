@@ -1,13 +1,20 @@
 """sysfs power readers over fake trees with the real layouts and units."""
+
 import os
 import shutil
 import tempfile
 import unittest
 
 from agent.telemetry import sysfs_power
-from agent.telemetry.sysfs_power import (find_power_sources, rapl_average_power_mw,
-                                         rapl_energy_delta_uj, read_ina2xx_hwmon,
-                                         read_ina3221_hwmon, read_ina3221x_iio, read_rapl)
+from agent.telemetry.sysfs_power import (
+    find_power_sources,
+    rapl_average_power_mw,
+    rapl_energy_delta_uj,
+    read_ina2xx_hwmon,
+    read_ina3221_hwmon,
+    read_ina3221x_iio,
+    read_rapl,
+)
 
 from .helpers import write_file
 
@@ -22,16 +29,25 @@ def write_tree(root, files):
 
 def nano_jp4(root):
     """Jetson Nano, JetPack 4: NVIDIA's iio driver; in_power is mW."""
-    write_tree(root, {
-        NANO_IIO + "/name": "ina3221x",
-        NANO_IIO + "/rail_name_0": "POM_5V_IN", NANO_IIO + "/in_voltage0_input": 5080,
-        NANO_IIO + "/in_current0_input": 344, NANO_IIO + "/in_power0_input": 1750,
-        NANO_IIO + "/rail_name_1": "POM_5V_GPU", NANO_IIO + "/in_voltage1_input": 5064,
-        NANO_IIO + "/in_current1_input": 0, NANO_IIO + "/in_power1_input": 0,
-        NANO_IIO + "/rail_name_2": "POM_5V_CPU", NANO_IIO + "/in_voltage2_input": 5056,
-        NANO_IIO + "/in_current2_input": 72, NANO_IIO + "/in_power2_input": 366,
-        NANO_IIO + "/crit_current_limit_0": 4000,
-    })
+    write_tree(
+        root,
+        {
+            NANO_IIO + "/name": "ina3221x",
+            NANO_IIO + "/rail_name_0": "POM_5V_IN",
+            NANO_IIO + "/in_voltage0_input": 5080,
+            NANO_IIO + "/in_current0_input": 344,
+            NANO_IIO + "/in_power0_input": 1750,
+            NANO_IIO + "/rail_name_1": "POM_5V_GPU",
+            NANO_IIO + "/in_voltage1_input": 5064,
+            NANO_IIO + "/in_current1_input": 0,
+            NANO_IIO + "/in_power1_input": 0,
+            NANO_IIO + "/rail_name_2": "POM_5V_CPU",
+            NANO_IIO + "/in_voltage2_input": 5056,
+            NANO_IIO + "/in_current2_input": 72,
+            NANO_IIO + "/in_power2_input": 366,
+            NANO_IIO + "/crit_current_limit_0": 4000,
+        },
+    )
 
 
 def agx_xavier_jp4(root):
@@ -41,47 +57,80 @@ def agx_xavier_jp4(root):
     for address, names in rails.items():
         base = "sys/bus/i2c/drivers/ina3221x/%s/iio:device%s" % (address, address[-1])
         for n, name in enumerate(names):
-            write_tree(root, {"%s/rail_name_%d" % (base, n): name,
-                              "%s/in_voltage%d_input" % (base, n): 5000,
-                              "%s/in_current%d_input" % (base, n): powers[name] // 5,
-                              "%s/in_power%d_input" % (base, n): powers[name]})
+            write_tree(
+                root,
+                {
+                    "%s/rail_name_%d" % (base, n): name,
+                    "%s/in_voltage%d_input" % (base, n): 5000,
+                    "%s/in_current%d_input" % (base, n): powers[name] // 5,
+                    "%s/in_power%d_input" % (base, n): powers[name],
+                },
+            )
 
 
 def hwmon_ina3221(root, hwmon, channels, extra=None):
     """JetPack 5/6 (mainline ina3221 hwmon): mV, mA, no power file. channels: {n: (label, mV, mA)}."""
     files = {hwmon + "/name": "ina3221"}
     for n, (label, mv, ma) in channels.items():
-        files.update({"%s/in%d_label" % (hwmon, n): label, "%s/in%d_input" % (hwmon, n): mv,
-                      "%s/curr%d_input" % (hwmon, n): ma,
-                      "%s/shunt%d_resistor" % (hwmon, n): 5000,
-                      "%s/in%d_input" % (hwmon, n + 3): 2760})  # shunt voltage, uV
+        files.update(
+            {
+                "%s/in%d_label" % (hwmon, n): label,
+                "%s/in%d_input" % (hwmon, n): mv,
+                "%s/curr%d_input" % (hwmon, n): ma,
+                "%s/shunt%d_resistor" % (hwmon, n): 5000,
+                "%s/in%d_input" % (hwmon, n + 3): 2760,
+            }
+        )  # shunt voltage, uV
     files.update({hwmon + "/in7_input": 20000, hwmon + "/curr7_input": 900})  # sum channel
     files.update(extra or {})
     write_tree(root, files)
 
 
 def agx_orin_jp5(root):
-    write_tree(root, {"sys/class/hwmon/hwmon0/name": "soc_thermal",
-                      "sys/class/hwmon/hwmon0/temp1_input": 45000})
-    hwmon_ina3221(root, "sys/class/hwmon/hwmon1", {
-        1: ("VDD_GPU_SOC", 5000, 320), 2: ("VDD_CPU_CV", 5000, 80), 3: ("VIN_SYS_5V0", 5000, 400)})
-    hwmon_ina3221(root, "sys/class/hwmon/hwmon2", {
-        1: ("NC", 0, 0), 2: ("VDDQ_VDD2_1V8AO", 5000, 100), 3: ("NC", 0, 0)})
+    write_tree(
+        root, {"sys/class/hwmon/hwmon0/name": "soc_thermal", "sys/class/hwmon/hwmon0/temp1_input": 45000}
+    )
+    hwmon_ina3221(
+        root,
+        "sys/class/hwmon/hwmon1",
+        {1: ("VDD_GPU_SOC", 5000, 320), 2: ("VDD_CPU_CV", 5000, 80), 3: ("VIN_SYS_5V0", 5000, 400)},
+    )
+    hwmon_ina3221(
+        root, "sys/class/hwmon/hwmon2", {1: ("NC", 0, 0), 2: ("VDDQ_VDD2_1V8AO", 5000, 100), 3: ("NC", 0, 0)}
+    )
 
 
 def pi_ina219(root, hwmon="sys/class/hwmon/hwmon2"):
-    write_tree(root, {hwmon + "/name": "ina219", hwmon + "/in0_input": 5,
-                      hwmon + "/in1_input": 5120, hwmon + "/curr1_input": -350,
-                      hwmon + "/power1_input": 1792000, hwmon + "/shunt_resistor": 100000})
+    write_tree(
+        root,
+        {
+            hwmon + "/name": "ina219",
+            hwmon + "/in0_input": 5,
+            hwmon + "/in1_input": 5120,
+            hwmon + "/curr1_input": -350,
+            hwmon + "/power1_input": 1792000,
+            hwmon + "/shunt_resistor": 100000,
+        },
+    )
 
 
 def rapl(root, energies):
-    names = {"intel-rapl:0": "package-0", "intel-rapl:0:0": "core", "intel-rapl:0:1": "uncore",
-             "intel-rapl:1": "psys"}
+    names = {
+        "intel-rapl:0": "package-0",
+        "intel-rapl:0:0": "core",
+        "intel-rapl:0:1": "uncore",
+        "intel-rapl:1": "psys",
+    }
     for zone, energy in energies.items():
         base = "sys/class/powercap/" + zone
-        write_tree(root, {base + "/name": names[zone], base + "/energy_uj": energy,
-                          base + "/max_energy_range_uj": RAPL_MAX})
+        write_tree(
+            root,
+            {
+                base + "/name": names[zone],
+                base + "/energy_uj": energy,
+                base + "/max_energy_range_uj": RAPL_MAX,
+            },
+        )
 
 
 class FakeTreeTest(unittest.TestCase):
@@ -96,9 +145,10 @@ class Ina3221IioTest(FakeTreeTest):
         reading = read_ina3221x_iio(self.root)
         self.assertEqual(reading["source"], "ina3221x_iio")
         self.assertEqual(reading["rails_mw"], {"POM_5V_IN": 1750, "POM_5V_GPU": 0, "POM_5V_CPU": 366})
-        self.assertEqual(reading["rails"]["POM_5V_IN"],
-                         {"voltage_mv": 5080, "current_ma": 344, "power_mw": 1750,
-                          "device": "6-0040", "channel": 0})
+        self.assertEqual(
+            reading["rails"]["POM_5V_IN"],
+            {"voltage_mv": 5080, "current_ma": 344, "power_mw": 1750, "device": "6-0040", "channel": 0},
+        )
         # The Nano's total is POM_5V_IN alone.
         self.assertEqual((reading["total_mw"], reading["total_rail"]), (1750, "POM_5V_IN"))
 
@@ -125,8 +175,9 @@ class Ina3221HwmonTest(FakeTreeTest):
     def test_agx_orin_jp5(self):
         agx_orin_jp5(self.root)
         reading = read_ina3221_hwmon(self.root)
-        self.assertEqual(sorted(reading["rails"]),
-                         ["VDDQ_VDD2_1V8AO", "VDD_CPU_CV", "VDD_GPU_SOC", "VIN_SYS_5V0"])
+        self.assertEqual(
+            sorted(reading["rails"]), ["VDDQ_VDD2_1V8AO", "VDD_CPU_CV", "VDD_GPU_SOC", "VIN_SYS_5V0"]
+        )
         self.assertEqual(reading["rails_mw"]["VDD_GPU_SOC"], 1600.0)  # 5000 mV x 320 mA
         self.assertEqual(reading["rails"]["VDD_GPU_SOC"]["voltage_mv"], 5000)
         self.assertEqual(reading["total_mw"], 1600.0 + 400.0 + 2000.0)
@@ -134,8 +185,11 @@ class Ina3221HwmonTest(FakeTreeTest):
 
     def test_orin_nano_total_rail_and_symlinked_hwmon(self):
         device = "sys/devices/platform/bus@0/c240000.i2c/i2c-1/1-0040/hwmon/hwmon3"
-        hwmon_ina3221(self.root, device, {1: ("VDD_IN", 5016, 552), 2: ("VDD_CPU_GPU_CV", 5008, 80),
-                                          3: ("VDD_SOC", 5008, 208)})
+        hwmon_ina3221(
+            self.root,
+            device,
+            {1: ("VDD_IN", 5016, 552), 2: ("VDD_CPU_GPU_CV", 5008, 80), 3: ("VDD_SOC", 5008, 208)},
+        )
         os.makedirs(os.path.join(self.root, "sys/class/hwmon"))
         os.symlink(os.path.join(self.root, device), os.path.join(self.root, "sys/class/hwmon/hwmon3"))
         reading = read_ina3221_hwmon(self.root)
@@ -177,13 +231,18 @@ class Ina2xxTest(FakeTreeTest):
 
 class RaplTest(FakeTreeTest):
     def test_zones_by_name(self):
-        rapl(self.root, {"intel-rapl:0": 1000, "intel-rapl:0:0": 400, "intel-rapl:0:1": 50,
-                         "intel-rapl:1": 7000})
+        rapl(
+            self.root,
+            {"intel-rapl:0": 1000, "intel-rapl:0:0": 400, "intel-rapl:0:1": 50, "intel-rapl:1": 7000},
+        )
         reading = read_rapl(self.root)
-        self.assertEqual(sorted(reading["zones"]),
-                         ["package-0", "package-0/core", "package-0/uncore", "psys"])
-        self.assertEqual(reading["zones"]["package-0"],
-                         {"energy_uj": 1000, "max_energy_range_uj": RAPL_MAX, "zone": "intel-rapl:0"})
+        self.assertEqual(
+            sorted(reading["zones"]), ["package-0", "package-0/core", "package-0/uncore", "psys"]
+        )
+        self.assertEqual(
+            reading["zones"]["package-0"],
+            {"energy_uj": 1000, "max_energy_range_uj": RAPL_MAX, "zone": "intel-rapl:0"},
+        )
 
     def test_energy_delta_with_wrap_around(self):
         self.assertEqual(rapl_energy_delta_uj(1000, 5000, RAPL_MAX), 4000)
@@ -216,8 +275,7 @@ class FindSourcesTest(FakeTreeTest):
     def test_empty_tree_names_every_reason(self):
         result = find_power_sources(self.root)
         self.assertEqual(result["found"], {})
-        self.assertEqual(sorted(result["missing"]),
-                         sorted(name for name, _ in sysfs_power.SOURCES))
+        self.assertEqual(sorted(result["missing"]), sorted(name for name, _ in sysfs_power.SOURCES))
         self.assertTrue(all(result["missing"].values()))
 
     def test_nano(self):
@@ -231,8 +289,9 @@ class FindSourcesTest(FakeTreeTest):
         agx_orin_jp5(self.root)
         pi_ina219(self.root, "sys/class/hwmon/hwmon5")
         rapl(self.root, {"intel-rapl:0": 1})
-        self.assertEqual(sorted(find_power_sources(self.root)["found"]),
-                         ["ina2xx_hwmon", "ina3221_hwmon", "rapl"])
+        self.assertEqual(
+            sorted(find_power_sources(self.root)["found"]), ["ina2xx_hwmon", "ina3221_hwmon", "rapl"]
+        )
 
     def test_real_root_does_not_raise(self):
         result = find_power_sources()

@@ -1,5 +1,6 @@
 """tegrastats parser: every real captured line, and synthetic lines for the documented
 JetPack 5/6/7 variants (docs/TELEMETRY.md)."""
+
 import unittest
 from pathlib import Path
 
@@ -40,17 +41,18 @@ class RealCapturesTest(unittest.TestCase):
         first = nano[0]
         self.assertEqual((first["ram_used_mb"], first["ram_total_mb"]), (1923, 3964))
         self.assertEqual((first["ram_lfb_blocks"], first["ram_lfb_block_mb"]), (2, 2))
-        self.assertEqual((first["swap_used_mb"], first["swap_total_mb"], first["swap_cached_mb"]),
-                         (191, 1982, 6))
-        self.assertEqual((first["iram_used_kb"], first["iram_total_kb"], first["iram_lfb_kb"]),
-                         (0, 252, 252))
+        self.assertEqual(
+            (first["swap_used_mb"], first["swap_total_mb"], first["swap_cached_mb"]), (191, 1982, 6)
+        )
+        self.assertEqual((first["iram_used_kb"], first["iram_total_kb"], first["iram_lfb_kb"]), (0, 252, 252))
         self.assertEqual(first["cpu_load_pct"], [5, 4, 3, 6])
         self.assertEqual(first["cpu_freq_mhz"], [1224] * 4)
         self.assertEqual((first["emc_load_pct"], first["emc_freq_mhz"]), (0, 1600))
         self.assertEqual((first["gpu_load_pct"], first["gpu_freq_mhz"]), (0, 76))
         self.assertEqual(first["engines"]["APE"]["freq_mhz"], 25)
-        self.assertEqual(first["temps_c"], {"PLL": 37.0, "CPU": 40.0, "GPU": 40.0, "AO": 45.0,
-                                            "thermal": 40.0})
+        self.assertEqual(
+            first["temps_c"], {"PLL": 37.0, "CPU": 40.0, "GPU": 40.0, "AO": 45.0, "thermal": 40.0}
+        )
         self.assertEqual(first["rails_mw"], {"POM_5V_IN": 1750, "POM_5V_GPU": 0, "POM_5V_CPU": 366})
         self.assertEqual(first["rails_avg_mw"], {"POM_5V_IN": 1628, "POM_5V_GPU": 0, "POM_5V_CPU": 406})
         # The Nano's total is POM_5V_IN alone: never 1750 + 0 + 366.
@@ -86,8 +88,9 @@ class RealCapturesTest(unittest.TestCase):
         self.assertEqual(agx["temps_c"]["Tdiode"], 40.0)
         self.assertEqual(agx["temps_c"]["thermal"], 36.9)
         # The AGX Xavier has CPU and GPU *rails* as well as CPU/GPU fields and temperatures.
-        self.assertEqual(agx["rails_mw"], {"GPU": 0, "CPU": 311, "SOC": 932, "CV": 0,
-                                           "VDDRQ": 621, "SYS5V": 1482})
+        self.assertEqual(
+            agx["rails_mw"], {"GPU": 0, "CPU": 311, "SOC": 932, "CV": 0, "VDDRQ": 621, "SYS5V": 1482}
+        )
         self.assertEqual(agx["power_total_mw"], 0 + 311 + 932 + 0 + 621 + 1482)
         self.assertEqual(agx["total_rail"], "sum(GPU,CPU,SOC,CV,VDDRQ,SYS5V)")
         self.assertEqual(xavier[1]["power_total_mw"], 0 + 310 + 931 + 0 + 466 + 1522)
@@ -101,31 +104,38 @@ class RealCapturesTest(unittest.TestCase):
         self.assertEqual((nx["gpu_load_pct"], nx["gpu_freq_mhz"]), (62, 306))
         self.assertEqual((nx["power_total_mw"], nx["total_rail"]), (4067, "VDD_IN"))
         self.assertEqual(nx["rails_mw"]["VDD_CPU_GPU_CV"], 738)
-        self.assertEqual((xavier[5]["power_total_mw"], xavier[5]["power_total_avg_mw"]),
-                         (6140, 5510))
+        self.assertEqual((xavier[5]["power_total_mw"], xavier[5]["power_total_avg_mw"]), (6140, 5510))
         self.assertEqual((xavier[5]["mts_fg_pct"], xavier[5]["mts_bg_pct"]), (1, 9))
 
 
 # Synthetic lines, each built from a documented variant.
-JP5_ORIN_NX = ("03-15-2024 10:24:19 RAM 2451/7620MB (lfb 6356x4MB) SWAP 0/3810MB (cached 0MB) "
-               "CPU [1%@729,0%@729,2%@729,0%@729,off,off] EMC_FREQ 0%@2133 GR3D_FREQ 0%@[305] "
-               "VIC_FREQ 729 APE 174 CPU@43.968C Tboard@31C SOC2@40.593C Tdiode@32C "
-               "SOC0@41.062C CV1@-256C GPU@-256C tj@44.312C VDD_IN 2763mW/2846mW "
-               "VDD_CPU_GPU_CV 398mW/412mW VDD_SOC 1049mW/1051mW")
-JP6_ORIN_NANO = ("01-08-2025 01:49:37 RAM 1806/7620MB (lfb 2x4MB) SWAP 0/3810MB (cached 0MB) "
-                 "CPU [1%@729,2%@729,0%@729,0%@729,0%@729,0%@729] GR3D_FREQ 0% cpu@46.843C "
-                 "soc2@45.406C soc0@45.906C gpu@46.343C tj@46.843C soc1@45.531C "
-                 "VDD_IN 4380mW/4380mW VDD_CPU_GPU_CV 473mW/473mW VDD_SOC 1300mW/1300mW")
-AGX_ORIN_JP5 = ("08-29-2023 10:24:19 RAM 2451/30536MB (lfb 6356x4MB) SWAP 0/15268MB (cached 0MB) "
-                "CPU [0%@729,0%@729,0%@729,0%@729,0%@729,0%@729,0%@729,0%@729] EMC_FREQ 0%@2133 "
-                "GR3D_FREQ 0%@[0,0] GR3D2_FREQ 0%@[0,0] VIC_FREQ 729 APE 174 CV0@-256C "
-                "CPU@43.968C Tboard@31C tj@44.312C VDD_GPU_SOC 1592mW/1592mW "
-                "VDD_CPU_CV 398mW/398mW VIN_SYS_5V0 2017mW/2017mW NC 0mW/0mW "
-                "VDDQ_VDD2_1V8AO 503mW/503mW NC 0mW/0mW")
-JP7_AGX_ORIN = ("09-15-2026 12:19:33 RAM 999/62841MB CPU [0%@729,off] GR3D_FREQ 0% "
-                "cpu@43.093C/43.093C soc2@39.625C/39.687C tj@42.906C/42.968C "
-                "VDD_GPU_SOC 2792mW/2792mW/2792mW VDD_CPU_CV 0mW/0mW/0mW "
-                "VIN_SYS_5V0 3918mW/3952mW/4019mW")
+JP5_ORIN_NX = (
+    "03-15-2024 10:24:19 RAM 2451/7620MB (lfb 6356x4MB) SWAP 0/3810MB (cached 0MB) "
+    "CPU [1%@729,0%@729,2%@729,0%@729,off,off] EMC_FREQ 0%@2133 GR3D_FREQ 0%@[305] "
+    "VIC_FREQ 729 APE 174 CPU@43.968C Tboard@31C SOC2@40.593C Tdiode@32C "
+    "SOC0@41.062C CV1@-256C GPU@-256C tj@44.312C VDD_IN 2763mW/2846mW "
+    "VDD_CPU_GPU_CV 398mW/412mW VDD_SOC 1049mW/1051mW"
+)
+JP6_ORIN_NANO = (
+    "01-08-2025 01:49:37 RAM 1806/7620MB (lfb 2x4MB) SWAP 0/3810MB (cached 0MB) "
+    "CPU [1%@729,2%@729,0%@729,0%@729,0%@729,0%@729] GR3D_FREQ 0% cpu@46.843C "
+    "soc2@45.406C soc0@45.906C gpu@46.343C tj@46.843C soc1@45.531C "
+    "VDD_IN 4380mW/4380mW VDD_CPU_GPU_CV 473mW/473mW VDD_SOC 1300mW/1300mW"
+)
+AGX_ORIN_JP5 = (
+    "08-29-2023 10:24:19 RAM 2451/30536MB (lfb 6356x4MB) SWAP 0/15268MB (cached 0MB) "
+    "CPU [0%@729,0%@729,0%@729,0%@729,0%@729,0%@729,0%@729,0%@729] EMC_FREQ 0%@2133 "
+    "GR3D_FREQ 0%@[0,0] GR3D2_FREQ 0%@[0,0] VIC_FREQ 729 APE 174 CV0@-256C "
+    "CPU@43.968C Tboard@31C tj@44.312C VDD_GPU_SOC 1592mW/1592mW "
+    "VDD_CPU_CV 398mW/398mW VIN_SYS_5V0 2017mW/2017mW NC 0mW/0mW "
+    "VDDQ_VDD2_1V8AO 503mW/503mW NC 0mW/0mW"
+)
+JP7_AGX_ORIN = (
+    "09-15-2026 12:19:33 RAM 999/62841MB CPU [0%@729,off] GR3D_FREQ 0% "
+    "cpu@43.093C/43.093C soc2@39.625C/39.687C tj@42.906C/42.968C "
+    "VDD_GPU_SOC 2792mW/2792mW/2792mW VDD_CPU_CV 0mW/0mW/0mW "
+    "VIN_SYS_5V0 3918mW/3952mW/4019mW"
+)
 
 
 class SyntheticVariantsTest(unittest.TestCase):
@@ -195,9 +205,11 @@ class SyntheticVariantsTest(unittest.TestCase):
             self.assertEqual(r["temps_c"], {"CPU": 40.0})
 
     def test_no_rails_means_unknown_power(self):
-        r = parse_line("RAM 1245/3964MB (lfb 147x4MB) SWAP 4/1982MB (cached 0MB) "
-                       "CPU [0%@204,2%@204,0%@204,1%@204] EMC_FREQ 0%@204 GR3D_FREQ 0%@76 "
-                       "PLL@25.5C CPU@29C PMIC@50C GPU@27.5C")
+        r = parse_line(
+            "RAM 1245/3964MB (lfb 147x4MB) SWAP 4/1982MB (cached 0MB) "
+            "CPU [0%@204,2%@204,0%@204,1%@204] EMC_FREQ 0%@204 GR3D_FREQ 0%@76 "
+            "PLL@25.5C CPU@29C PMIC@50C GPU@27.5C"
+        )
         self.assertEqual(r["rails_mw"], {})
         self.assertIsNone(r["power_total_mw"])  # unknown, never 0
         self.assertIsNone(r["total_rail"])
@@ -221,9 +233,13 @@ class SyntheticVariantsTest(unittest.TestCase):
         self.assertEqual(r["unparsed"], [])
 
     def test_gr3d_forms(self):
-        cases = (("GR3D_FREQ 0%", 0, None), ("GR3D_FREQ 12%@76", 12, 76),
-                 ("GR3D_FREQ 5%@[305,611]", 5, 611), ("GR3D_FREQ @[0,0,0]", None, 0),
-                 ("GR3D_FREQ off", None, None))
+        cases = (
+            ("GR3D_FREQ 0%", 0, None),
+            ("GR3D_FREQ 12%@76", 12, 76),
+            ("GR3D_FREQ 5%@[305,611]", 5, 611),
+            ("GR3D_FREQ @[0,0,0]", None, 0),
+            ("GR3D_FREQ off", None, None),
+        )
         for text, load, freq in cases:
             with self.subTest(text=text):
                 r = parse_line("RAM 1/2MB " + text)
@@ -235,8 +251,10 @@ class SyntheticVariantsTest(unittest.TestCase):
         self.assertEqual(r["engines"]["NVENC0_FREQ"]["freq_mhz"], 0)
 
     def test_old_cpu_form_and_old_engine_names(self):
-        r = parse_line("RAM 3468/3983MB (lfb 48x4MB) SWAP 873/8192MB (cached 295MB) "
-                       "cpu [17%,13%,29%,5%]@408 EMC 1%@408 APE 25 GR3D 3%@76")
+        r = parse_line(
+            "RAM 3468/3983MB (lfb 48x4MB) SWAP 873/8192MB (cached 295MB) "
+            "cpu [17%,13%,29%,5%]@408 EMC 1%@408 APE 25 GR3D 3%@76"
+        )
         self.assertEqual(r["cpu_load_pct"], [17, 13, 29, 5])
         self.assertEqual(r["cpu_freq_mhz"], [408] * 4)
         self.assertEqual((r["emc_load_pct"], r["emc_freq_mhz"]), (1, 408))
@@ -255,8 +273,14 @@ class SyntheticVariantsTest(unittest.TestCase):
         self.assertEqual(r["power_total_mw"], 1)
 
     def test_garbage_raises(self):
-        for line in ("", "tegrastats: command not found", "NVPM WARN: no such mode", "ERROR 1",
-                     "Killed 9", "APE 25"):
+        for line in (
+            "",
+            "tegrastats: command not found",
+            "NVPM WARN: no such mode",
+            "ERROR 1",
+            "Killed 9",
+            "APE 25",
+        ):
             with self.subTest(line=line):
                 with self.assertRaises(ValueError):
                     parse_line(line)
@@ -264,12 +288,17 @@ class SyntheticVariantsTest(unittest.TestCase):
 
 class LogTest(unittest.TestCase):
     def test_errors_carry_line_numbers(self):
-        text = "\n".join([
-            JP6_ORIN_NANO,
-            "Segmentation fault (core dumped)",
-            "",
-            JP5_ORIN_NX,
-        ]) + "\n"
+        text = (
+            "\n".join(
+                [
+                    JP6_ORIN_NANO,
+                    "Segmentation fault (core dumped)",
+                    "",
+                    JP5_ORIN_NX,
+                ]
+            )
+            + "\n"
+        )
         records, errors = parse_log(text)
         self.assertEqual(len(records), 2)
         self.assertEqual([n for n, _ in errors], [2, 3])

@@ -1,5 +1,6 @@
 """Power during a trial, on fake boards with the real layouts: the sampler, tegrastats owned by
 PID, the idle baseline, energy per inference, throttle flags, the simulated tag."""
+
 import os
 import shutil
 import stat
@@ -11,9 +12,11 @@ from agent.telemetry import energy, power, thermal, throttle
 from agent.telemetry.sampler import Slots
 from agent.trial import run_trial
 
-TEGRA_LINE = ("RAM 1923/3964MB (lfb 2x2MB) SWAP 191/1982MB (cached 6MB) CPU [5%@1224,4%@1224,3%@1224,6%@1224] "
-              "EMC_FREQ 0%@1600 GR3D_FREQ 0%@76 PLL@37C CPU@40C PMIC@50C GPU@40C AO@45C thermal@40C "
-              "POM_5V_IN 1750/1628 POM_5V_GPU 0/0 POM_5V_CPU 366/406")
+TEGRA_LINE = (
+    "RAM 1923/3964MB (lfb 2x2MB) SWAP 191/1982MB (cached 6MB) CPU [5%@1224,4%@1224,3%@1224,6%@1224] "
+    "EMC_FREQ 0%@1600 GR3D_FREQ 0%@76 PLL@37C CPU@40C PMIC@50C GPU@40C AO@45C thermal@40C "
+    "POM_5V_IN 1750/1628 POM_5V_GPU 0/0 POM_5V_CPU 366/406"
+)
 
 
 def write(path, text, executable=False):
@@ -28,16 +31,23 @@ def write(path, text, executable=False):
 
 def ina219_tree(root, power_uw=3123648):
     hwmon = os.path.join(root, "sys/class/hwmon/hwmon0")
-    for name, value in (("name", "ina219"), ("in1_input", "5104"), ("curr1_input", "612"),
-                        ("power1_input", str(power_uw))):
+    for name, value in (
+        ("name", "ina219"),
+        ("in1_input", "5104"),
+        ("curr1_input", "612"),
+        ("power1_input", str(power_uw)),
+    ):
         write(os.path.join(hwmon, name), value + "\n")
 
 
 def tegrastats_program(root, line=TEGRA_LINE):
     path = os.path.join(root, "usr/bin/tegrastats")
-    write(path, "#!%s\nimport sys, time\ninterval = int(sys.argv[sys.argv.index('--interval') + 1]) / 1000.0\n"
-                "while True:\n    print(%r, flush=True)\n    time.sleep(interval)\n" % (sys.executable, line),
-          executable=True)
+    write(
+        path,
+        "#!%s\nimport sys, time\ninterval = int(sys.argv[sys.argv.index('--interval') + 1]) / 1000.0\n"
+        "while True:\n    print(%r, flush=True)\n    time.sleep(interval)\n" % (sys.executable, line),
+        executable=True,
+    )
     return path
 
 
@@ -67,19 +77,27 @@ class PowerSourceTest(FakeBoardTest):
         self.assertIsNone(source)
         self.assertIn("turned off", missing["all"])
 
+
 class TrialCase(FakeBoardTest):
     def run_null_trial(self, telemetry, min_s=0.2, backend="null", **job):
         os.environ["EDGEBENCH_SYSROOT"] = self.root
         self.addCleanup(os.environ.pop, "EDGEBENCH_SYSROOT", None)
         records = []
-        job.update({"trial_id": "p1", "backend": backend, "quick": True, "min_s": min_s, "max_iters": 10 ** 9,
-                    "telemetry": telemetry})
+        job.update(
+            {
+                "trial_id": "p1",
+                "backend": backend,
+                "quick": True,
+                "min_s": min_s,
+                "max_iters": 10**9,
+                "telemetry": telemetry,
+            }
+        )
         self.assertEqual(run_trial(job, records.append), "ok", records)
         return records[1]
 
 
 class TrialPowerTest(TrialCase):
-
     def test_constant_power_gives_exact_average_and_energy_per_inference(self):
         """The sampler runs in its own process: a timing loop that holds the GIL (the null
         backend is pure Python) neither starves it (a sampler thread got 4-6 readings in this
@@ -87,8 +105,10 @@ class TrialPowerTest(TrialCase):
         machine's load, so the test checks that the largest gap is measured and judged right,
         not a number of milliseconds."""
         ina219_tree(self.root)
-        result = self.run_null_trial({"power": "ina2xx_hwmon", "total_rail": "ina219-hwmon0",
-                                      "interval_ms": 20, "idle_s": 0.2}, min_s=0.6)
+        result = self.run_null_trial(
+            {"power": "ina2xx_hwmon", "total_rail": "ina219-hwmon0", "interval_ms": 20, "idle_s": 0.2},
+            min_s=0.6,
+        )
         m = result["metrics"]
         self.assertAlmostEqual(m["power_mw"], 3123.648, places=3)
         self.assertAlmostEqual(m["idle_power_mw"], 3123.648, places=3)
@@ -115,8 +135,9 @@ class TrialPowerTest(TrialCase):
 
     def test_slow_sensor_lengthens_the_timed_window(self):
         ina219_tree(self.root)
-        result = self.run_null_trial({"power": "ina2xx_hwmon", "total_rail": "ina219-hwmon0",
-                                      "interval_ms": 50, "idle_s": 0})
+        result = self.run_null_trial(
+            {"power": "ina2xx_hwmon", "total_rail": "ina219-hwmon0", "interval_ms": 50, "idle_s": 0}
+        )
         window = result["telemetry"]["window"]
         self.assertTrue(result["metrics"]["min_s_lengthened_for_power"])
         self.assertGreaterEqual(window[1] - window[0], 10 * 0.05)
@@ -162,9 +183,12 @@ class SlotsTest(unittest.TestCase):
 
 class ThrottleTest(FakeBoardTest):
     def vcgencmd(self, answer):
-        write(os.path.join(self.root, "usr/bin/vcgencmd"),
-              "#!/bin/sh\ncase \"$1\" in get_throttled) echo '%s';; measure_temp) echo \"temp=48.8'C\";; esac\n" % answer,
-              executable=True)
+        write(
+            os.path.join(self.root, "usr/bin/vcgencmd"),
+            '#!/bin/sh\ncase "$1" in get_throttled) echo \'%s\';; measure_temp) echo "temp=48.8\'C";; esac\n'
+            % answer,
+            executable=True,
+        )
 
     def test_now_bits_and_new_sticky_bits_mark_throttling(self):
         self.vcgencmd("throttled=0x0")
@@ -172,8 +196,10 @@ class ThrottleTest(FakeBoardTest):
         self.vcgencmd("throttled=0x50005")
         after = thermal.snapshot(self.root)
         self.assertEqual(after["pi_firmware"]["temp_c"], 48.8)
-        self.assertEqual(thermal.throttle_flags(before, after),
-                         ["throttled_now", "throttled_occurred", "under_voltage_now", "under_voltage_occurred"])
+        self.assertEqual(
+            thermal.throttle_flags(before, after),
+            ["throttled_now", "throttled_occurred", "under_voltage_now", "under_voltage_occurred"],
+        )
 
     def test_old_sticky_bits_alone_do_not(self):
         self.vcgencmd("throttled=0x50000")
@@ -186,8 +212,6 @@ class ThrottleTest(FakeBoardTest):
         write(os.path.join(self.root, "sys/class/thermal/thermal_zone1/type"), "offline\n")
         write(os.path.join(self.root, "sys/class/thermal/thermal_zone1/temp"), "-256000\n")
         self.assertEqual(thermal.thermal_zones(self.root), {"CPU-therm": 41.5})
-
-
 
 
 @unittest.skipUnless(os.path.exists("/usr/bin/perf"), "perf is not installed")
@@ -204,13 +228,15 @@ class PerfTest(unittest.TestCase):
 
 class MoreSourcesTest(unittest.TestCase):
     def test_jetson_clocks_show_parses_both_spellings(self):
-        text = ("SOC family:tegra210  Machine:NVIDIA Jetson Nano Developer Kit\n"
-                "Online CPUs: 0-3\n"
-                "cpu0: Online=1 Governor=schedutil MinFreq=102000 MaxFreq=1479000 CurrentFreq=1479000 IdleStates: WFI=1 c7=1\n"
-                "cpu1: Online=1 Gonvernor=schedutil MinFreq=102000 MaxFreq=1479000 CurrentFreq=921600 IdleStates: WFI=1 c7=1\n"
-                "GPU MinFreq=76800000 MaxFreq=921600000 CurrentFreq=76800000\n"
-                "EMC MinFreq=204000000 MaxFreq=1600000000 CurrentFreq=1600000000 FreqOverride=0\n"
-                "NV Power Mode: MAXN\n")
+        text = (
+            "SOC family:tegra210  Machine:NVIDIA Jetson Nano Developer Kit\n"
+            "Online CPUs: 0-3\n"
+            "cpu0: Online=1 Governor=schedutil MinFreq=102000 MaxFreq=1479000 CurrentFreq=1479000 IdleStates: WFI=1 c7=1\n"
+            "cpu1: Online=1 Gonvernor=schedutil MinFreq=102000 MaxFreq=1479000 CurrentFreq=921600 IdleStates: WFI=1 c7=1\n"
+            "GPU MinFreq=76800000 MaxFreq=921600000 CurrentFreq=76800000\n"
+            "EMC MinFreq=204000000 MaxFreq=1600000000 CurrentFreq=1600000000 FreqOverride=0\n"
+            "NV Power Mode: MAXN\n"
+        )
         parsed = thermal.parse_jetson_clocks(text)
         self.assertEqual(parsed["power_mode"], "MAXN")
         self.assertEqual(parsed["cpus"]["cpu1"]["governor"], "schedutil")
@@ -219,6 +245,7 @@ class MoreSourcesTest(unittest.TestCase):
 
     def test_ina219_over_i2c_only_when_configured_and_in_milliwatts(self):
         import types
+
         fake = types.ModuleType("ina219")
 
         class INA219(object):  # test double of pi-ina219 (hardware we do not have)
@@ -234,7 +261,9 @@ class MoreSourcesTest(unittest.TestCase):
         fake.INA219 = INA219
         sys.modules["ina219"] = fake
         self.addCleanup(sys.modules.pop, "ina219", None)
-        source, missing = power.survey("/nonexistent", {"power": "ina219_i2c", "shunt_ohms": 0.1, "address": 0x41})
+        source, missing = power.survey(
+            "/nonexistent", {"power": "ina219_i2c", "shunt_ohms": 0.1, "address": 0x41}
+        )
         self.assertEqual(source.sample()[0], 2875.5)
         self.assertEqual(source.describe()["total_rail"], "INA219 at 0x41")
 
@@ -245,17 +274,26 @@ class ThrottleDuringTrialTest(TrialCase):
 
     def run_event_trial(self, event):
         from tests.agent import event_backend
+
         event_backend.install(0.2, event)
         self.addCleanup(event_backend.uninstall)
-        return self.run_null_trial({"state_interval_ms": 50, "power": "none"}, min_s=0.6, backend="event",
-                                   warmup_iters=3, warmup_s=0.0)["metrics"]
+        return self.run_null_trial(
+            {"state_interval_ms": 50, "power": "none"},
+            min_s=0.6,
+            backend="event",
+            warmup_iters=3,
+            warmup_s=0.0,
+        )["metrics"]
 
     def pi_whose_firmware_flags(self, first, later):
         """vcgencmd answers `first` until the file run/throttle exists, then `later`."""
         marker = os.path.join(self.root, "run/throttle")
-        write(os.path.join(self.root, "usr/bin/vcgencmd"),
-              "#!/bin/sh\nif [ -e %s ]; then echo 'throttled=%s'; else echo 'throttled=%s'; fi\n" % (marker, later, first),
-              executable=True)
+        write(
+            os.path.join(self.root, "usr/bin/vcgencmd"),
+            "#!/bin/sh\nif [ -e %s ]; then echo 'throttled=%s'; else echo 'throttled=%s'; fi\n"
+            % (marker, later, first),
+            executable=True,
+        )
         return lambda: write(marker, "")
 
     def test_pi_firmware_flags_turning_on_mid_window_mark_the_trial_throttled(self):
@@ -272,8 +310,14 @@ class ThrottleDuringTrialTest(TrialCase):
     def jetson_cpus(self, khz):
         write(os.path.join(self.root, "proc/device-tree/model"), "NVIDIA Jetson Nano Developer Kit\x00")
         for n in range(4):
-            write(os.path.join(self.root, "sys/devices/system/cpu/cpu%d/cpufreq/scaling_cur_freq" % n), "%d\n" % khz)
-            write(os.path.join(self.root, "sys/devices/system/cpu/cpu%d/cpufreq/scaling_governor" % n), "schedutil\n")
+            write(
+                os.path.join(self.root, "sys/devices/system/cpu/cpu%d/cpufreq/scaling_cur_freq" % n),
+                "%d\n" % khz,
+            )
+            write(
+                os.path.join(self.root, "sys/devices/system/cpu/cpu%d/cpufreq/scaling_governor" % n),
+                "schedutil\n",
+            )
 
     def test_a_jetson_whose_cpu_clock_drops_mid_window_is_throttled(self):
         self.jetson_cpus(1479000)

@@ -1,4 +1,5 @@
 """vcgencmd parsers: every line of the real captures, firmware errors, Pi 5 PMIC ADC."""
+
 import re
 import unittest
 from pathlib import Path
@@ -13,10 +14,27 @@ NO_FLAGS = dict((name, False) for _, name in vcgencmd.THROTTLE_BITS)
 # Value expected for each non-comment line of rpi_vcgencmd_outputs.txt, in order.
 EXPECTED = [
     ("get_throttled", dict(NO_FLAGS, raw=0)),
-    ("get_throttled", dict(NO_FLAGS, raw=0x60002, arm_freq_capped_now=True,
-                           arm_freq_capped_occurred=True, throttled_occurred=True)),
-    ("get_throttled", dict(NO_FLAGS, raw=0x50005, under_voltage_now=True, throttled_now=True,
-                           under_voltage_occurred=True, throttled_occurred=True)),
+    (
+        "get_throttled",
+        dict(
+            NO_FLAGS,
+            raw=0x60002,
+            arm_freq_capped_now=True,
+            arm_freq_capped_occurred=True,
+            throttled_occurred=True,
+        ),
+    ),
+    (
+        "get_throttled",
+        dict(
+            NO_FLAGS,
+            raw=0x50005,
+            under_voltage_now=True,
+            throttled_now=True,
+            under_voltage_occurred=True,
+            throttled_occurred=True,
+        ),
+    ),
     ("measure_temp", 80.6),
     ("measure_temp", 43.8),
     ("measure_clock arm", 1141118000),
@@ -72,8 +90,10 @@ class ParsersTest(unittest.TestCase):
         every = vcgencmd.parse_throttled("throttled=0xf000f")
         self.assertTrue(all(every[name] for _, name in vcgencmd.THROTTLE_BITS))
         soft = vcgencmd.parse_throttled("throttled=0x80008")
-        self.assertEqual([n for _, n in vcgencmd.THROTTLE_BITS if soft[n]],
-                         ["soft_temp_limit_now", "soft_temp_limit_occurred"])
+        self.assertEqual(
+            [n for _, n in vcgencmd.THROTTLE_BITS if soft[n]],
+            ["soft_temp_limit_now", "soft_temp_limit_occurred"],
+        )
 
     def test_single_values(self):
         self.assertEqual(vcgencmd.parse_temp("temp=48.8'C"), 48.8)
@@ -82,11 +102,15 @@ class ParsersTest(unittest.TestCase):
 
     def test_firmware_error_gives_none_with_reason(self):
         error = 'error=1 error_msg="Command not registered"\n'
-        for command in ("get_throttled", "measure_temp", "measure_clock arm",
-                        "measure_volts core", "pmic_read_adc"):
+        for command in (
+            "get_throttled",
+            "measure_temp",
+            "measure_clock arm",
+            "measure_volts core",
+            "pmic_read_adc",
+        ):
             with self.subTest(command=command):
-                self.assertEqual(vcgencmd.parse(command, error),
-                                 (None, "firmware: Command not registered"))
+                self.assertEqual(vcgencmd.parse(command, error), (None, "firmware: Command not registered"))
         self.assertIsNone(vcgencmd.parse_throttled(error))
         self.assertIsNone(vcgencmd.parse_temp(error))
         self.assertEqual(vcgencmd.firmware_error(error), "Command not registered")
@@ -107,8 +131,7 @@ class ParsersTest(unittest.TestCase):
 
     def test_pmic_read_adc(self):
         rails = vcgencmd.parse_pmic_adc(PMIC_OUTPUT)
-        self.assertEqual(sorted(rails), ["3V3_SYS", "3V7_WL_SW", "BATT", "EXT5V", "HDMI",
-                                         "VDD_CORE"])
+        self.assertEqual(sorted(rails), ["3V3_SYS", "3V7_WL_SW", "BATT", "EXT5V", "HDMI", "VDD_CORE"])
         core = rails["VDD_CORE"]
         self.assertEqual((core["volts"], core["amps"]), (0.9065925, 1.4288))
         self.assertAlmostEqual(core["watts"], 0.9065925 * 1.4288)

@@ -37,11 +37,23 @@ class NormalizeJobTest(unittest.TestCase):
         self.assertEqual(original, {"trial_id": "a"})
 
     def test_bad_jobs(self):
-        bad = [None, [], "job", {}, {"trial_id": ""}, {"trial_id": 3},
-               {"trial_id": "a", "batch": 0}, {"trial_id": "a", "batch": -1},
-               {"trial_id": "a", "batch": "2"}, {"trial_id": "a", "batch": 1.5},
-               {"trial_id": "a", "batch": True}, {"trial_id": "a", "shapes": [1, 2]},
-               {"trial_id": "../x"}, {"trial_id": "/abs"}, {"trial_id": ".."}]
+        bad = [
+            None,
+            [],
+            "job",
+            {},
+            {"trial_id": ""},
+            {"trial_id": 3},
+            {"trial_id": "a", "batch": 0},
+            {"trial_id": "a", "batch": -1},
+            {"trial_id": "a", "batch": "2"},
+            {"trial_id": "a", "batch": 1.5},
+            {"trial_id": "a", "batch": True},
+            {"trial_id": "a", "shapes": [1, 2]},
+            {"trial_id": "../x"},
+            {"trial_id": "/abs"},
+            {"trial_id": ".."},
+        ]
         for job in bad:
             with self.assertRaises(JobError, msg=repr(job)):
                 normalize_job(job)
@@ -56,6 +68,19 @@ class BackendRegistryTest(unittest.TestCase):
             get_backend("tensorflow")
         for name in ("tensorflow", "null", "onnxruntime"):
             self.assertIn(name, str(ctx.exception))
+
+
+class Out(object):
+    """A stream that keeps what is written to it."""
+
+    def __init__(self):
+        self.written = []
+
+    def write(self, text):
+        self.written.append(text)
+
+    def flush(self):
+        pass
 
 
 class NullTrialTest(unittest.TestCase):
@@ -89,8 +114,17 @@ class NullTrialTest(unittest.TestCase):
         m = result["metrics"]
         self.assertEqual(m["iterations"], 50)
         self.assertEqual(m["stopped_by"], "max_iters")
-        chain = [m[k] for k in ("latency_min_ms", "latency_p50_ms", "latency_p90_ms",
-                                "latency_p95_ms", "latency_p99_ms", "latency_max_ms")]
+        chain = [
+            m[k]
+            for k in (
+                "latency_min_ms",
+                "latency_p50_ms",
+                "latency_p90_ms",
+                "latency_p95_ms",
+                "latency_p99_ms",
+                "latency_max_ms",
+            )
+        ]
         self.assertEqual(chain, sorted(chain))
         self.assertGreater(m["throughput_ips"], 0)
         self.assertAlmostEqual(m["throughput_ips"], 50 * 3 / m["timed_wall_s"], places=3)
@@ -100,7 +134,7 @@ class NullTrialTest(unittest.TestCase):
         self.assertIn("system_memory", result["env"])
 
     def test_min_iters_reached(self):
-        status, emit = self.run_job(null_job("m2", min_iters=77, min_s=0.0, max_iters=10 ** 6))
+        status, emit = self.run_job(null_job("m2", min_iters=77, min_s=0.0, max_iters=10**6))
         self.assertEqual(emit.of_type("result")[0]["metrics"]["iterations"], 77)
 
     def test_keep_samples_false(self):
@@ -110,15 +144,22 @@ class NullTrialTest(unittest.TestCase):
 
     def test_null_trial_does_not_import_numpy(self):
         # the null backend must work on a device with only the standard library
-        code = ("import sys\n"
-                "from agent.trial import run_trial\n"
-                "records = []\n"
-                "status = run_trial(%r, records.append)\n"
-                "assert status == 'ok', records\n"
-                "bad = [m for m in ('numpy', 'onnxruntime') if m in sys.modules]\n"
-                "assert not bad, bad\n" % (null_job("m4"),))
-        proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, universal_newlines=True)
+        code = (
+            "import sys\n"
+            "from agent.trial import run_trial\n"
+            "records = []\n"
+            "status = run_trial(%r, records.append)\n"
+            "assert status == 'ok', records\n"
+            "bad = [m for m in ('numpy', 'onnxruntime') if m in sys.modules]\n"
+            "assert not bad, bad\n" % (null_job("m4"),)
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            universal_newlines=True,
+        )
         out, err = proc.communicate(timeout=120)
         self.assertEqual(proc.returncode, 0, err)
 
@@ -159,8 +200,9 @@ class BadJobTest(unittest.TestCase):
 
     def test_model_file_missing_for_onnxruntime(self):
         missing = os.path.join(tempfile.gettempdir(), "edgebench-no-such-model.onnx")
-        error = self.assert_failed({"trial_id": "nomodel", "backend": "onnxruntime",
-                                    "model": missing, "quick": True})
+        error = self.assert_failed(
+            {"trial_id": "nomodel", "backend": "onnxruntime", "model": missing, "quick": True}
+        )
         if HAVE_ORT:
             self.assertIn("not found", error["error"])
             self.assertIn("edgebench-no-such-model.onnx", error["error"])
@@ -173,18 +215,10 @@ class BadJobTest(unittest.TestCase):
         self.addCleanup(shutil.rmtree, workdir)
         spool_dir = os.path.join(workdir, "deep", "dir")
         for trial_id in ("../x", "/abs", ".", "..", "a/b", "x\n", 5, ["l"]):
-            emit_out = []
-
-            class Out(object):
-                def write(self, text):
-                    emit_out.append(text)
-
-                def flush(self):
-                    pass
-
-            tee = Tee(Out(), spool_dir)
+            out = Out()
+            tee = Tee(out, spool_dir)
             self.assertEqual(run_trial(null_job(trial_id), tee.emit), "failed", msg=repr(trial_id))
-            self.assertEqual(len(emit_out), 2)
+            self.assertEqual(len(out.written), 2)
         self.assertEqual(os.listdir(workdir), [])  # nothing spooled anywhere
 
     def test_crash_inside_the_runtime_fails_the_trial(self):
