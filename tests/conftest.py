@@ -102,3 +102,28 @@ def workspace(tmp_path, monkeypatch):
             return proc
 
     return Workspace
+
+
+# Tests that start real servers (sshd), run the command line end to end in subprocesses, or
+# train models: `pytest -m "not integration"` leaves them out (the quick loop while coding);
+# CI runs everything.
+INTEGRATION_MODULES = {
+    "test_fleet.py",
+    "test_fabric_transport.py",
+    "test_end_to_end.py",
+    "test_cli_errors.py",
+    "test_throttle_acceptance.py",
+    "test_pipeline_build.py",
+    "test_pipeline_export_quantize.py",
+    "test_pipeline_train.py",
+}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "integration: real servers, subprocesses end to end, or training")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in INTEGRATION_MODULES:
+            item.add_marker(pytest.mark.integration)
