@@ -130,18 +130,18 @@ def _set_file(path, value):
 def restore(state):
     """Puts back what `state` says was changed; returns problems (empty when all went back)."""
     problems = []
-    jetson = state.get("jetson_clocks")
-    if jetson:
-        status, out = _call([jetson["program"], "--restore", jetson["store"]])
-        if status != 0:
-            problems.append("jetson_clocks --restore: %s" % (out.splitlines()[-1] if out else status))
-    nvpmodel = state.get("nvpmodel")
+    nvpmodel = state.get("nvpmodel")  # the mode first: setting a mode resets its clocks
     if nvpmodel and nvpmodel.get("previous") is not None:
         status, out = _call([nvpmodel["program"], "-m", str(nvpmodel["previous"])])
         if status != 0:
             problems.append(
                 "nvpmodel -m %s: %s" % (nvpmodel["previous"], out.splitlines()[-1] if out else status)
             )
+    jetson = state.get("jetson_clocks")  # then the clocks stored under that mode
+    if jetson:
+        status, out = _call([jetson["program"], "--restore", jetson["store"]])
+        if status != 0:
+            problems.append("jetson_clocks --restore: %s" % (out.splitlines()[-1] if out else status))
     for path, old in sorted((state.get("governors") or {}).items()):
         try:
             _set_file(path, old)
@@ -151,7 +151,8 @@ def restore(state):
 
 
 def restore_pending(workdir):
-    """Restores what a trial that never got to restore it (killed) left pinned."""
+    """Restores what a trial that never got to restore it (killed) left pinned; nothing while
+    that trial's process still runs (a second agent must not un-pin a trial in progress)."""
     if workdir is None:
         return None
     path = os.path.join(os.path.expanduser(workdir), PENDING_FILE)
@@ -160,9 +161,28 @@ def restore_pending(workdir):
             state = json.load(f)
     except (IOError, OSError, ValueError):
         return None
+    if process_alive(state.get("owner")):
+        return None
     problems = restore(state)
     os.remove(path)
     return problems
+
+
+def process_identity(pid):
+    """(pid, start time in clock ticks since boot), so a PID reused later is not taken for it."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return [pid, int(fields[19])]  # field 22 of stat: starttime
+    except (IOError, OSError, IndexError, ValueError):
+        return [pid, None]
+
+
+def process_alive(owner):
+    """Whether the process `owner` (from process_identity) still runs."""
+    if not owner:
+        return False
+    return process_identity(owner[0]) == list(owner) and owner[1] is not None
 
 
 def _nvpmodel_mode(program):
@@ -203,9 +223,16 @@ class ClockPin(object):
                 "how": None,
                 "reason": "nvpmodel_mode given but no nvpmodel on the device",
             }
-        self.state = {"jetson_clocks": {"program": program, "store": store}}
+        previous = _nvpmodel_mode(nvpmodel) if self.mode is not None else None
+        if self.mode is not None and previous is None:
+            return {
+                "pinned": False,
+                "how": None,
+                "reason": "nvpmodel -q did not say the current mode, so it could not be put back",
+            }
+        self.state = {"jetson_clocks": {"program": program, "store": store}, "owner": self._owner()}
         if self.mode is not None:
-            self.state["nvpmodel"] = {"program": nvpmodel, "previous": _nvpmodel_mode(nvpmodel)}
+            self.state["nvpmodel"] = {"program": nvpmodel, "previous": previous}
         steps = [[program, "--store", store]]
         steps += [[nvpmodel, "-m", str(self.mode)]] if self.mode is not None else []
         _write_pending(self.workdir, self.state)
@@ -245,7 +272,10 @@ class ClockPin(object):
                 "how": None,
                 "reason": "nvpmodel_mode is for Jetson boards; no jetson_clocks here",
             }
-        self.state = {"governors": dict((path, thermal.read_text(path)) for path in files)}
+        self.state = {
+            "governors": dict((path, thermal.read_text(path)) for path in files),
+            "owner": self._owner(),
+        }
         _write_pending(self.workdir, self.state)
         for path in files:
             _set_file(path, GOVERNOR)
@@ -255,6 +285,10 @@ class ClockPin(object):
             "previous_governors": sorted(set(self.state["governors"].values())),
             "reason": None,
         }
+
+    @staticmethod
+    def _owner():
+        return process_identity(os.getpid())
 
     def restore(self):
         problems = restore(self.state)

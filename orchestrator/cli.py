@@ -88,7 +88,7 @@ PinClocksOpt = typer.Option(
     False,
     "--pin-clocks",
     rich_help_panel=CONDITIONS,
-    help="Fixed clocks for the sweep (jetson_clocks on a Jetson, the performance governor elsewhere), restored afterwards.",
+    help="Fixed clocks during each trial (jetson_clocks on a Jetson, the performance governor elsewhere), restored after it.",
 )
 NvpmodelOpt = typer.Option(
     None,

@@ -70,11 +70,18 @@ def _thermal(root: Path, zones) -> None:
         _write(zone / "temp", "%d\n" % millidegrees)
 
 
-def _cpus(root: Path, count: int, khz: int, governor: str) -> None:
+def _cpus(root: Path, count: int, khz: int, governor: str, min_khz: int) -> None:
+    """cpufreq as the kernel shows it: the clock, its range (max is the cap that thermal capping
+    lowers) and the governor."""
     for n in range(count):
         cpu = root / ("sys/devices/system/cpu/cpu%d" % n)
         _write(cpu / "online", "1\n")
-        _write(cpu / "cpufreq/scaling_cur_freq", "%d\n" % khz)
+        for name, value in (
+            ("scaling_cur_freq", khz),
+            ("scaling_min_freq", min_khz),
+            ("scaling_max_freq", khz),
+        ):
+            _write(cpu / "cpufreq" / name, "%d\n" % value)
         _write(cpu / "cpufreq/scaling_governor", governor + "\n")
 
 
@@ -83,7 +90,7 @@ def jetson_nano(root: Path, python: str = sys.executable) -> dict:
     _write(root / "proc/device-tree/model", b"NVIDIA Jetson Nano Developer Kit\x00")
     _write(root / "etc/nv_tegra_release", NANO_RELEASE)
     _thermal(root, NANO_THERMAL)
-    _cpus(root, 4, 1479000, "schedutil")
+    _cpus(root, 4, 1479000, "schedutil", min_khz=102000)
     _write(root / "sys/devices/57000000.gpu/devfreq/57000000.gpu/cur_freq", "76800000\n")
     _program(root / "usr/bin/tegrastats", REPLAY.format(python=python, lines=NANO_TEGRASTATS))
     _program(
@@ -97,7 +104,7 @@ def rpi4(root: Path, python: str = sys.executable) -> dict:
     """A Pi 4 with an INA219 on the 5 V input (hwmon, power in µW)."""
     _write(root / "proc/device-tree/model", b"Raspberry Pi 4 Model B Rev 1.4\x00")
     _thermal(root, [("cpu-thermal", 48800)])
-    _cpus(root, 4, 1500000, "ondemand")
+    _cpus(root, 4, 1500000, "ondemand", min_khz=600000)
     device = root / "sys/bus/i2c/devices/1-0040"
     device.mkdir(parents=True, exist_ok=True)
     hwmon = root / "sys/class/hwmon/hwmon0"

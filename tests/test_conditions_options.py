@@ -88,3 +88,11 @@ def test_a_resumed_sweep_keeps_its_conditions(tmp_path):
     cells, restored = resume_plan(store, store.sweep(sweep_id), _Inventory(), None)
     assert len(cells) == 1 and restored.as_dict() == settings.as_dict()
     store.close()
+
+
+def test_a_resumed_trial_waits_as_long_as_its_cool_down_may_last():
+    from edgebench.orchestrator.sweep.plan import stored_trial_timeout
+
+    plain = stored_trial_timeout({"timing": {"max_s": 10}})
+    cooled = stored_trial_timeout({"timing": {"max_s": 10}, "cooldown_c": 50.0, "cooldown_timeout_s": 900.0})
+    assert cooled - plain == 900.0

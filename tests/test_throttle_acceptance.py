@@ -1,6 +1,6 @@
 """Issue 8's acceptance, end to end on simulated boards: a Raspberry Pi whose get_throttled
 turns from 0x50000 to 0x50005 during a trial, and a Jetson Nano whose CPU clock drops
-mid-window. The agent measures (its sampler process sees the change), the host validates and
+mid-window (thermal capping lowers its cap). The agent measures (its sampler process sees the change), the host validates and
 ingests the records, and the device table marks the row."""
 
 import stat
@@ -85,8 +85,13 @@ def test_a_pi_and_a_jetson_that_throttle_mid_window_are_stored_throttled_and_mar
 
     nano = tmp_path / "nano"
     nano_settings = make_board("jetson-nano", nano)
-    cpu0 = nano / "sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq"
-    ingest(store, "nano01", measure_on(nano, nano_settings, lambda: cpu0.write_text("921600\n"), monkeypatch))
+    cpu0 = nano / "sys/devices/system/cpu/cpu0/cpufreq"
+
+    def thermal_capping():  # the kernel lowers cpu0's cap, and its clock follows
+        (cpu0 / "scaling_max_freq").write_text("921600\n")
+        (cpu0 / "scaling_cur_freq").write_text("921600\n")
+
+    ingest(store, "nano01", measure_on(nano, nano_settings, thermal_capping, monkeypatch))
 
     calm = tmp_path / "calm"
     ingest(store, "pi02", measure_on(calm, make_board("rpi4", calm), lambda: None, monkeypatch))
@@ -95,7 +100,7 @@ def test_a_pi_and_a_jetson_that_throttle_mid_window_are_stored_throttled_and_mar
     assert frame.loc["pi01", "throttled"] == 1
     assert "under_voltage_now" in frame.loc["pi01", "throttle_reason"]
     assert frame.loc["nano01", "throttled"] == 1
-    assert "cpu0 1479 -> 922 MHz" in frame.loc["nano01", "throttle_reason"]
+    assert "cpu0 cap 1479 -> 922 MHz" in frame.loc["nano01", "throttle_reason"]
     assert frame.loc["pi02", "throttled"] == 0  # the firmware watched and saw nothing new
 
     markdown = tables.render(tables.device_table(results_frame(store)), "markdown")
@@ -104,4 +109,4 @@ def test_a_pi_and_a_jetson_that_throttle_mid_window_are_stored_throttled_and_mar
     ]
     assert sorted(first_cells) == ["nano01 (simulated)§", "pi01 (simulated)§", "pi02 (simulated)"]
     footnote = [line for line in markdown.splitlines() if line.startswith("§")]
-    assert footnote and "cpu0 1479 -> 922 MHz" in footnote[0] and "under_voltage_now" in footnote[0]
+    assert footnote and "cpu0 cap 1479 -> 922 MHz" in footnote[0] and "under_voltage_now" in footnote[0]

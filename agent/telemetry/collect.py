@@ -3,7 +3,7 @@ baseline, power and energy over the timed window with its coverage, thermal and 
 snapshots before and after, and the throttle verdict. All times on time.perf_counter()."""
 
 import json
-import os
+import select
 import subprocess
 import tempfile
 import time
@@ -15,11 +15,13 @@ MIN_POWER_SAMPLES = 10  # fewer in the timed window: the run is lengthened, or e
 DEFAULT_IDLE_S = 2.0
 QUICK_IDLE_S = 0.5
 STOP_TIMEOUT_S = 10.0
+HELLO_TIMEOUT_S = 60.0  # the helper's start: Python, imports, and jtop's service answering
 
 
 class SamplerProcess(object):
     """The helper process: started with the trial's settings, stopped (and waited for) on every
-    exit path; its readings come back through a file, read once it has stopped."""
+    exit path; its readings come back through an unlinked temporary file, read once it has
+    stopped, so a killed trial leaves no file behind. Every wait on it has a deadline."""
 
     def __init__(self, root, settings):
         self.config = {
@@ -32,9 +34,9 @@ class SamplerProcess(object):
 
     def start(self):
         """Blocks until the helper has chosen its power source; returns its hello (None if it
-        failed, with `failure` saying why)."""
-        handle, self.config["path"] = tempfile.mkstemp(prefix="edgebench-samples-", suffix=".jsonl")
-        os.close(handle)
+        failed or did not answer in HELLO_TIMEOUT_S, with `failure` saying why)."""
+        self._file = tempfile.TemporaryFile(prefix="edgebench-samples-")
+        self.config["fd"] = self._file.fileno()
         self._stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             agent_command(["sample", json.dumps(self.config)]),
@@ -42,18 +44,12 @@ class SamplerProcess(object):
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             universal_newlines=True,
+            pass_fds=(self._file.fileno(),),
         )
-        self.hello = self._line()
+        self.hello = _line(self.proc, HELLO_TIMEOUT_S)
         if self.hello is None:
             self.stop()
         return self.hello
-
-    def _line(self):
-        line = self.proc.stdout.readline()
-        try:
-            return json.loads(line) if line.strip() else None
-        except ValueError:
-            return None
 
     def stop(self):
         """Stops the helper (by PID); returns its readings. Safe to call twice."""
@@ -65,44 +61,56 @@ class SamplerProcess(object):
         except (IOError, OSError):
             pass
         if self.hello is not None:
-            self.end = self._read_end(proc)
+            self.end = _line(proc, STOP_TIMEOUT_S)
         try:
             proc.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            proc.kill()  # ours, by PID
             proc.wait()
         proc.stdout.close()
         if self.hello is None or self.end is None:
-            self._stderr.seek(0)
-            lines = self._stderr.read().decode("utf-8", "replace").strip().splitlines()
-            self.failure = "sampler process exited with status %s: %s" % (
-                proc.returncode,
-                lines[-1] if lines else "no message",
-            )
+            self.failure = "sampler process %s: %s" % (_how_it_ended(proc), _last_line(self._stderr))
         self._stderr.close()
         return self._readings()
 
-    def _read_end(self, proc):
-        line = proc.stdout.readline()
-        try:
-            return json.loads(line) if line.strip() else None
-        except ValueError:
-            return None
-
     def _readings(self):
-        path = self.config.get("path")
         readings = []
-        try:
-            with open(path) as f:
-                for line in f:
-                    try:
-                        readings.append(json.loads(line))
-                    except ValueError:
-                        pass  # a line cut short by a killed helper
-            os.remove(path)
-        except (IOError, OSError):
-            pass
+        self._file.seek(0)
+        for line in self._file.read().decode("utf-8", "replace").splitlines():
+            try:
+                readings.append(json.loads(line))
+            except ValueError:
+                pass  # a line cut short by a killed helper
+        self._file.close()
         return readings
+
+
+def _line(proc, timeout_s):
+    """One JSON line from the helper within timeout_s, else None."""
+    if not select.select([proc.stdout], [], [], timeout_s)[0]:
+        return None
+    line = proc.stdout.readline()
+    try:
+        return json.loads(line) if line.strip() else None
+    except ValueError:
+        return None
+
+
+def _how_it_ended(proc):
+    if proc.returncode is not None and proc.returncode < 0:
+        return "killed by signal %d (no answer within its deadline?)" % -proc.returncode
+    return "exited with status %s" % proc.returncode
+
+
+def _last_line(stream):
+    stream.seek(0)
+    lines = stream.read().decode("utf-8", "replace").strip().splitlines()
+    return lines[-1] if lines else "no message"
+
+
+def _firmware_raw(snapshot):
+    """The Pi firmware's get_throttled value in a before/after snapshot (None without one)."""
+    return (((snapshot or {}).get("pi_firmware") or {}).get("throttled") or {}).get("raw")
 
 
 class TrialTelemetry(object):
@@ -186,23 +194,9 @@ class TrialTelemetry(object):
         return metrics, series
 
     def _throttle_metrics(self, states, t0, t1):
-        governors = [
-            cpu.get("governor")
-            for cpu in ((self.before or {}).get("cpus") or {}).values()
-            if cpu.get("governor")
-        ]
-        raw = lambda snap: (((snap or {}).get("pi_firmware") or {}).get("throttled") or {}).get("raw")  # noqa: E731
-        throttled, reason = throttle.assess(
-            states,
-            t0,
-            t1,
-            self.hello.get("trips"),
-            self.hello.get("board"),
-            governors,
-            raw(self.before),
-            raw(self.after),
-        )
-        flags = thermal.throttle_flags(self.before, self.after) if raw(self.before) is not None else None
+        before, after = _firmware_raw(self.before), _firmware_raw(self.after)
+        throttled, reason = throttle.assess(states, t0, t1, self.hello.get("trips"), before, after)
+        flags = thermal.throttle_flags(self.before, self.after) if before is not None else None
         return {"throttled": throttled, "throttle_reason": reason, "throttle_flags": flags}
 
     def _power_metrics(self, t0, t1, inferences):
@@ -213,7 +207,7 @@ class TrialTelemetry(object):
             "power_above_idle_mw": None,
             "energy_above_idle_mj": None,
             "power_sensor": None,
-            "power_samples": 0,
+            "power_samples": None,
             "power_interval_ms": None,
             "energy_reliable": None,
             "power_missing": self.missing,

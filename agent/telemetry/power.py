@@ -87,7 +87,7 @@ class Rapl(PolledSysfs):
         if last is None or reading is None:
             return None
         powers = sysfs_power.rapl_average_power_mw(last[1], reading, now - last[0]) or {}
-        packages = dict((k, v) for k, v in powers.items() if k.startswith("package-") and v is not None)
+        packages = dict((k, v) for k, v in powers.items() if is_package_zone(k) and v is not None)
         return (sum(packages.values()), packages, (last[0] + now) / 2.0) if packages else None
 
 
@@ -283,6 +283,11 @@ def survey(root="/", settings=None):
     return None, missing
 
 
+def is_package_zone(name):
+    """`package-0`, not its subzones `package-0/core`, `package-0/uncore` (already inside it)."""
+    return name.startswith("package-") and "/" not in name
+
+
 def rapl_package_energy_mj(before, after):
     """Energy of the RAPL package zones between two read_rapl() results, in mJ (None when a
     counter cannot be read or wrapped more than we can tell)."""
@@ -291,7 +296,7 @@ def rapl_package_energy_mj(before, after):
     total = 0.0
     for name, zone in before["zones"].items():
         later = after["zones"].get(name)
-        if not name.startswith("package-") or later is None:
+        if not is_package_zone(name) or later is None:
             continue
         delta = sysfs_power.rapl_energy_delta_uj(
             zone["energy_uj"], later["energy_uj"], later["max_energy_range_uj"]

@@ -14,7 +14,8 @@ Protocol (`edgebench-agent sample CONFIG_JSON`):
             then one `end` line when it stops ({"missed": {"power": n, "state": n},
             "power": describe() again, which for tegrastats now names its total rail}).
     stdin   the stop signal: any input or end of file (the parent died) stops it.
-    file    config["path"]: one JSON line per reading, written as read:
+    file    config["fd"]: one JSON line per reading, written as read (a temporary file the
+            trial opened and unlinked, passed down, so nothing is left behind on any path):
             {"k": "p", "t": stamp, "mw": total, "rails": {name: mW}}     power
             {"k": "s", "t": stamp, "thermal": {zone: C}, "cpu_khz": {cpuN: kHz},
              "gpu_hz": Hz, "throttled_raw": int}                          state
@@ -34,6 +35,7 @@ from . import power, thermal, vcgencmd
 
 NICE_INCREMENT = 5  # below the timing loop, above background batch work at nice 10
 DEFAULT_STATE_INTERVAL_MS = 250
+FIRMWARE_TIMEOUT_S = 5.0  # vcgencmd answers in milliseconds; one that hangs is given up
 
 
 class Slots(object):
@@ -75,6 +77,10 @@ def board_model(root):
     return text.rstrip("\x00") if text else None
 
 
+def _by_cpu(cpus, key):
+    return dict((name, cpu[key]) for name, cpu in cpus.items() if cpu[key] is not None)
+
+
 class StateReader(object):
     """Thermal zones, CPU and GPU clocks (sysfs: read at once), and the Pi firmware's throttle
     bits (`vcgencmd get_throttled`: a program, so started and collected when it answers, and
@@ -88,16 +94,21 @@ class StateReader(object):
     def begin(self, stamp):
         """Returns the state when complete, else None (then `fileno()` tells when to `finish`)."""
         cpus = thermal.cpu_clocks(self.root)
+        gpu_min, gpu_max = thermal.gpu_freq_limits_hz(self.root)
         state = {
             "k": "s",
             "t": stamp,
             "thermal": thermal.thermal_zones(self.root),
-            "cpu_khz": dict(
-                (name, cpu["cur_khz"]) for name, cpu in cpus.items() if cpu["cur_khz"] is not None
-            ),
+            "cpu_khz": _by_cpu(cpus, "cur_khz"),
+            "cpu_min_khz": _by_cpu(cpus, "min_khz"),
+            "cpu_max_khz": _by_cpu(cpus, "max_khz"),
             "gpu_hz": thermal.gpu_freq_hz(self.root),
+            "gpu_min_hz": gpu_min,
+            "gpu_max_hz": gpu_max,
             "throttled_raw": None,
         }
+        if self.pending is not None and stamp - self.pending[0]["t"] > FIRMWARE_TIMEOUT_S:
+            self.close()  # a hung vcgencmd (it happens on Pis): that reading has no throttle bits
         if not self.vcgencmd or self.pending is not None:
             return state
         try:
@@ -118,7 +129,12 @@ class StateReader(object):
     def finish(self):
         state, proc = self.pending
         self.pending = None
-        out, _ = proc.communicate()  # it has answered: one short line, then it exits
+        try:
+            out, _ = proc.communicate(timeout=FIRMWARE_TIMEOUT_S)  # one short line, then it exits
+        except subprocess.TimeoutExpired:
+            proc.kill()  # ours, by PID
+            proc.communicate()
+            out = ""
         flags, _ = vcgencmd.parse("get_throttled", out or "")
         state["throttled_raw"] = flags["raw"] if flags else None
         return state
@@ -226,7 +242,7 @@ def main(config_json):
         os.nice(NICE_INCREMENT)
     except OSError:
         pass
-    with open(config["path"], "w") as out:
+    with os.fdopen(config["fd"], "w") as out:  # the trial's unlinked temporary file
         sampler = Sampler(config, out, sys.stdin.fileno())
         try:
             if sampler.streaming:

@@ -60,13 +60,16 @@ def real_temps(zones):
 
 
 def cpu_clocks(root="/"):
-    """{cpuN: {cur_khz, governor, online}}."""
+    """{cpuN: {cur_khz, min_khz, max_khz, governor, online}}: max is the cap (thermal capping
+    lowers it), min == max means the clock is fixed (jetson_clocks, a userspace governor)."""
     cpus = {}
     for cpu in sorted(glob.glob(os.path.join(root, "sys/devices/system/cpu/cpu[0-9]*"))):
         name = os.path.basename(cpu)
         online = _read(os.path.join(cpu, "online"))
         cpus[name] = {
             "cur_khz": _int(_read(os.path.join(cpu, "cpufreq/scaling_cur_freq"))),
+            "min_khz": _int(_read(os.path.join(cpu, "cpufreq/scaling_min_freq"))),
+            "max_khz": _int(_read(os.path.join(cpu, "cpufreq/scaling_max_freq"))),
             "governor": _read(os.path.join(cpu, "cpufreq/scaling_governor")),
             "online": None if online is None else online == "1",
         }
@@ -79,6 +82,17 @@ def gpu_freq_hz(root="/"):
         if value is not None:
             return value
     return None
+
+
+def gpu_freq_limits_hz(root="/"):
+    """(min, max) of the Jetson GPU's devfreq (Hz), beside cur_freq; (None, None) without."""
+    for relative in GPU_FREQ_FILES:
+        folder = os.path.dirname(os.path.join(root, relative))
+        if os.path.isdir(folder):
+            return _int(_read(os.path.join(folder, "min_freq"))), _int(
+                _read(os.path.join(folder, "max_freq"))
+            )
+    return None, None
 
 
 def find_program(root, name):

@@ -5,9 +5,11 @@ Three witnesses, each used where the board has it:
   capped, throttled, soft temperature limit) seen during the window or right after it, or a
   sticky "occurred" bit that turned on after the first reading. Bits already set at boot
   cannot show a later event, which is why the "now" bits are polled during the window.
-- Clocks (Jetson, and any board whose governor was pinned to `performance`): a CPU or GPU
-  clock that falls more than CLOCK_DROP below its value at the start of the window. Under a
-  dynamic governor elsewhere, clocks move with load, so a drop says nothing there.
+- Clocks: a cap (cpufreq `scaling_max_freq`, the Jetson GPU's devfreq `max_freq`) lowered by
+  more than CLOCK_DROP during the window, as thermal capping does, on any board; and, where a
+  clock is fixed (min == max: `jetson_clocks`, --pin-clocks on a Jetson), the clock itself
+  falling more than CLOCK_DROP. A clock that is not fixed moves with load (an idle cluster, an
+  idle GPU, intel_pstate), so its fall alone says nothing.
 - Thermal zones with a passive trip point (where the kernel starts to throttle): a zone at or
   past it during the window.
 
@@ -18,21 +20,27 @@ watched and saw nothing, None with why when no witness was there (never a silent
 from .vcgencmd import THROTTLE_BITS
 
 CLOCK_DROP = 0.10  # DVFS steps under load are small; thermal capping is a large step down
-PINNED_GOVERNORS = ("performance",)
+CLOCKS = (  # (cur key, min key, max key, unit, label)
+    ("cpu_khz", "cpu_min_khz", "cpu_max_khz", 1000.0),
+    ("gpu_hz", "gpu_min_hz", "gpu_max_hz", 1e6),
+)
 
 
 def _in_window(states, t0, t1):
     return [s for s in states if t0 <= s["t"] <= t1]
 
 
-def _baseline(states, t0, key):
-    """{name: clock} at the window's start: the last reading at or before t0, else the first."""
+def _start(states, t0):
+    """The reading at the window's start: the last at or before t0, else the first."""
     before = [s for s in states if s["t"] <= t0]
-    start = before[-1] if before else (states[0] if states else None)
-    if start is None:
-        return {}
-    value = start.get(key)
-    return value if isinstance(value, dict) else {"gpu": value}
+    return before[-1] if before else (states[0] if states else None)
+
+
+def _per_name(state, key):
+    value = (state or {}).get(key)
+    if isinstance(value, dict):
+        return value
+    return {} if value is None else {"gpu": value}
 
 
 def _flags(raw):
@@ -40,35 +48,52 @@ def _flags(raw):
 
 
 def firmware_events(first_raw, raws):
-    """'now' bits in any of `raws`, and 'occurred' bits set in one of them but not in the first."""
-    seen = set()
+    """'now' bits in any of `raws`, and 'occurred' bits set in one of them but not in the first
+    reading (`first_raw`, else the first of `raws` that was read)."""
+    known = [raw for raw in raws if raw is not None]
+    if first_raw is None and known:
+        first_raw = known[0]
     start = _flags(first_raw) if first_raw is not None else set()
-    for raw in raws:
-        if raw is None:
-            continue
+    seen = set()
+    for raw in known:
         flags = _flags(raw)
         seen |= set(f for f in flags if f.endswith("_now"))
         seen |= set(f for f in flags - start if f.endswith("_occurred"))
     return sorted(seen)
 
 
-def clock_drops(states, t0, t1):
-    """['cpu2 1479 -> 921 MHz', ...] for clocks that fell more than CLOCK_DROP in the window."""
+def _lowest(window, key, name):
+    values = [_per_name(state, key).get(name) for state in window]
+    values = [v for v in values if v is not None]
+    return min(values) if values else None
+
+
+def _drops(window, start, key, unit, names, what):
     drops = []
-    for key in ("cpu_khz", "gpu_hz"):
-        unit = 1000.0 if key == "cpu_khz" else 1e6
-        for name, start in sorted(_baseline(states, t0, key).items()):
-            if not start:
-                continue
-            lowest = None
-            for state in _in_window(states, t0, t1):
-                value = state.get(key)
-                value = value.get(name) if isinstance(value, dict) else value
-                if value is not None and (lowest is None or value < lowest):
-                    lowest = value
-            if lowest is not None and lowest < start * (1.0 - CLOCK_DROP):
-                drops.append("%s %.0f -> %.0f MHz" % (name, start / unit, lowest / unit))
+    for name in sorted(names):
+        first, lowest = _per_name(start, key).get(name), _lowest(window, key, name)
+        if first and lowest is not None and lowest < first * (1.0 - CLOCK_DROP):
+            drops.append("%s %s %.0f -> %.0f MHz" % (name, what, first / unit, lowest / unit))
     return drops
+
+
+def clock_drops(states, t0, t1):
+    """['cpu2 cap 1479 -> 921 MHz', 'gpu clock 921 -> 614 MHz', ...]: caps lowered, and fixed
+    clocks fallen, by more than CLOCK_DROP during the window."""
+    start, window = _start(states, t0), _in_window(states, t0, t1)
+    drops = []
+    for cur, low, high, unit in CLOCKS:
+        caps = _per_name(start, high)
+        drops += _drops(window, start, high, unit, caps, "cap")
+        fixed = [n for n, top in caps.items() if top and _per_name(start, low).get(n) == top]
+        drops += _drops(window, start, cur, unit, fixed, "clock")
+    return drops
+
+
+def clocks_are_watched(states, t0, t1):
+    """A cap is readable at the window's start, and read again during it."""
+    start = _start(states, t0)
+    return any(_per_name(start, high) for _, _, high, _ in CLOCKS) and bool(_in_window(states, t0, t1))
 
 
 def trip_crossings(states, t0, t1, trips):
@@ -84,13 +109,7 @@ def trip_crossings(states, t0, t1, trips):
     ]
 
 
-def clocks_are_watched(board, governors):
-    """Clock drops mean throttling on a Jetson, or where the governor holds clocks fixed."""
-    pinned = bool(governors) and all(g in PINNED_GOVERNORS for g in governors)
-    return bool(board and "jetson" in board.lower()) or pinned
-
-
-def assess(states, t0, t1, trips=None, board=None, governors=(), first_raw=None, after_raw=None):
+def assess(states, t0, t1, trips=None, first_raw=None, after_raw=None):
     """(throttled True/False/None, reason). `states` are the sampler's state readings,
     `first_raw`/`after_raw` the firmware's get_throttled before and after the trial."""
     trips = trips or {}
@@ -100,7 +119,7 @@ def assess(states, t0, t1, trips=None, board=None, governors=(), first_raw=None,
     if first_raw is not None or any(r is not None for r in raws):
         witnesses.append("firmware")
         events += firmware_events(first_raw, raws)
-    if clocks_are_watched(board, governors) and any(s.get("cpu_khz") or s.get("gpu_hz") for s in window):
+    if clocks_are_watched(states, t0, t1):
         witnesses.append("clocks")
         events += clock_drops(states, t0, t1)
     if trips and any(s.get("thermal") for s in window):
@@ -111,6 +130,5 @@ def assess(states, t0, t1, trips=None, board=None, governors=(), first_raw=None,
     if witnesses:
         return False, None
     return None, (
-        "nothing here can tell: no firmware throttle flags, no passive trip points, "
-        "and clocks are not a witness on this board"
+        "nothing here can tell: no firmware throttle flags, no clock caps to watch, no passive trip points"
     )

@@ -156,6 +156,14 @@ def trial_timeout(job: dict) -> float:
     return trial_deadline_s(job) + HOST_MARGIN_S
 
 
+def stored_trial_timeout(stored: dict) -> float:
+    """trial_timeout for a trial from its stored settings (timing overrides, cool-down wait)."""
+    stored = stored or {}
+    job = dict(stored.get("timing") or {})
+    job.update((key, stored.get(key)) for key in ("cooldown_c", "cooldown_timeout_s"))
+    return trial_timeout(job)
+
+
 def resume_plan(store, sweep, inventory, inspect_model) -> tuple:
     """The cells of a stored sweep that have no successful trial yet, and its settings."""
     stored = dict(sweep.settings)

@@ -6,7 +6,7 @@ from typing import Callable, Optional
 from ..errors import DeviceError, LinkLost
 from .backoff import Backoff
 from .link import DeviceLink
-from .plan import trial_timeout
+from .plan import stored_trial_timeout
 
 
 class TrialNotFinished(DeviceError):
@@ -76,6 +76,6 @@ def recover_open_trials(link: DeviceLink, store, sweep_id: str, note: Callable[[
         if trial.device == link.device.name:
             note("fetching spool of unfinished trial %s" % trial.id)
             try:
-                recover(link, store, trial.id, trial_timeout(trial.settings.get("timing") or {}), note)
+                recover(link, store, trial.id, stored_trial_timeout(trial.settings), note)
             except TrialNotFinished:
                 pass  # stored as failed; its cell runs again

@@ -1,7 +1,10 @@
 """Controlled conditions on simulated boards: --cooldown-c waits for the hottest zone,
 --pin-clocks sets fixed clocks and restores what was there on every exit path."""
 
+import json
 import os
+import subprocess
+import sys
 import shutil
 import stat
 import tempfile
@@ -15,6 +18,12 @@ from tests.agent.helpers import null_job, write_file
 def read(path):
     with open(path) as f:
         return f.read()
+
+
+def changes(log):
+    """The logged calls that change a Jetson's clocks or mode (not -q / --show, which read)."""
+    calls = [line.split() for line in read(log).splitlines()]
+    return [call for call in calls if call[1:] not in (["-q"], ["--show"])]
 
 
 def governors(root):
@@ -58,11 +67,26 @@ class PinClocksTest(BoardCase):
 
     def test_a_trial_killed_while_pinned_is_restored_by_the_next_agent(self):
         pin = conditions.ClockPin(self.root, self.workdir)
-        self.assertTrue(pin.apply()["pinned"])  # ... and the trial process is killed here
+        self.assertTrue(pin.apply()["pinned"])
         self.assertEqual(governors(self.root), ["performance", "performance"])
+        # While the trial that pinned them runs, a second agent leaves the clocks alone...
+        self.assertIsNone(conditions.restore_pending(self.workdir))
+        self.assertEqual(governors(self.root), ["performance", "performance"])
+        # ... and once that process is gone (killed), the next agent puts them back.
+        gone = subprocess.Popen([sys.executable, "-c", "pass"])
+        gone.wait()
+        self.set_owner([gone.pid, 1])
         self.assertEqual(conditions.restore_pending(self.workdir), [])
         self.assertEqual(governors(self.root), ["ondemand", "ondemand"])
         self.assertIsNone(conditions.restore_pending(self.workdir))  # nothing left to restore
+
+    def set_owner(self, owner):
+        path = os.path.join(self.workdir, conditions.PENDING_FILE)
+        with open(path) as f:
+            state = json.load(f)
+        state["owner"] = owner
+        with open(path, "w") as f:
+            json.dump(state, f)
 
     def test_a_governor_that_cannot_be_written_says_why_and_leaves_nothing_changed(self):
         path = os.path.join(self.root, "sys/devices/system/cpu/cpu1/cpufreq/scaling_governor")
@@ -95,19 +119,29 @@ class PinClocksTest(BoardCase):
         self.assertEqual(status, "ok")
         clocks = records[1]["metrics"]["conditions"]["clocks"]
         self.assertTrue(clocks["pinned"], clocks)
-        calls = [line.split() for line in read(log).splitlines()]
         store = os.path.join(self.workdir, "jetson_clocks.store")
         self.assertEqual(
-            calls[:4],
+            changes(log),
             [
-                ["nvpmodel", "-q"],
                 ["jetson_clocks", "--store", store],
                 ["nvpmodel", "-m", "0"],
                 ["jetson_clocks"],
+                # Undone in reverse: the mode that was there before, then the clocks stored under it.
+                ["nvpmodel", "-m", "1"],
+                ["jetson_clocks", "--restore", store],
             ],
         )
-        self.assertIn(["jetson_clocks", "--restore", store], calls[4:])
-        self.assertEqual(calls[-1], ["nvpmodel", "-m", "1"])  # the mode that was there before
+
+    def test_an_unknown_current_nvpmodel_mode_refuses_to_pin(self):
+        log = os.path.join(self.root, "calls.log")
+        for name in ("jetson_clocks", "nvpmodel"):
+            path = write_file(self.root, "usr/bin/" + name, '#!/bin/sh\necho %s "$@" >> %s\n' % (name, log))
+            os.chmod(path, stat.S_IRWXU)
+        status, records = self.trial(pin_clocks=True, nvpmodel_mode=0)
+        clocks = records[1]["metrics"]["conditions"]["clocks"]
+        self.assertFalse(clocks["pinned"])
+        self.assertIn("could not be put back", clocks["reason"])
+        self.assertEqual(changes(log), [])  # nothing was changed
 
 
 class CooldownTest(BoardCase):

@@ -148,7 +148,7 @@ class TrialPowerTest(TrialCase):
         self.assertIsNone(m["power_mw"])
         self.assertIsNone(m["energy_mj"])
         self.assertIsNone(m["energy_reliable"])
-        self.assertEqual(m["power_samples"], 0)
+        self.assertIsNone(m["power_samples"])  # not measured: null, not 0
 
     def test_tegrastats_is_read_by_the_sampler_and_stopped_by_pid(self):
         tegrastats_program(self.root)
@@ -169,6 +169,27 @@ class TrialPowerTest(TrialCase):
         self.assertFalse(energy.reliable(result, 0.02, 3, gap))
         self.assertTrue(energy.reliable(result, 0.25, 3, gap))
         self.assertEqual(energy.largest_gap_s([], 2.0, 3.0), 1.0)
+
+
+class RaplTest(unittest.TestCase):
+    def test_package_energy_counts_the_package_not_its_subzones_again(self):
+        def reading(package, core, uncore):
+            zones = {
+                "package-0": package,
+                "package-0/core": core,
+                "package-0/uncore": uncore,
+                "psys": package,
+            }
+            return {
+                "zones": dict(
+                    (name, {"energy_uj": uj, "max_energy_range_uj": 2**32}) for name, uj in zones.items()
+                )
+            }
+
+        # 10 J in the package (of which 6 J in the cores, 1 J uncore) between the two reads.
+        self.assertEqual(
+            power.rapl_package_energy_mj(reading(0, 0, 0), reading(10**7, 6 * 10**6, 10**6)), 10000.0
+        )
 
 
 class SlotsTest(unittest.TestCase):
@@ -307,27 +328,44 @@ class ThrottleDuringTrialTest(TrialCase):
         self.assertIs(m["throttled"], False)
         self.assertIsNone(m["throttle_reason"])
 
-    def jetson_cpus(self, khz):
+    def jetson_cpus(self, min_khz=102000):
+        """A Nano at 1479 MHz under schedutil (min 102 MHz), or pinned (min_khz = 1479000)."""
         write(os.path.join(self.root, "proc/device-tree/model"), "NVIDIA Jetson Nano Developer Kit\x00")
         for n in range(4):
-            write(
-                os.path.join(self.root, "sys/devices/system/cpu/cpu%d/cpufreq/scaling_cur_freq" % n),
-                "%d\n" % khz,
-            )
-            write(
-                os.path.join(self.root, "sys/devices/system/cpu/cpu%d/cpufreq/scaling_governor" % n),
-                "schedutil\n",
-            )
+            for name, value in (
+                ("scaling_cur_freq", 1479000),
+                ("scaling_min_freq", min_khz),
+                ("scaling_max_freq", 1479000),
+            ):
+                self.cpufreq(n, name, value)
 
-    def test_a_jetson_whose_cpu_clock_drops_mid_window_is_throttled(self):
-        self.jetson_cpus(1479000)
-        cpu2 = os.path.join(self.root, "sys/devices/system/cpu/cpu2/cpufreq/scaling_cur_freq")
-        m = self.run_event_trial(lambda: write(cpu2, "921600\n"))
+    def cpufreq(self, cpu, name, khz):
+        write(os.path.join(self.root, "sys/devices/system/cpu/cpu%d/cpufreq/%s" % (cpu, name)), "%d\n" % khz)
+
+    def test_a_clock_cap_lowered_mid_window_is_throttling(self):
+        self.jetson_cpus()
+
+        def thermal_capping():
+            self.cpufreq(2, "scaling_max_freq", 921600)
+            self.cpufreq(2, "scaling_cur_freq", 921600)
+
+        m = self.run_event_trial(thermal_capping)
         self.assertIs(m["throttled"], True)
-        self.assertIn("cpu2 1479 -> 922 MHz", m["throttle_reason"])
+        self.assertIn("cpu2 cap 1479 -> 922 MHz", m["throttle_reason"])
+
+    def test_a_pinned_clock_that_falls_mid_window_is_throttling(self):
+        self.jetson_cpus(min_khz=1479000)  # jetson_clocks: min = max
+        m = self.run_event_trial(lambda: self.cpufreq(2, "scaling_cur_freq", 921600))
+        self.assertIs(m["throttled"], True)
+        self.assertIn("cpu2 clock 1479 -> 922 MHz", m["throttle_reason"])
+
+    def test_a_clock_that_is_not_fixed_may_fall_without_throttling(self):
+        self.jetson_cpus()  # schedutil: an idle cluster slows down, its cap stays
+        m = self.run_event_trial(lambda: self.cpufreq(2, "scaling_cur_freq", 102000))
+        self.assertIs(m["throttled"], False)
 
     def test_a_jetson_whose_clocks_hold_is_not(self):
-        self.jetson_cpus(1479000)
+        self.jetson_cpus()
         m = self.run_event_trial(lambda: None)
         self.assertIs(m["throttled"], False)
 
@@ -348,16 +386,44 @@ class ThrottleDuringTrialTest(TrialCase):
 
 
 class ThrottleRulesTest(unittest.TestCase):
-    def test_a_clock_drop_counts_only_where_clocks_are_a_witness(self):
-        states = [{"t": 0.0, "cpu_khz": {"cpu0": 1500000}}, {"t": 1.0, "cpu_khz": {"cpu0": 600000}}]
-        self.assertEqual(throttle.assess(states, 0.5, 1.5, board="Raspberry Pi 4 Model B")[0], None)
-        self.assertEqual(throttle.assess(states, 0.5, 1.5, governors=["performance"])[0], True)
-        small = [{"t": 0.0, "cpu_khz": {"cpu0": 1500000}}, {"t": 1.0, "cpu_khz": {"cpu0": 1400000}}]
-        self.assertEqual(throttle.assess(small, 0.5, 1.5, governors=["performance"])[0], False)
+    def test_a_clock_counts_only_where_it_is_capped_or_fixed(self):
+        def states(cur, low, high, later_cur, later_high):
+            return [
+                {
+                    "t": 0.0,
+                    "cpu_khz": {"cpu0": cur},
+                    "cpu_min_khz": {"cpu0": low},
+                    "cpu_max_khz": {"cpu0": high},
+                },
+                {
+                    "t": 1.0,
+                    "cpu_khz": {"cpu0": later_cur},
+                    "cpu_min_khz": {"cpu0": low},
+                    "cpu_max_khz": {"cpu0": later_high},
+                },
+            ]
+
+        self.assertEqual(
+            throttle.assess(states(3900000, 800000, 3900000, 1200000, 3900000), 0.5, 1.5), (False, None)
+        )  # intel_pstate: an idle core slows down
+        self.assertEqual(
+            throttle.assess(states(1500000, 1500000, 1500000, 600000, 1500000), 0.5, 1.5)[0], True
+        )  # fixed clock fell
+        self.assertEqual(
+            throttle.assess(states(1500000, 600000, 1500000, 1500000, 900000), 0.5, 1.5)[0], True
+        )  # cap lowered
+        self.assertEqual(
+            throttle.assess(states(1500000, 1500000, 1500000, 1400000, 1500000), 0.5, 1.5)[0], False
+        )  # within 10%
+        self.assertIsNone(throttle.assess([{"t": 0.0, "cpu_khz": {"cpu0": 1}}], 0.5, 1.5)[0])
 
     def test_a_sticky_bit_that_turns_on_during_the_window_counts(self):
         self.assertEqual(throttle.firmware_events(0x0, [0x0, 0x40000]), ["throttled_occurred"])
         self.assertEqual(throttle.firmware_events(0x40000, [0x40000]), [])
+
+    def test_without_a_first_reading_sticky_bits_from_boot_are_not_new(self):
+        self.assertEqual(throttle.firmware_events(None, [0x50000, 0x50000]), [])
+        self.assertEqual(throttle.assess([], 0.0, 1.0, first_raw=None, after_raw=0x50000), (False, None))
 
 
 if __name__ == "__main__":
