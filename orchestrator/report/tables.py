@@ -26,33 +26,13 @@ from typing import Callable, Dict, List, Optional
 
 import pandas as pd
 
+from ..store.queries import RESULT_COLUMNS
 from . import doubt
 
 CELL_KEYS = ["device", "model", "backend", "precision", "batch"]
 
-TRIAL_COLUMNS = [
-    "trial_id",
-    "sweep_id",
-    "device",
-    "model",
-    "model_sha256",
-    "backend",
-    "precision",
-    "batch",
-    "status",
-    "iterations",
-    "latency_p50_ms",
-    "latency_p90_ms",
-    "latency_p95_ms",
-    "latency_p99_ms",
-    "latency_mean_ms",
-    "latency_std_ms",
-    "throughput_ips",
-    "peak_rss_mb",
-    "model_size_mb",
-    "power_mw",
-    "energy_mj",
-    "accuracy",
+# The results contract, then what the tables need beyond it.
+TRIAL_COLUMNS = RESULT_COLUMNS + [
     "params",
     "finished_at",
     "simulated",

@@ -7,6 +7,7 @@ the event falls inside the window, whatever the machine's speed."""
 import time
 
 from agent import backends
+from agent.backends import null
 
 NAME = "event"
 STATE = {"first": None, "after_s": None, "event": None}
@@ -22,21 +23,10 @@ def uninstall():
     STATE.update(first=None, after_s=None, event=None)
 
 
-class Backend(object):
+class Backend(null.Backend):
+    """The null backend, plus the event."""
+
     name = NAME
-    needs_model = False
-
-    def available(self):
-        return True
-
-    def why_unavailable(self):
-        return None
-
-    def load(self, artifact, options):
-        pass
-
-    def inputs(self):
-        return []
 
     def run(self, feed):
         now = time.perf_counter()
@@ -45,6 +35,3 @@ class Backend(object):
         if STATE["event"] is not None and now - STATE["first"] >= STATE["after_s"]:
             event, STATE["event"] = STATE["event"], None
             event()
-
-    def info(self):
-        return {"runtime": None, "version": None}
