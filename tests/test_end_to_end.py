@@ -149,27 +149,30 @@ def _descendants(pid):
     return found
 
 
-def test_a_trial_whose_process_dies_is_retried(workspace):
-    controller = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "edgebench.orchestrator.cli",
-            "run",
-            "--model",
-            str(MODELS / "dws_cnn.onnx"),
-            "--min-seconds",
-            "3",
-            "--warmup",
-            "3",
-            "--retries",
-            "1",
-        ],
+def start_run_with_one_retry(workspace):
+    """`edgebench run` of a 3 s trial with one retry, in the background, for a test to disturb."""
+    argv = [
+        "run",
+        "--model",
+        str(MODELS / "dws_cnn.onnx"),
+        "--min-seconds",
+        "3",
+        "--warmup",
+        "3",
+        "--retries",
+        "1",
+    ]
+    return subprocess.Popen(
+        [sys.executable, "-m", "edgebench.orchestrator.cli", *argv],
         cwd=workspace.path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def test_a_trial_whose_process_dies_is_retried(workspace):
+    controller = start_run_with_one_retry(workspace)
     deadline = time.monotonic() + 60
     victim = None
     while (
@@ -258,26 +261,7 @@ def test_accuracy_is_computed_on_the_device_from_the_eval_set_sent_with_the_mode
 
 
 def test_agent_killed_mid_trial_its_trial_is_still_ingested_from_the_spool_not_measured_twice(workspace):
-    controller = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "edgebench.orchestrator.cli",
-            "run",
-            "--model",
-            str(MODELS / "dws_cnn.onnx"),
-            "--min-seconds",
-            "3",
-            "--warmup",
-            "3",
-            "--retries",
-            "1",
-        ],
-        cwd=workspace.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    controller = start_run_with_one_retry(workspace)
     deadline = time.monotonic() + 60
     serve = trial = None
     while trial is None and time.monotonic() < deadline:  # our controller's agent and its trial process

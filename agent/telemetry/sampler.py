@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 
+from ..probe import board_model
 from . import power, thermal, vcgencmd
 
 NICE_INCREMENT = 5  # below the timing loop, above background batch work at nice 10
@@ -70,11 +71,6 @@ def passive_trips(root):
             if kind and temp is not None and temp > 0:
                 trips[kind] = min(trips.get(kind, temp / 1000.0), temp / 1000.0)
     return trips
-
-
-def board_model(root):
-    text = thermal.read_text(os.path.join(root, "proc/device-tree/model"))
-    return text.rstrip("\x00") if text else None
 
 
 def _by_cpu(cpus, key):

@@ -103,11 +103,6 @@ def find_program(root, name):
     return None
 
 
-def run_program(argv):
-    """A program's output (stdout and stderr), or None when it cannot run or hangs (10 s)."""
-    return _run(argv)
-
-
 def _run(argv):
     try:
         proc = subprocess.Popen(
@@ -182,13 +177,6 @@ def snapshot(root="/"):
         "jetson_clocks": jetson_clocks(root),
         "pi_firmware": pi_firmware(root),
     }
-
-
-def throttle_detectable(before, after):
-    """Only the Raspberry Pi firmware reports throttling here; elsewhere it is not measured."""
-    return all(
-        ((snap or {}).get("pi_firmware") or {}).get("throttled") is not None for snap in (before, after)
-    )
 
 
 def throttle_flags(before, after):

@@ -20,7 +20,7 @@ watched and saw nothing, None with why when no witness was there (never a silent
 from .vcgencmd import THROTTLE_BITS
 
 CLOCK_DROP = 0.10  # DVFS steps under load are small; thermal capping is a large step down
-CLOCKS = (  # (cur key, min key, max key, unit, label)
+CLOCKS = (  # (clock key, min key, max key, unit in Hz)
     ("cpu_khz", "cpu_min_khz", "cpu_max_khz", 1000.0),
     ("gpu_hz", "gpu_min_hz", "gpu_max_hz", 1e6),
 )
