@@ -17,6 +17,7 @@ import os
 import sys
 
 from . import sysroot
+from .errorlog import log_exception, one_line
 from .lock import DeviceLock, device_busy
 from .probe import collect_facts, runtime_cache
 from .protocol import make_record, encode
@@ -74,6 +75,14 @@ def _fetch(workdir, trial_id):
 
 def main(argv=None):
     args = _parser().parse_args(argv)
+    try:
+        return _command(args)
+    except Exception as exc:  # one line for the host (its messages, stored errors); frames in the log
+        sys.stderr.write("edgebench-agent: %s\n" % one_line(exc, log_exception(args.workdir)))
+        return 1
+
+
+def _command(args):
     if args.command == "probe":
         sys.stdout.write(
             encode(make_record("facts", facts=collect_facts(sysroot.root(), runtime_cache(args.workdir))))

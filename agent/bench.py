@@ -12,7 +12,7 @@ DEFAULTS = {
     "warmup_iters": 10,
     "warmup_s": 1.0,
     "min_iters": 100,
-    "min_s": 10.0,
+    "min_s": 2.0,  # per run: a cell gets --repeats (default 5) runs, each its own process
     "max_iters": 1000000,
     "max_s": 120.0,
 }

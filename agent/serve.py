@@ -16,6 +16,7 @@ import time
 
 from . import AGENT_VERSION, conditions, sysroot
 from .child import agent_command
+from .errorlog import log_exception, one_line
 from .probe import collect_facts, runtime_cache
 from .protocol import ProtocolError, decode, encode, make_record
 from .lock import HELD_ENV, DeviceLock, LockTimeout
@@ -23,6 +24,7 @@ from .spool import Tee
 
 TRIAL_END_PREFIX = '{"v":1,"type":"trial_end"'
 LOAD_ALLOWANCE_S = 300.0
+MAX_WAIT_S = 86400.0
 
 
 def child_command(workdir):
@@ -43,8 +45,22 @@ def trial_deadline_s(job):
     """How long a trial process may take before it is killed: its own timing cap, warm-up, the
     cool-down wait it was asked for and an allowance for loading (a runtime that deadlocks must not hold the device forever)."""
     job = job if isinstance(job, dict) else {}
-    cooldown = float(job.get("cooldown_timeout_s") or 600.0) if job.get("cooldown_c") is not None else 0.0
-    return float(job.get("max_s") or 120.0) + float(job.get("warmup_s") or 1.0) + LOAD_ALLOWANCE_S + cooldown
+    cooldown = _seconds(job.get("cooldown_timeout_s"), 600.0) if job.get("cooldown_c") is not None else 0.0
+    return (
+        _seconds(job.get("max_s"), 120.0) + _seconds(job.get("warmup_s"), 1.0) + LOAD_ALLOWANCE_S + cooldown
+    )
+
+
+def _seconds(value, default):
+    """A duration from a job: NaN, an infinity, a negative or a non-number (a job stored by an
+    older host) is the default; more than a day is a day (threading.Timer refuses huge values)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return default
+    if value != value or value <= 0:  # NaN is the one value unequal to itself
+        return default
+    return min(value, MAX_WAIT_S)
 
 
 def _kill_group(child):
@@ -135,6 +151,17 @@ def _answer(request, tee, out):
     return True
 
 
+def _internal_error(request, exc, tee):
+    """The host gets a one-line reason (and, for a trial, its end: it is not running); the
+    traceback goes to the agent's log, never into a stored error."""
+    reason = "agent error: %s" % one_line(exc, log_exception(tee.workdir))
+    job = request.get("job") if request.get("op") == "run" else None
+    trial_id = job.get("trial_id") if isinstance(job, dict) else None
+    tee.emit(make_record("error", trial_id=trial_id, kind="crash", error=reason))
+    if request.get("op") == "run":
+        tee.emit(make_record("trial_end", trial_id=trial_id, status="failed", agent_s=0.0))
+
+
 def serve(inp, out, workdir):
     tee = Tee(out, workdir)
     conditions.restore_pending(workdir)  # left pinned by an agent that was killed
@@ -147,8 +174,13 @@ def serve(inp, out, workdir):
         if not line.strip():
             continue
         try:
-            keep_going = _answer(decode(line), tee, out)
+            request = decode(line)
         except ProtocolError as exc:
             tee.relay(encode(make_record("error", trial_id=None, kind="bad_request", error=str(exc))))
+            continue
+        try:
+            keep_going = _answer(request, tee, out)
+        except Exception as exc:  # one request failed, not the agent: say why in one line
+            _internal_error(request, exc, tee)
     tee.close()
     return 0

@@ -6,9 +6,8 @@ trial_end). It never raises for a failing trial: the failure is a record.
 
 import os
 import time
-import traceback
 
-from . import AGENT_VERSION, bench, conditions, memory, sysroot
+from . import AGENT_VERSION, bench, conditions, cpuload, errorlog, memory, sysroot
 from .accuracy import EvalSetError, top1
 from .backends import BackendError, get_backend
 from .inputs import InputSpecError, make_feed
@@ -114,12 +113,14 @@ def _measure(job, backend, applied):
             perf.start(os.getpid())
         try:
             telemetry.window_edge()
+            load_before = cpuload.snapshot()  # outside the window: other processes' CPU time
             t0 = time.perf_counter()
             samples, wall_s, stopped_by = bench.timed_loop(
                 backend.run, feed, job["min_iters"], min_s, job["max_iters"], max(job["max_s"], min_s)
             )
             t1 = time.perf_counter()
             telemetry.window_edge()
+            load_after = cpuload.snapshot(end=True)
         finally:
             if perf is not None and perf.available():
                 perf_counts, perf_error = perf.stop()
@@ -130,6 +131,7 @@ def _measure(job, backend, applied):
     metrics = summarize(samples, job["batch"], wall_s)
     power_metrics, series = telemetry.summary(t0, t1, len(samples) * job["batch"], origin)
     metrics.update(power_metrics)
+    metrics.update(cpuload.busy_metrics(load_before, load_after))
     metrics.update(
         {
             "warmup_iterations": warmup_done,
@@ -185,8 +187,8 @@ def run_trial(job, emit, workdir=None):
         _error(emit, trial_id, str(exc), type(exc).__name__)
         return end("failed")
     except Exception as exc:  # a crash inside a runtime must fail this trial, not the agent
-        detail = traceback.format_exc().strip().splitlines()[-1]
-        _error(emit, trial_id, "%s: %s" % (type(exc).__name__, exc) if str(exc) else detail, "crash")
+        # One line to the host; the frames go to the device's log for whoever debugs it there.
+        _error(emit, trial_id, errorlog.one_line(exc, errorlog.log_exception(workdir)), "crash")
         return end("failed")
     emit(
         make_record(

@@ -77,6 +77,8 @@ def sweep_figures(tmp: str) -> None:
             "1",
             "--min-seconds",
             "1",
+            "--repeats",
+            "1",
             "--min-iters",
             "50",
             "--warmup",

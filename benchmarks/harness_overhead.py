@@ -69,12 +69,25 @@ def plain_loop_median_ms(model: Path, threads: int, seconds: float) -> float:
 
 
 def edgebench_median_ms(env, model: Path, threads: int, seconds: float) -> float:
-    edgebench(env, "run", "--model", model, "--threads", threads, "--min-seconds", seconds, "--warmup", 10)
+    edgebench(
+        env,
+        "run",
+        "--model",
+        model,
+        "--threads",
+        threads,
+        "--min-seconds",
+        seconds,
+        "--warmup",
+        10,
+        "--repeats",
+        1,
+    )
     return float(last_result(env)["latency_p50_ms"])
 
 
 def null_overhead_us(env) -> tuple:
-    edgebench(env, "run", "--backend", "null", "--min-seconds", 1, "--min-iters", 100000)
+    edgebench(env, "run", "--backend", "null", "--min-seconds", 1, "--min-iters", 100000, "--repeats", 1)
     row = last_result(env)
     per_sample_us = float(row["latency_p50_ms"]) * 1000.0
     per_iteration_us = 1e6 / float(row["throughput_ips"])  # the whole loop body, wall time

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import backends, options
+from . import backends, options, usage
 from .errors import DeviceError, UserError
 from .inventory import load_inventory
 from .modelinfo import find_models, inspect_model
@@ -22,7 +22,7 @@ from .store import Store, results_frame
 from .store.queries import telemetry_rows, trial_conditions, trial_telemetry
 from .display import LiveProgress
 from .sweep import FleetOptions, Settings, plan, resume_plan, run_sweep
-from .sweep.plan import check_backend
+from .sweep.plan import DEFAULT_REPEATS, check_backend
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Benchmark ML models across a fleet of edge devices."
@@ -277,6 +277,29 @@ def _measurement_params() -> list:
             ),
         ),
         param(
+            "repeats",
+            Optional[int],
+            typer.Option(
+                None,
+                "--repeats",
+                "-r",
+                help="Independent runs per cell, each its own trial process, interleaved over the "
+                "sweep; figures and intervals come from the spread between runs "
+                "(default: %d; --quick 1)." % DEFAULT_REPEATS,
+                rich_help_panel=MEASUREMENT,
+            ),
+        ),
+        param(
+            "seed",
+            int,
+            typer.Option(
+                0,
+                "--seed",
+                help="Seed of the input values and of the runs' shuffled order.",
+                rich_help_panel=MEASUREMENT,
+            ),
+        ),
+        param(
             "min_iters",
             Optional[int],
             typer.Option(
@@ -292,7 +315,7 @@ def _measurement_params() -> list:
             typer.Option(
                 None,
                 "--min-seconds",
-                help="Timed seconds at least (default: 10; --quick 0.3).",
+                help="Timed seconds at least, per run (default: 2; --quick 0.3).",
                 rich_help_panel=MEASUREMENT,
             ),
         ),
@@ -328,6 +351,8 @@ def _conditions(measure: dict) -> dict:
 def _settings(measure: dict, conditions: dict) -> Settings:
     return Settings(
         quick=measure["quick"],
+        seed=options.check_seed(measure["seed"]),  # the device seeds numpy with it
+        repeats=options.repeats(measure["repeats"], measure["quick"]),
         shapes=options.parse_shapes(measure["shape"]),
         timing=options.timing_overrides(measure["min_iters"], measure["min_seconds"], measure["warmup"]),
         perf=measure["perf"],
@@ -352,7 +377,7 @@ def run(
     db: Optional[str] = DbOpt,
     measure: dict = None,
 ):
-    """Run one trial on one device and store it."""
+    """Measure one model on one device (in --repeats independent runs) and store it."""
     options.check_batches([batch])
     conditions = _conditions(measure)
     dev = load_inventory(inventory).device(device)
@@ -360,7 +385,7 @@ def run(
         raise UserError("--model is required for backend '%s'" % backend)
     models = [inspect_model(model)] if model is not None else []
     settings = _settings(measure, conditions)
-    cells = plan([dev], models, [backend], [batch], settings.shapes)
+    cells = plan([dev], models, [backend], [batch], settings.shapes, settings.repeats, settings.seed)
     fleet = FleetOptions(
         parallel=1, retries=options.check_non_negative(retries, "--retries"), accept_new=accept_new
     )
@@ -415,21 +440,22 @@ def sweep(
     devices_ = _select(inventory, device, group, all_)
     models = find_models(target)
     settings = _settings(measure, conditions)
-    cells = plan(devices_, models, backend_names, batches, settings.shapes)
+    cells = plan(devices_, models, backend_names, batches, settings.shapes, settings.repeats, settings.seed)
     _execute(cells, settings, fleet, db, {"command": "sweep", "models_dir": str(target)})
 
 
 def _resume(sweep_id: Optional[str], fleet: FleetOptions, inventory, db) -> None:
-    store = Store(db, create=False)
+    store = Store(db, create=False, write=True)
     stored = store.sweep(sweep_id)
-    if stored is None:
+    if stored is None and sweep_id:
         raise UserError(
-            "no sweep %r to resume in %s" % (sweep_id, store.engine.url)
-            if sweep_id
-            else "no unfinished sweep to resume in %s" % store.engine.url
+            "no sweep %r to resume in %s (see edgebench results for sweep ids)" % (sweep_id, store.where)
         )
+    if stored is None:  # e.g. the controller was killed right after the end: not a mistake
+        _say("nothing to resume: every sweep in %s finished" % store.where)
+        return
     cells, settings = resume_plan(store, stored, load_inventory(inventory), inspect_model)
-    err.print("resuming sweep %s: %d cell(s) without a successful trial" % (stored.id, len(cells)))
+    err.print("resuming sweep %s: %d run(s) without a successful trial" % (stored.id, len(cells)))
     _execute(cells, settings, fleet, db, {}, resume_id=stored.id, store=store)
 
 
@@ -460,9 +486,17 @@ def _execute(
 def _print_summary(store, sweep_id, outcomes) -> None:
     ok = sum(1 for o in outcomes if o.status == "ok")
     skipped = sum(1 for o in outcomes if o.status == "skipped")
+    recovered = sum(1 for o in outcomes if o.recovered)
     _say(
-        "sweep %s: %d ok, %d failed, %d not run (results: edgebench results --sweep %s)"
-        % (sweep_id, ok, len(outcomes) - ok - skipped, skipped, sweep_id)
+        "sweep %s: %d run(s) ok%s, %d failed, %d not run (results: edgebench results --sweep %s)"
+        % (
+            sweep_id,
+            ok,
+            " (%d recovered from the devices' spools)" % recovered if recovered else "",
+            len(outcomes) - ok - skipped,
+            skipped,
+            sweep_id,
+        )
     )
     for o in outcomes:
         if o.status == "failed":
@@ -484,7 +518,8 @@ def results(
     ),
     db: Optional[str] = DbOpt,
 ):
-    """Print stored trials, one row per trial."""
+    """Print stored trials, one row per trial (one per run), each with its cell's between-run
+    figures."""
     options.check_choice(fmt, ("table", "csv", "json"), "--format")
     store = Store(db, create=False)
     _require_sweep(store, sweep_id)
@@ -539,6 +574,14 @@ def _print_telemetry(series: dict, fmt: str) -> None:
 
 
 def _print_results_table(frame) -> None:
+    from .store.runs import cell_key
+
+    # "2/5": the run and how many runs its cell has (the most the store shows of it).
+    keys = [cell_key(r) for r in frame.to_dict("records")]
+    most: dict = {}
+    for key, run, runs in zip(keys, frame["run"], frame["runs"]):
+        most[key] = max([most.get(key, 0)] + [int(v) for v in (run, runs) if not pd.isna(v)])
+    run_of = ["–" if pd.isna(run) else "%d/%d" % (run, most[key]) for key, run in zip(keys, frame["run"])]
     shown = [
         "trial_id",
         "sweep_id",
@@ -547,6 +590,7 @@ def _print_results_table(frame) -> None:
         "backend",
         "precision",
         "batch",
+        "run",
         "status",
         "iterations",
         "latency_p50_ms",
@@ -563,15 +607,25 @@ def _print_results_table(frame) -> None:
             not in ("trial_id", "sweep_id", "device", "model", "backend", "precision", "status", "doubts")
             else "left",
         )
-    for _, row in frame.iterrows():
-        table.add_row(*[_cell(row[c]) for c in shown], ", ".join(_doubts(row)) or "–")
+    for i, (_, row) in enumerate(frame.iterrows()):
+        cells = [run_of[i] if c == "run" else _cell(row[c]) for c in shown]
+        table.add_row(*cells, ", ".join(_doubts(row)) or "–")
     out.print(table)
 
 
 def _doubts(row) -> list:
-    """What makes a trial's numbers doubtful, in words (the tables mark the same with footnotes)."""
+    """What makes a trial's numbers doubtful, in words (the tables mark the same with footnotes):
+    its own, and its cell's runs disagreeing."""
+    from .store.runs import RUNS_UNSTABLE_SPREAD
+
     found = ["simulated"] if truth(row["simulated"]) else []
     found += ["latency unstable"] if truth(row["unstable"]) else []
+    spread = row["runs_spread"]
+    if not pd.isna(spread) and spread > RUNS_UNSTABLE_SPREAD:
+        found.append("runs disagree (their medians' std is %.1f%% of their median)" % (100 * spread))
+    if truth(row["busy"]):
+        why = row["busy_reason"]
+        found.append("device busy" + (" (%s)" % why if isinstance(why, str) and why.strip() else ""))
     found += ["energy unreliable"] if truth(row["energy_reliable"]) is False else []
     return found + (["throttled"] if truth(row["throttled"]) else [])
 
@@ -582,6 +636,44 @@ def _print_trial_details(row, conditions: dict) -> None:
     def line(text):
         out.print(text, markup=False, highlight=False, soft_wrap=True)
 
+    runs = 0 if pd.isna(row["runs"]) else int(row["runs"])
+    if runs:
+        line(
+            "cell: latency p50 %s ms (median of the run medians, %d run%s); 95%% t interval between "
+            "runs [%s, %s]; spread %s"
+            % (
+                _cell(row["latency_p50_runs_ms"]),
+                runs,
+                "" if runs == 1 else "s",
+                _cell(row["latency_p50_runs_ci95_low_ms"]),
+                _cell(row["latency_p50_runs_ci95_high_ms"]),
+                "–" if pd.isna(row["runs_spread"]) else "%.1f%% (std / median)" % (100 * row["runs_spread"]),
+            )
+        )
+        unstable = {True: "UNSTABLE", False: "no", None: "unknown"}[truth(row["runs_unstable"])]
+        reason = row["unstable_reason"] if isinstance(row["unstable_reason"], str) else ""
+        line("cell unstable: %s%s" % (unstable, " (%s)" % reason if reason else ""))
+    else:
+        line("cell: no successful run")
+    line(
+        "this run: latency p50 %s ms, 95%% interval of its median [%s, %s] (its own samples)"
+        % (
+            _cell(row["latency_p50_ms"]),
+            _cell(row["latency_p50_ci95_low_ms"]),
+            _cell(row["latency_p50_ci95_high_ms"]),
+        )
+    )
+    busy = {True: "BUSY", False: "no", None: "unknown"}[truth(row["busy"])]
+    line(
+        "this run's load: other processes %s CPU cores, load average %s -> %s; device busy: %s%s"
+        % (
+            _cell(row["other_cpu_cores"]),
+            _cell(row["loadavg_before"]),
+            _cell(row["loadavg_after"]),
+            busy,
+            " (%s)" % row["busy_reason"] if isinstance(row["busy_reason"], str) else "",
+        )
+    )
     reliable = truth(row["energy_reliable"])
     if reliable is not None:
         line(
@@ -637,7 +729,7 @@ def report(
     device: Optional[str] = typer.Option(None, "--device", help="Model table: only this device."),
     db: Optional[str] = DbOpt,
 ):
-    """Paper-style tables from the latest successful trial of each cell."""
+    """Paper-style tables: each cell from the runs of the latest sweep that measured it."""
     options.check_choice(table, ("device", "model"), "--table")
     options.check_choice(fmt, ("markdown", "latex", "csv", "html"), "--format")
     store = Store(db, create=False)
@@ -648,8 +740,7 @@ def report(
     if out_file is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
-    options.write_atomically(out_file, text)
-    err.print("wrote %s" % out_file)
+    _say("wrote %s" % options.write_atomically(out_file, text))
 
 
 plot_app = typer.Typer(no_args_is_help=True, help="Plots of stored trials.")
@@ -850,7 +941,10 @@ def _report_unexpected(exc: Exception) -> None:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as f:
         f.write(traceback.format_exc() + "\n")
-    _say("edgebench: unexpected error: %s: %s (traceback in %s)" % (type(exc).__name__, exc, log))
+    # A database error's text holds the SQL statement and its parameters: those go to the log.
+    shown = getattr(exc, "orig", None) or exc
+    reason = (str(shown).strip().splitlines() or [""])[0]
+    _say("edgebench: unexpected error: %s: %s (traceback in %s)" % (type(shown).__name__, reason, log))
 
 
 def _say(line: str) -> None:
@@ -893,7 +987,20 @@ for _command in (
 
 
 def main() -> None:
-    app(prog_name="edgebench")
+    """Every user mistake is one line on stderr and exit status 2: typer's usage errors too
+    (a value of the wrong type, an unknown option), which typer shows as a usage box."""
+    try:
+        status = app(prog_name="edgebench", standalone_mode=False)
+    except usage.UsageError as exc:
+        if usage.wants_help(exc):
+            exc.show()
+        else:
+            _say("edgebench: error: %s" % usage.usage_line(exc))
+        sys.exit(2)
+    except typer.Abort:  # end of input at a prompt
+        _say("edgebench: aborted")
+        sys.exit(1)
+    sys.exit(status if isinstance(status, int) else 0)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,13 @@ device's shell, not by this host. Only `Device.local_workdir()` expands, for the
 from __future__ import annotations
 
 import difflib
+import gc
 import math
 import os
 import re
 import sys
-from dataclasses import dataclass, field, replace
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, NoReturn, Optional, Tuple, Union
 
@@ -65,10 +67,34 @@ PASSWORD_MESSAGE = (
 )
 MAX_LISTED_NAMES = 10
 
+# The C loader (libyaml) where PyYAML was built with it: the pure-Python one is many times
+# slower on a large fleet. Both compose the same nodes, with the same line marks.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# YAML aliases: a few to share a value are fine; more, or a large one, is refused at load.
+MAX_ALIASES = 100
+MAX_ALIAS_NODES = 1000
+
+_YAML_STR_TAG = "tag:yaml.org,2002:str"
 _YAML_NULL_TAG = "tag:yaml.org,2002:null"
 _YAML_INT_TAG = "tag:yaml.org,2002:int"
 _YAML_FLOAT_TAG = "tag:yaml.org,2002:float"
 _YAML_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+# The first characters that may start a typed plain scalar (null, bool, int, float, ...), from
+# the resolver's own table; "" is the empty scalar (null).
+_TYPED_FIRST = frozenset(YAML_LOADER.yaml_implicit_resolvers)
+_ANY_FIRST = None in _TYPED_FIRST  # a resolver for any first character: no shortcut then
+
+
+class _InventoryLoader(YAML_LOADER):
+    """The C loader asks this Python method for the tag of every node. A plain scalar whose
+    first character starts no YAML type (a name, `ssh`, a path: most of a fleet's values) is
+    a string without trying the type patterns, as the resolver would conclude after them."""
+
+    def resolve(self, kind, value, implicit):
+        if kind is ScalarNode and implicit[0] and value[:1] not in _TYPED_FIRST and not _ANY_FIRST:
+            return _YAML_STR_TAG
+        return super().resolve(kind, value, implicit)
 
 
 # -- telemetry settings ---------------------------------------------------------------------------
@@ -278,15 +304,33 @@ def _read_text(path: Path) -> str:
 def parse_inventory(text: str, path: Path) -> Inventory:
     """Validate inventory YAML `text`; `path` is only used in messages and `Inventory.path`."""
     where = str(path)
-    root = _compose_yaml(text, where)
-    if root is None:
-        raise InventoryError(f"{where}:1: inventory is empty; expected 'version: 1' and a 'devices' mapping")
-    return _InventoryParser(where).parse(root, path)
+    with _collector_paused():
+        root = _compose_yaml(text, where)
+        if root is None:
+            raise InventoryError(
+                f"{where}:1: inventory is empty; expected 'version: 1' and a 'devices' mapping"
+            )
+        return _InventoryParser(where).parse(root, path)
+
+
+@contextmanager
+def _collector_paused():
+    """Composing a large inventory allocates about ten objects per line (nodes, marks) and
+    frees none, so each pass of Python's cycle collector walks all of them: load time grew
+    with the square of the fleet (60k devices: minutes). Nothing here makes reference cycles
+    worth collecting; the collector resumes afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _compose_yaml(text: str, where: str) -> Optional[Node]:
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_InventoryLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
@@ -296,6 +340,70 @@ def _compose_yaml(text: str, where: str) -> Optional[Node]:
         ) from exc
     except yaml.YAMLError as exc:  # e.g. a control character: no line/column mark
         raise InventoryError(f"{where}: malformed YAML: {_one_line(str(exc))}") from exc
+    # An alias needs an anchor (&name): without an '&' anywhere there is nothing to count.
+    if root is not None and "&" in text:
+        _check_aliases(root, where)
+    return root
+
+
+def _check_aliases(root: Node, where: str) -> None:
+    """Refuses more than MAX_ALIASES alias uses, and any alias standing for more than
+    MAX_ALIAS_NODES nodes (a recursive one stands for infinitely many). Composing never expands
+    an alias (it is the anchored node object met again), but whatever expands the tree later
+    (a "billion laughs": a few hundred bytes of nested aliases) would take minutes and all
+    memory."""
+    repeated = _repeated_nodes(root) if not isinstance(root, ScalarNode) else []
+    if len(repeated) > MAX_ALIASES:
+        raise InventoryError(
+            f"{where}:{_line(repeated[MAX_ALIASES])}: more than {MAX_ALIASES} YAML aliases; "
+            "write the values out, or put shared settings in 'defaults'"
+        )
+    for node in {id(node): node for node in repeated}.values():
+        size = _expanded_size(node, MAX_ALIAS_NODES)
+        if size == math.inf:
+            raise InventoryError(f"{where}:{_line(node)}: the YAML anchor here is used inside itself")
+        if size > MAX_ALIAS_NODES:
+            raise InventoryError(
+                f"{where}:{_line(node)}: an alias of the YAML anchor here stands for more than "
+                f"{MAX_ALIAS_NODES} values; write the values out, or put shared settings in 'defaults'"
+            )
+
+
+def _repeated_nodes(root: Node) -> List[Node]:
+    """Every list or mapping met a second time, once per meeting: the alias uses that can
+    expand (an alias of a single value cannot; skipping values keeps this fast on a large
+    fleet). Each node is descended into once, so this is linear in the file, loops included."""
+    seen = set()
+    repeated = []
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:
+            repeated.append(node)
+            continue
+        seen.add(id(node))
+        items = (
+            [item for pair in node.value for item in pair] if node.__class__ is MappingNode else node.value
+        )
+        pending.extend(item for item in items if item.__class__ is not ScalarNode)
+    return repeated
+
+
+def _expanded_size(node: Node, limit: int) -> float:
+    """How many nodes `node` stands for with its aliases expanded; counting stops past `limit`.
+    Infinite when `node` is inside itself (a recursive alias)."""
+    count = 0
+    pending = [node]
+    while pending and count <= limit:
+        current = pending.pop()
+        if current is node and count:
+            return math.inf
+        count += 1
+        if isinstance(current, MappingNode):
+            pending.extend(item for pair in current.value for item in pair)
+        elif isinstance(current, SequenceNode):
+            pending.extend(current.value)
+    return count
 
 
 def _yaml_context(exc: yaml.MarkedYAMLError) -> str:
@@ -308,6 +416,8 @@ def _yaml_context(exc: yaml.MarkedYAMLError) -> str:
 
 # Field name -> (value, node the value came from, for line numbers).
 _Fields = Dict[str, Tuple[Any, Node]]
+# A device's checked fields as Device's keyword arguments, before its groups are merged.
+_DeviceValues = Dict[str, Any]
 
 
 class _InventoryParser:
@@ -321,10 +431,15 @@ class _InventoryParser:
         self.reject_unknown_keys(top, TOP_LEVEL_KEYS, "", "top-level key")
         self.check_version(top)
         defaults = self.parse_defaults(top)
-        devices = self.parse_devices(top, root, defaults)
-        declared_groups = self.parse_groups(top, devices)
-        groups = _merged_groups(devices, declared_groups)
-        devices = {name: replace(dev, groups=_groups_of(name, groups)) for name, dev in devices.items()}
+        # Each Device is made once, when its groups are known (a dataclasses.replace per device
+        # took a quarter of the load time of a large fleet).
+        found = self.parse_devices(top, root, defaults)
+        declared_groups = self.parse_groups(top, found)
+        groups = _merged_groups(found, declared_groups)
+        by_device = _groups_by_device(groups)
+        devices = {
+            name: Device(**{**values, "groups": by_device.get(name, ())}) for name, values in found.items()
+        }
         return Inventory(devices=devices, groups=groups, path=path)
 
     # -- errors ------------------------------------------------------------------------------
@@ -353,7 +468,7 @@ class _InventoryParser:
 
     def parse_devices(
         self, top: Dict[str, Tuple[Node, Node]], root: Node, defaults: _Fields
-    ) -> Dict[str, Device]:
+    ) -> Dict[str, _DeviceValues]:
         if "devices" not in top:
             self.fail(root, "missing required key 'devices' (a mapping of device name -> settings)")
         node = top["devices"][1]
@@ -366,7 +481,7 @@ class _InventoryParser:
         }
 
     def parse_groups(
-        self, top: Dict[str, Tuple[Node, Node]], devices: Dict[str, Device]
+        self, top: Dict[str, Tuple[Node, Node]], devices: Dict[str, _DeviceValues]
     ) -> Dict[str, List[str]]:
         if "groups" not in top:
             return {}
@@ -377,7 +492,7 @@ class _InventoryParser:
         }
 
     def group_members(
-        self, name: str, key_node: Node, value_node: Node, devices: Dict[str, Device]
+        self, name: str, key_node: Node, value_node: Node, devices: Dict[str, _DeviceValues]
     ) -> List[str]:
         context = f"group '{name}'"
         self.check_name(key_node, "group", "")
@@ -391,7 +506,7 @@ class _InventoryParser:
 
     # -- devices -----------------------------------------------------------------------------
 
-    def parse_device(self, name: str, key_node: Node, value_node: Node, defaults: _Fields) -> Device:
+    def parse_device(self, name: str, key_node: Node, value_node: Node, defaults: _Fields) -> _DeviceValues:
         context = f"device '{name}'"
         self.check_name(key_node, "device", "")
         own = self.device_fields(value_node, context, allowed=DEVICE_FIELDS)
@@ -402,7 +517,7 @@ class _InventoryParser:
         else:
             fields = {**defaults, **own}
             self.check_ssh_target(fields, key_node, context)
-        return self.device_from_fields(name, connection, fields, key_node)
+        return self.device_values(name, connection, fields, key_node)
 
     def connection_of(self, own: _Fields, defaults: _Fields, key_node: Node, context: str) -> str:
         fields = {**defaults, **own}
@@ -427,14 +542,14 @@ class _InventoryParser:
                 context,
             )
 
-    def device_from_fields(self, name: str, connection: str, fields: _Fields, key_node: Node) -> Device:
+    def device_values(self, name: str, connection: str, fields: _Fields, key_node: Node) -> _DeviceValues:
         values = {field_name: value for field_name, (value, _node) in fields.items()}
         values["connection"] = connection
         if connection == "local":
             # The local device runs the agent with this very interpreter unless told otherwise,
             # so that it finds the packages edgebench was installed with.
             values.setdefault("python", sys.executable)
-        return Device(name=name, source=self.source_of(key_node), **values)
+        return dict(values, name=name, source=self.source_of(key_node))
 
     def device_fields(self, node: Node, context: str, allowed: Iterable[str]) -> _Fields:
         """Check every field of a device (or of `defaults`) and convert its value."""
@@ -445,10 +560,10 @@ class _InventoryParser:
         return {key: (self.field_value(key, value, context), value) for key, (_k, value) in entries.items()}
 
     def check_field_name(self, key: str, key_node: Node, allowed: Tuple[str, ...], context: str) -> None:
+        if key in allowed:  # no allowed field looks like a password
+            return
         if _looks_like_password(key):
             self.fail(key_node, PASSWORD_MESSAGE, context)
-        if key in allowed:
-            return
         if key in DEVICE_ONLY_FIELDS:
             self.fail(
                 key_node, f"field '{key}' names one machine; set it on each device, not in defaults", context
@@ -488,6 +603,8 @@ class _InventoryParser:
         return entries
 
     def key(self, node: Node, context: str) -> str:
+        if node.tag == _YAML_STR_TAG and isinstance(node, ScalarNode):
+            return node.value  # a name: what nearly every key is
         if node.tag == _YAML_MERGE_TAG:
             self.fail(
                 node, "YAML merge keys ('<<') are not supported; use 'defaults' for shared settings", context
@@ -622,20 +739,25 @@ def _without_ssh_fields(fields: _Fields) -> _Fields:
     return {name: value for name, value in fields.items() if name not in SSH_ONLY_FIELDS}
 
 
-def _merged_groups(devices: Dict[str, Device], declared: Dict[str, List[str]]) -> Dict[str, List[str]]:
-    """Top-level groups united with each device's own `groups`, members in inventory order."""
-    group_names = list(declared) + [group for device in devices.values() for group in device.groups]
-    merged: Dict[str, List[str]] = {}
-    for group in dict.fromkeys(group_names):
-        members = set(declared.get(group, ())) | {
-            name for name, dev in devices.items() if group in dev.groups
-        }
-        merged[group] = [name for name in devices if name in members]
-    return merged
+def _merged_groups(devices: Dict[str, _DeviceValues], declared: Dict[str, List[str]]) -> Dict[str, List[str]]:
+    """Top-level groups united with each device's own `groups`, members in inventory order.
+    One pass over the devices (not one per group): a fleet of 60k devices in thousands of
+    groups loads in seconds."""
+    members: Dict[str, set] = {group: set(names) for group, names in declared.items()}
+    for name, values in devices.items():
+        for group in values.get("groups", ()):
+            members.setdefault(group, set()).add(name)
+    order = {name: index for index, name in enumerate(devices)}
+    return {group: sorted(names, key=order.__getitem__) for group, names in members.items()}
 
 
-def _groups_of(device_name: str, groups: Dict[str, List[str]]) -> Tuple[str, ...]:
-    return tuple(group for group, members in groups.items() if device_name in members)
+def _groups_by_device(groups: Dict[str, List[str]]) -> Dict[str, Tuple[str, ...]]:
+    """Device name -> every group it is in, in the order of `groups`."""
+    found: Dict[str, List[str]] = {}
+    for group, members in groups.items():
+        for name in members:
+            found.setdefault(name, []).append(group)
+    return {name: tuple(names) for name, names in found.items()}
 
 
 def _without_repeats(devices: List[Device]) -> List[Device]:

@@ -6,13 +6,16 @@ import inspect
 import math
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import UserError
 
-SHAPE = re.compile(r"^([^=]+)=(\d+(?:x\d+)*)$")
+# name=1x3x32x32, at most 9 digits a dimension (a longer one is a typo; MAX_DIMENSION says so).
+SHAPE = re.compile(r"^([^=]+)=(\d{1,9}(?:x\d{1,9})*)$")
+MAX_DIMENSION = 65536
 DEFAULT_COOLDOWN_TIMEOUT_S = 600.0
 
 
@@ -27,62 +30,109 @@ def parse_optional_list(text: str) -> list:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+# The largest value of each integer option: beyond it a value is a typo, not a wish, and an
+# SQLite INTEGER (8 bytes) or the agent's own types (a numpy seed, a thread count) would
+# overflow later, with a sweep already stored. Options not named here: MAX_INT.
+MAX_INT = 2**31 - 1
+MAXIMUM = {
+    "--batch": 65536,
+    "--threads": 1024,
+    "--parallel": 1024,
+    "--retries": 100,
+    "--repeats": 1000,
+    "--seed": 2**32 - 1,  # numpy's RandomState on the device takes no more
+    "--nvpmodel": 255,
+    "COUNT": 254,  # simulated devices: with --netns, device N is 10.231.N.2
+}
+# Seconds: a timed window or a wait of more than a day is a mistake (and threading.Timer
+# refuses values near the float maximum).
+MAX_SECONDS = 86400.0
+MAX_CELSIUS = 200.0  # --cooldown-c: above any thermal zone's trip point
+
+
+def check_int(value: int, option: str, minimum: int) -> int:
+    maximum = MAXIMUM.get(option, MAX_INT)
+    if not minimum <= value <= maximum:
+        raise UserError(
+            "%s: must be an integer from %d to %d, got %s" % (option, minimum, maximum, _shown(value))
+        )
+    return value
+
+
+def _shown(value) -> str:
+    # str() of an integer of more than 4300 digits raises; say what it is instead.
+    return str(value) if abs(value) < 10**30 else "a number of more than 30 digits"
+
+
 def check_batches(batches) -> list:
-    for b in batches:
-        if b < 1:
-            raise UserError("--batch: batch size must be >= 1, got %d" % b)
-    return list(batches)
+    return [check_int(b, "--batch", 1) for b in batches]
 
 
 def parse_batches(text: str) -> list:
     values = []
     for part in parse_list(text, "--batch"):
         if not re.fullmatch(r"-?\d+", part):
-            raise UserError("--batch: not an integer: %r (example: --batch 1,8)" % part)
+            raise UserError("--batch: not an integer: %r (example: --batch 1,8)" % part[:40])
+        digits = len(part.lstrip("-"))
+        if digits > 12:  # out of range whatever it is; int() of thousands of digits would raise
+            raise UserError(
+                "--batch: must be an integer from 1 to %d, got a %d-digit number"
+                % (MAXIMUM["--batch"], digits)
+            )
         values.append(int(part))
     return check_batches(values)
 
 
 def check_positive(value: int, option: str) -> int:
-    if value < 1:
-        raise UserError("%s: must be >= 1, got %d" % (option, value))
-    return value
+    return check_int(value, option, 1)
 
 
 def check_non_negative(value: int, option: str) -> int:
-    if value < 0:
-        raise UserError("%s: must be >= 0, got %d" % (option, value))
-    return value
+    return check_int(value, option, 0)
+
+
+def repeats(value, quick: bool) -> int:
+    """--repeats: runs per cell; by default DEFAULT_REPEATS, or 1 under --quick."""
+    from .sweep.plan import DEFAULT_REPEATS
+
+    if value is None:
+        return 1 if quick else DEFAULT_REPEATS
+    return check_int(value, "--repeats", 1)
+
+
+def check_seed(seed: int) -> int:
+    return check_int(seed, "--seed", 0)
 
 
 def check_threads(threads):
-    if threads is not None and threads < 1:
-        raise UserError("--threads: must be >= 1, got %d" % threads)
-    return threads
+    return threads if threads is None else check_int(threads, "--threads", 1)
+
+
+def check_seconds(value: float, option: str) -> float:
+    """A duration: finite, from 0 to MAX_SECONDS (NaN and the infinities refused)."""
+    if not (math.isfinite(value) and 0 <= value <= MAX_SECONDS):
+        raise UserError("%s: must be a number of seconds from 0 to %g, got %s" % (option, MAX_SECONDS, value))
+    return float(value)
 
 
 def timing_overrides(min_iters, min_seconds, warmup) -> dict:
     """Only what the user set: the agent fills the rest from its defaults (or --quick)."""
     overrides = {}
     if min_iters is not None:
-        if min_iters < 1:
-            raise UserError("--min-iters: must be >= 1, got %d" % min_iters)
-        overrides["min_iters"] = min_iters
+        overrides["min_iters"] = check_int(min_iters, "--min-iters", 1)
     if min_seconds is not None:
-        if min_seconds < 0:
-            raise UserError("--min-seconds: must be >= 0, got %g" % min_seconds)
-        overrides["min_s"] = min_seconds
+        overrides["min_s"] = check_seconds(min_seconds, "--min-seconds")
         overrides["max_s"] = max(min_seconds * 4, 120.0)
     if warmup is not None:
-        if warmup < 0:
-            raise UserError("--warmup: must be >= 0, got %d" % warmup)
-        overrides["warmup_iters"] = warmup
+        overrides["warmup_iters"] = check_int(warmup, "--warmup", 0)
     return overrides
 
 
-def _finite(value: float, option: str) -> float:
-    if not math.isfinite(value) or value <= 0:
-        raise UserError("%s: must be a finite number above 0, got %s" % (option, value))
+def _finite(value: float, option: str, maximum: float) -> float:
+    if not (math.isfinite(value) and 0 < value <= maximum):
+        raise UserError(
+            "%s: must be a finite number above 0 and at most %g, got %s" % (option, maximum, value)
+        )
     return float(value)
 
 
@@ -90,18 +140,17 @@ def conditions(cooldown_c, cooldown_timeout, pin_clocks: bool, nvpmodel) -> dict
     """--cooldown-c / --cooldown-timeout / --pin-clocks / --nvpmodel as the Settings fields
     (and job keys) cooldown_c, cooldown_timeout_s, pin_clocks, nvpmodel_mode."""
     if cooldown_c is not None:
-        _finite(cooldown_c, "--cooldown-c")
+        _finite(cooldown_c, "--cooldown-c", MAX_CELSIUS)
     if cooldown_timeout is not None:
         if cooldown_c is None:
             raise UserError("--cooldown-timeout: only with --cooldown-c T (the temperature to wait for)")
-        _finite(cooldown_timeout, "--cooldown-timeout")
+        _finite(cooldown_timeout, "--cooldown-timeout", MAX_SECONDS)
     if nvpmodel is not None:
         if not pin_clocks:
             raise UserError(
                 "--nvpmodel: only with --pin-clocks (the power mode is set while clocks are pinned)"
             )
-        if nvpmodel < 0:
-            raise UserError("--nvpmodel: a Jetson power mode is >= 0, got %d" % nvpmodel)
+        check_int(nvpmodel, "--nvpmodel", 0)
     return {
         "cooldown_c": None if cooldown_c is None else float(cooldown_c),
         "cooldown_timeout_s": DEFAULT_COOLDOWN_TIMEOUT_S
@@ -117,10 +166,10 @@ def parse_shapes(items) -> dict:
     for item in items:
         match = SHAPE.match(item)
         if not match:
-            raise UserError("--shape: expected name=1x3x32x32, got %r" % item)
+            raise UserError("--shape: expected name=1x3x32x32, got %r" % item[:80])
         dims = [int(d) for d in match.group(2).split("x")]
-        if any(d < 1 for d in dims):
-            raise UserError("--shape: dimensions must be >= 1 in %r" % item)
+        if any(not 1 <= d <= MAX_DIMENSION for d in dims):
+            raise UserError("--shape: dimensions must be from 1 to %d in %r" % (MAX_DIMENSION, item))
         shapes[match.group(1)] = dims
     return shapes
 
@@ -131,14 +180,38 @@ def check_choice(value: str, choices, option: str) -> str:
     return value
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write beside the target and rename: a failed write never leaves half a file."""
+def write_atomically(path: Path, data, option: str = "--out") -> Path:
+    """Writes a file edgebench makes (a report, an export): into a temporary file beside the
+    target, then renamed over it, so a failed write leaves neither half a file nor the
+    temporary one. A str is written as UTF-8. Mistakes name `option` and the path."""
     path = Path(path)
-    if not path.parent.exists():
-        raise UserError("--out: folder does not exist: %s" % path.parent)
-    tmp = path.with_name(".%s.tmp-%d" % (path.name, os.getpid()))
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    if path.is_dir():
+        raise UserError("%s: %s is a folder; give a file name in it" % (option, path))
+    if not path.parent.is_dir():
+        raise UserError("%s: folder does not exist: %s" % (option, path.parent))
+    data = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=".%s." % path.name, suffix=".tmp", dir=str(path.parent))
+    except OSError as exc:
+        raise UserError("%s: cannot write in %s: %s" % (option, path.parent, exc.strerror or exc)) from None
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide a report from the rest of the team
+        os.replace(temporary, path)
+    except BaseException as exc:
+        _remove_quietly(temporary)
+        if isinstance(exc, OSError):
+            raise UserError("%s: cannot write %s: %s" % (option, path, exc.strerror or exc)) from None
+        raise
+    return path
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 @dataclass(frozen=True)

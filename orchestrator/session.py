@@ -63,6 +63,8 @@ class AgentSession:
 
     def _expect(self, record_type: str, timeout: float) -> dict:
         record = self._next_record(timeout)
+        if record["type"] == "error" and record.get("error"):
+            raise DeviceError(record["error"])  # the agent's own one-line reason
         if record["type"] != record_type:
             raise DeviceError(
                 "expected %s from agent, got %s: %s" % (record_type, record["type"], record.get("error", ""))

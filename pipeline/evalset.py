@@ -9,12 +9,13 @@ attributes, and deflates (digits and photos compress well).
 from __future__ import annotations
 
 import io
-import os
 import zipfile
 from pathlib import Path
 from typing import Tuple
 
 import numpy as np
+
+from edgebench.orchestrator.options import write_atomically
 
 EVAL_SET_SUFFIX = ".eval.npz"
 DEFAULT_EVAL_SAMPLES = 1000
@@ -56,12 +57,7 @@ def eval_set_bytes(x: np.ndarray, y: np.ndarray) -> bytes:
 
 
 def write_eval_set(path: Path, x: np.ndarray, y: np.ndarray) -> Path:
-    path = Path(path)
-    data = eval_set_bytes(x, y)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
-    return path
+    return write_atomically(Path(path), eval_set_bytes(x, y), option="--out")
 
 
 def read_eval_set(path: Path) -> Tuple[np.ndarray, np.ndarray]:

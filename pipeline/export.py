@@ -19,6 +19,8 @@ import onnx
 import torch
 from torch import nn
 
+from edgebench.orchestrator.options import write_atomically
+
 from .architectures import FinalExit
 from .cards import CardFacts, render_card
 from .evalset import EVAL_SET_SUFFIX, write_eval_set
@@ -120,9 +122,7 @@ def publish_model(
             "edgebench.normalization": story.normalization,
         },
     )
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_bytes(model.SerializeToString())
-    os.replace(temporary, path)
+    write_atomically(path, model.SerializeToString(), option="--out")
     size = path.stat().st_size
     input_dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     output_dims = [d.dim_param or d.dim_value for d in model.graph.output[0].type.tensor_type.shape.dim]
@@ -153,5 +153,5 @@ def publish_model(
         how_made=list(story.how_made),
     )
     card = path.with_suffix(".md")
-    card.write_text(render_card(facts), encoding="utf-8")
+    write_atomically(card, render_card(facts), option="--out")
     return PublishedModel(path, card, eval_path, params, macs, size, precision, top1)

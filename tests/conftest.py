@@ -84,12 +84,13 @@ def workspace(tmp_path, monkeypatch):
         db_url = env["EDGEBENCH_DB"]
 
         @staticmethod
-        def edgebench(*args, check=False):
-            """Runs the installed CLI in a subprocess; returns CompletedProcess (text)."""
+        def edgebench(*args, check=False, env=None):
+            """Runs the installed CLI in a subprocess; returns CompletedProcess (text). `env`:
+            variables set for this run only."""
             proc = subprocess.run(
                 [sys.executable, "-m", "edgebench.orchestrator.cli", *map(str, args)],
                 cwd=tmp_path,
-                env=dict(os.environ, COLUMNS="200", **THREAD_ENV),
+                env=dict(os.environ, COLUMNS="200", **THREAD_ENV, **(env or {})),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -112,6 +113,7 @@ INTEGRATION_MODULES = {
     "test_fabric_transport.py",
     "test_end_to_end.py",
     "test_cli_errors.py",
+    "test_bad_inputs.py",
     "test_throttle_acceptance.py",
     "test_pipeline_build.py",
     "test_pipeline_export_quantize.py",

@@ -94,6 +94,8 @@ def test_run_and_sweep_list_every_shared_option_once(command):
         "--quick",
         "--perf",
         "--no-accuracy",
+        "--repeats",
+        "--seed",
         "--min-iters",
         "--min-seconds",
         "--warmup",

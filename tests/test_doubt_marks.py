@@ -43,6 +43,7 @@ CLEAN = {
 THROTTLE_REASON = "get_throttled 0x50000 -> 0x50005 during the window"
 
 DOCUMENTED_COLUMNS = RESULT_COLUMNS + [
+    "run",
     "latency_p50_per_sample_ms",
     "latency_min_ms",
     "latency_max_ms",
@@ -66,16 +67,42 @@ DOCUMENTED_COLUMNS = RESULT_COLUMNS + [
     "error",
     "created_at",
     "finished_at",
+    "runs",
+    "latency_p50_runs_ms",
+    "latency_p50_runs_ci95_low_ms",
+    "latency_p50_runs_ci95_high_ms",
+    "latency_p90_runs_ms",
+    "latency_p90_runs_ci95_low_ms",
+    "latency_p90_runs_ci95_high_ms",
+    "latency_p99_runs_ms",
+    "latency_p99_runs_ci95_low_ms",
+    "latency_p99_runs_ci95_high_ms",
+    "power_mw_runs",
+    "power_mw_runs_ci95_low",
+    "power_mw_runs_ci95_high",
+    "energy_mj_runs",
+    "energy_mj_runs_ci95_low",
+    "energy_mj_runs_ci95_high",
+    "accuracy_runs",
+    "runs_spread",
+    "runs_unstable",
+    "unstable_reason",
+    "busy",
+    "busy_reason",
+    "other_cpu_cores",
+    "loadavg_before",
+    "loadavg_after",
 ]
 
 
-def store_trial(store, device="nano01", batch=1, replace=None, **metrics):
-    """One ok trial through Store.ingest; `replace` swaps the whole metric dict (an old agent)."""
+def store_trial(store, device="nano01", batch=1, replace=None, sweep_id=None, run=1, runs=1, **metrics):
+    """One ok trial through Store.ingest, in a sweep of its own unless `sweep_id` is given;
+    `replace` swaps the whole metric dict (an old agent)."""
     dev = Device(name=device, connection="local")
     store.upsert_device(dev)
     store.upsert_model(MODEL)
-    sweep_id = store.create_sweep({"quick": True})
-    trial_id = store.create_trial(sweep_id, Cell(dev, MODEL, "onnxruntime", batch), {})
+    sweep_id = sweep_id or store.create_sweep({"quick": True})
+    trial_id = store.create_trial(sweep_id, Cell(dev, MODEL, "onnxruntime", batch, run=run, runs=runs), {})
     sent = replace if replace is not None else dict(CLEAN, **metrics)
     for record in (
         make_record("trial_start", trial_id=trial_id, agent_version="9.9"),
@@ -133,6 +160,65 @@ def test_results_csv_has_the_documented_columns_in_order(workspace):
     )
     assert clean["latency_p50_ms"] == 8.0 and clean["latency_p50_per_sample_ms"] == 2.0  # per call / batch 4
     assert clean["energy_reliable"] == True and clean["throttled"] == False  # noqa: E712
+    assert (doubtful["run"], doubtful["runs"], doubtful["runs_unstable"]) == (1, 1, True)  # one shaky run
+    assert doubtful["unstable_reason"] == "one run, its own spread is above 10% of its median"
+    assert clean["latency_p50_runs_ms"] == 8.0 and pd.isna(clean["latency_p50_runs_ci95_low_ms"])
+
+
+def store_three_runs(store, device="nano01", busy_run=None):
+    """A cell measured in 3 runs of one sweep: medians 2.0, 2.2, 2.1 ms (mean 2.1, s 0.1)."""
+    sweep_id = store.create_sweep({"repeats": 3})
+    for run, p50 in ((1, 2.0), (2, 2.2), (3, 2.1)):
+        busy = {"busy": run == busy_run, "other_cpu_cores": 1.8 if run == busy_run else 0.02}
+        busy["busy_reason"] = "other processes used 1.80 CPU cores" if run == busy_run else None
+        store_trial(store, device=device, sweep_id=sweep_id, run=run, runs=3, latency_p50_ms=p50, **busy)
+    return sweep_id
+
+
+# t(2 df) = 4.302653: 2.1 -+ 4.302653 * 0.1 / sqrt(3)
+RUNS_LOW, RUNS_HIGH = 2.1 - 0.248414, 2.1 + 0.248414
+
+
+def test_results_csv_carries_the_runs_and_their_interval(workspace):
+    store = Store(workspace.db_url)
+    store_three_runs(store)
+    store.close()
+    text = workspace.edgebench("results", "--format", "csv", check=True).stdout
+    frame = pd.read_csv(io.StringIO(text))
+    assert sorted(frame["run"]) == [1, 2, 3] and list(frame["runs"]) == [3, 3, 3]
+    assert sorted(frame["latency_p50_ms"]) == [2.0, 2.1, 2.2]  # each run's own median stays
+    for _, row in frame.iterrows():
+        assert row["latency_p50_runs_ms"] == pytest.approx(2.1)
+        assert row["latency_p50_runs_ci95_low_ms"] == pytest.approx(RUNS_LOW, abs=1e-6)
+        assert row["latency_p50_runs_ci95_high_ms"] == pytest.approx(RUNS_HIGH, abs=1e-6)
+        assert row["runs_spread"] == pytest.approx(0.1 / 2.1) and row["runs_unstable"] == False  # noqa: E712
+    table = workspace.edgebench("results", check=True).stdout
+    assert "1/3" in table and "2/3" in table and "3/3" in table
+
+
+def test_a_busy_run_flags_its_cell_in_results_and_tables(store):
+    store_three_runs(store, device="nano01", busy_run=2)
+    frame = results_frame(store)
+    assert list(frame["runs_unstable"]) == [True] * 3
+    assert frame["unstable_reason"].iloc[0] == "run 2: device busy (other processes used 1.80 CPU cores)"
+    busy = frame[frame["run"] == 2].iloc[0]
+    assert busy["busy"] == True and busy["other_cpu_cores"] == 1.8  # noqa: E712
+    md = t.render(t.device_table(frame), "markdown")
+    assert cells_of(md, 0)[header_of(md).index("Latency (ms)")] == "2.10 ± 0.25 (3 runs)†"
+    assert "nano01: run 2: device busy (other processes used 1.80 CPU cores)" in md
+
+
+def test_a_three_run_cell_shows_its_interval_and_the_csv_table_its_columns(store):
+    store_three_runs(store)
+    table = t.device_table(results_frame(store))
+    md = t.render(table, "markdown")
+    assert cells_of(md, 0)[header_of(md).index("Latency (ms)")] == "2.10 ± 0.25 (3 runs)"
+    assert "Latency ±: 95% t interval over the runs' medians (between-run spread), 3 runs per cell" in md
+    assert "†" not in md  # spread 4.8% of the median: under the 5% threshold
+    parsed = pd.read_csv(io.StringIO(t.render(table, "csv")), comment="#")
+    row = parsed.iloc[0]
+    assert (row["Runs"], row["Latency (ms)"]) == (3, 2.1)
+    assert (row["Latency CI95 low (ms)"], row["Latency CI95 high (ms)"]) == (1.85, 2.35)
 
 
 def test_a_trial_from_an_older_agent_has_null_in_the_new_columns(store):
@@ -175,13 +261,18 @@ def test_device_table_marks_each_doubt_with_a_footnote(doubtful_frame):
     assert clean[0] == "a_clean" and not any(m in "".join(clean) for m in "†‡§")
     assert throttled[0] == "b_throttled§"  # the lead cell stands for the whole row
     assert energy[col["Power (mW)"]] == "4200‡" and energy[col["Energy (mJ/inf)"]] == "8.40‡"
-    assert energy[col["Latency (ms)"]] == "2.00"
-    assert unstable[col["Latency (ms)"]] == "2.00†" and unstable[col["Power (mW)"]] == "4200"
+    assert energy[col["Latency (ms)"]] == "2.00 (1 run)"
+    assert unstable[col["Latency (ms)"]] == "2.00 (1 run)†" and unstable[col["Power (mW)"]] == "4200"
 
     notes = md.split("\n\n")[1:]
     assert any(n.startswith("§ Throttled") and "b_throttled: " + THROTTLE_REASON in n for n in notes)
     assert any(n.startswith("‡ Energy unreliable") for n in notes)
-    assert any(n.startswith("† Latency unstable") for n in notes)
+    assert any(
+        n.startswith("† Latency unstable")
+        and "d_unstable: one run, its own spread is above 10% of its median" in n
+        for n in notes
+    )
+    assert not any(n.startswith("Latency ±") for n in notes)  # one run per cell: no interval
 
 
 def test_accuracy_cell_shows_its_wilson_interval(doubtful_frame):
@@ -198,7 +289,7 @@ def test_every_format_marks_and_explains(doubtful_frame):
     assert r"b\_throttled\textsuperscript{\S}" in latex and r"4200\textsuperscript{\ddag}" in latex
     assert r"97.8 $\pm$ 1.1" in latex and r"\textsuperscript{\S} Throttled" in latex
     html = t.render(table, "html")
-    assert "<td>b_throttled§</td>" in html and "<td>4200‡</td>" in html and "<td>2.00†</td>" in html
+    assert "<td>b_throttled§</td>" in html and "<td>4200‡</td>" in html and "<td>2.00 (1 run)†</td>" in html
     assert '<p class="note">§ Throttled' in html
     assert "§" in t.render(t.model_table(doubtful_frame), "markdown")
 
@@ -207,7 +298,10 @@ def test_csv_table_keeps_numbers_plain_and_adds_flag_columns(doubtful_frame):
     text = t.render(t.device_table(doubtful_frame), "csv")
     assert not any(mark in line for line in text.splitlines() if not line.startswith("#") for mark in "†‡§±")
     parsed = pd.read_csv(io.StringIO(text), comment="#")
-    assert list(parsed.columns[-5:]) == [
+    assert list(parsed.columns[-8:]) == [
+        "Runs",
+        "Latency CI95 low (ms)",
+        "Latency CI95 high (ms)",
         "Accuracy CI95 low (%)",
         "Accuracy CI95 high (%)",
         "Latency unstable",
@@ -230,7 +324,8 @@ def test_latency_says_per_call_and_per_sample_when_a_batch_is_above_1(store):
     assert "Latency (ms)" not in header
     call, sample = header.index("Latency (ms/call)"), header.index("Latency (ms/sample)")
     batch8 = cells_of(md, 1)
-    assert batch8[header.index("Batch")] == "8" and (batch8[call], batch8[sample]) == ("10.0", "1.25")
+    assert batch8[header.index("Batch")] == "8"
+    assert (batch8[call], batch8[sample]) == ("10.0 (1 run)", "1.25 (1 run)")
 
 
 def test_batch_1_everywhere_keeps_latency_ms(store):

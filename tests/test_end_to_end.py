@@ -157,6 +157,8 @@ def start_run_with_one_retry(workspace):
         str(MODELS / "dws_cnn.onnx"),
         "--min-seconds",
         "3",
+        "--repeats",
+        "1",
         "--warmup",
         "3",
         "--retries",

@@ -49,31 +49,77 @@ def frame(*rows):
 # ---------------------------------------------------------------- selection
 
 
-def test_latest_successful_trial_per_cell_wins():
+def test_the_latest_sweep_with_an_ok_run_of_a_cell_wins():
     df = frame(
         trial(trial_id=1, latency_p50_ms=20.0, finished_at="2024-05-01T10:00:00Z"),
-        trial(trial_id=2, latency_p50_ms=10.0, finished_at="2024-05-02T10:00:00Z"),
+        trial(trial_id=2, sweep_id="s2", latency_p50_ms=10.0, finished_at="2024-05-02T10:00:00Z"),
         trial(trial_id=3, latency_p50_ms=99.0, status="failed", finished_at="2024-05-03T10:00:00Z"),
         trial(trial_id=4, device="rpi4", finished_at="2024-05-01T09:00:00Z"),
     )
-    latest = t.latest_successful(df)
-    assert sorted(latest["trial_id"]) == [2, 4]
+    latest = t.cell_rows(df)
+    assert sorted(zip(latest["device"], latest["sweep_id"])) == [("jetson_nano", "s2"), ("rpi4", "s1")]
     table = t.device_table(df)
     assert list(table["Device"]) == ["jetson_nano", "rpi4"]
-    assert table.loc[0, "Latency (ms)"] == pytest.approx(10.0)
+    assert table.loc[0, "Latency (ms)"] == pytest.approx(10.0)  # the latest sweep of the cell
 
 
-def test_latest_successful_mixed_datetime_and_string():
+def test_a_cells_runs_in_its_latest_sweep_give_the_median_of_their_medians():
     df = frame(
-        trial(trial_id=1, finished_at=datetime(2024, 5, 2, tzinfo=timezone.utc)),
-        trial(trial_id=2, finished_at="2024-05-01T23:00:00+00:00"),
+        trial(trial_id=1, sweep_id="old", latency_p50_ms=50.0, finished_at="2024-05-01T10:00:00Z"),
+        trial(trial_id=2, sweep_id="old", latency_p50_ms=51.0, finished_at="2024-05-01T10:01:00Z"),
+        trial(trial_id=3, run=1, latency_p50_ms=10.0, power_mw=4000.0, finished_at="2024-05-02T10:00:00Z"),
+        trial(trial_id=4, run=2, latency_p50_ms=12.0, power_mw=4200.0, finished_at="2024-05-02T10:01:00Z"),
+        trial(trial_id=5, run=3, latency_p50_ms=11.0, power_mw=4100.0, finished_at="2024-05-02T10:02:00Z"),
+        trial(trial_id=6, run=4, status="failed", latency_p50_ms=None, finished_at="2024-05-03T10:00:00Z"),
     )
-    assert list(t.latest_successful(df)["trial_id"]) == [1]
+    table = t.device_table(df)
+    assert len(table) == 1 and table.loc[0, "Latency (ms)"] == pytest.approx(11.0)
+    assert table.loc[0, "Power (mW)"] == pytest.approx(4100.0)
+    cells = md_cells(t.render(table, "markdown"), 0)
+    # mean 11, s 1, t(2 df) 4.303: half-width 4.303 / sqrt(3) = 2.48; runs 1..3 spread 1/11,
+    # above 5% of their median: unstable (†), with the reason under the table
+    assert cells[2] == "11.0 ± 2.5 (3 runs)†" and cells[3] == "4100 ± 248 (3 runs)"
+    notes = t.render(table, "markdown").split("\n\n")[1:]
+    assert any(
+        n.startswith("Latency ±: 95% t interval over the runs' medians") and "3 runs per cell" in n
+        for n in notes
+    )
+    assert any(n.startswith("† Latency unstable") and "jetson_nano: runs disagree: " in n for n in notes)
 
 
-def test_latest_successful_no_ok_rows_is_empty():
+def md_cells(markdown: str, row: int) -> list:
+    return [c.strip() for c in markdown.splitlines()[2 + row].strip("|").split("|")]
+
+
+def test_csv_table_has_runs_and_the_latency_interval_per_call():
+    df = frame(
+        trial(trial_id=1, run=1, batch=4, latency_p50_ms=40.0),
+        trial(trial_id=2, run=2, batch=4, latency_p50_ms=40.4),
+        trial(trial_id=3, run=3, batch=4, latency_p50_ms=40.2),
+        trial(trial_id=4, device="rpi4", latency_p50_ms=12.34),
+    )
+    parsed = pd.read_csv(io.StringIO(t.render(t.device_table(df), "csv")), comment="#").set_index("Device")
+    assert list(parsed.columns[-3:]) == ["Runs", "Latency CI95 low (ms)", "Latency CI95 high (ms)"]
+    nano = parsed.loc["jetson_nano"]
+    assert (nano["Runs"], nano["Latency (ms/call)"], nano["Latency (ms/sample)"]) == (3, 40.2, 10.1)
+    assert (nano["Latency CI95 low (ms)"], nano["Latency CI95 high (ms)"]) == (39.7, 40.7)  # 40.2 ± 0.497
+    assert parsed.loc["rpi4", "Runs"] == 1 and pd.isna(parsed.loc["rpi4", "Latency CI95 low (ms)"])
+    md = t.render(t.device_table(df), "markdown")
+    assert md_cells(md, 0)[3:5] == ["40.2 ± 0.5 (3 runs)", "10.1 ± 0.1 (3 runs)"]
+    assert md_cells(md, 1)[3:5] == ["12.3 (1 run)", "12.3 (1 run)"]
+
+
+def test_latest_sweep_with_mixed_datetime_and_string_finish_times():
+    df = frame(
+        trial(trial_id=1, sweep_id="s2", finished_at=datetime(2024, 5, 2, tzinfo=timezone.utc)),
+        trial(trial_id=2, sweep_id="s1", finished_at="2024-05-01T23:00:00+00:00"),
+    )
+    assert list(t.cell_rows(df)["sweep_id"]) == ["s2"]
+
+
+def test_no_ok_rows_is_an_empty_table():
     df = frame(trial(status="failed"))
-    assert t.latest_successful(df).empty
+    assert t.cell_rows(df).empty
     assert t.device_table(df).empty
 
 
@@ -151,7 +197,7 @@ def test_missing_power_is_dash_in_markdown_and_empty_in_csv():
     csv = t.render(table, "csv")
     parsed = pd.read_csv(io.StringIO(csv))
     assert pd.isna(parsed.loc[0, "Power (mW)"]) and pd.isna(parsed.loc[0, "Memory (MB)"])
-    assert csv.splitlines()[1] == "jetson_nano,90.1,12.3,,,,13.60"
+    assert csv.splitlines()[1] == "jetson_nano,90.1,12.3,,,,13.60,1,,"  # 1 run: no interval
 
     html = t.render(table, "html")
     assert "<td>\u2013</td>" in html
@@ -171,7 +217,7 @@ def test_number_formatting():
         trial(device="c", latency_p50_ms=12.34),
     )
     lines = t.render(t.device_table(df), "csv").splitlines()
-    assert lines[1] == "a,90.1,0.412,1235,0.533,210.4,13.60"
+    assert lines[1] == "a,90.1,0.412,1235,0.533,210.4,13.60,1,,"
     assert lines[2].split(",")[2] == "210"
     assert lines[3].split(",")[2] == "12.3"
 

@@ -2,6 +2,8 @@
 
 import sqlite3
 
+import pytest
+
 from edgebench.agent.protocol import make_record
 from edgebench.orchestrator.inventory import Device
 from edgebench.orchestrator.modelinfo import inspect_model
@@ -127,3 +129,70 @@ def test_doubts_and_conditions_come_back_from_what_the_agent_sent(tmp_path):
     series = trial_telemetry(store, trial_id)
     assert (series["energy_reliable"], series["power_samples"], series["throttled"]) == (False, 6, True)
     assert trial_conditions(store, trial_id) == {"requested": settings, "applied": applied}
+
+
+# -- opening a store with care (store/db.py) -----------------------------------------------
+def _beside(path) -> list:
+    return sorted(p.name for p in path.parent.iterdir())
+
+
+def test_a_damaged_store_is_named_and_nothing_is_made_beside_it(tmp_path):
+    from edgebench.orchestrator.store.db import StoreError
+
+    store = make_store(tmp_path)
+    new_trial(store)
+    store.close()
+    store_file = tmp_path / "r.db"
+    data = store_file.read_bytes()
+    before = _beside(store_file)
+    # A page overwritten in the middle: the header still promises the right size.
+    middle = len(data) // 2 // 4096 * 4096
+    store_file.write_bytes(data[:middle] + b"\xff" * 4096 + data[middle + 4096 :])
+    with pytest.raises(StoreError, match="r.db is damaged"):
+        Store("sqlite:///%s" % store_file, create=False)
+    store_file.write_bytes(data[: len(data) // 2])
+    with pytest.raises(StoreError, match=r"r.db is damaged \(\d+ bytes, its header says \d+"):
+        Store("sqlite:///%s" % store_file)
+    assert _beside(store_file) == before  # no -wal, -shm or -journal left
+
+
+def test_a_store_in_a_read_only_folder_is_read_as_it_is(tmp_path, monkeypatch):
+    """As root a folder is never read-only: the check is faked, SQLite's side is real."""
+    from edgebench.orchestrator.store import db
+    from edgebench.orchestrator.store.db import StoreError
+
+    store = make_store(tmp_path)
+    new_trial(store)
+    store.close()
+    monkeypatch.setattr(db, "_writable", lambda path: False)
+    before = _beside(tmp_path / "r.db")
+    reader = Store("sqlite:///%s" % (tmp_path / "r.db"), create=False)
+    assert len(results_frame(reader)) == 1
+    reader.close()
+    with pytest.raises(StoreError, match="r.db cannot be written here"):
+        Store("sqlite:///%s" % (tmp_path / "r.db"))
+    with pytest.raises(StoreError, match="cannot create results store .*new.db: .* is not writable"):
+        Store("sqlite:///%s" % (tmp_path / "sub" / "new.db"))
+    assert _beside(tmp_path / "r.db") == before
+
+
+def test_a_lock_held_past_the_busy_timeout_is_one_line_and_later_writes_do_not_wait(tmp_path, monkeypatch):
+    from edgebench.orchestrator.store.db import StoreLocked
+
+    store = make_store(tmp_path)
+    monkeypatch.setenv("EDGEBENCH_DB_BUSY_S", "0")
+    waiting = Store("sqlite:///%s" % (tmp_path / "r.db"))  # opened while the store is free
+    holder = sqlite3.connect(str(tmp_path / "r.db"), isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreLocked) as caught:
+            waiting.create_sweep({"quick": True})
+        message = str(caught.value)
+        assert "r.db stayed locked" in message and "edgebench sweep --resume" in message
+        assert "INSERT" not in message and "\n" not in message
+        with pytest.raises(StoreLocked):
+            waiting.create_sweep({"quick": True})  # at once: the store gave up on this lock
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    store.close()

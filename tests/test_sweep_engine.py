@@ -2,6 +2,8 @@
 links, dead and silent agents, retries, --fail-fast and resume, on a virtual clock. No sshd,
 no processes, no real sleeps; tests/test_fleet.py runs the same paths over real SSH."""
 
+import json
+
 import pytest
 
 from edgebench.orchestrator.errors import UserError
@@ -195,7 +197,8 @@ def test_unreachable_for_longer_than_a_trial_marks_it_lost_and_resume_fetches_it
     )
     assert len(cells_left) == 2
     _, resumed = bench.sweep(cells_left, resume_id=sweep_id, settings=settings)
-    assert statuses(resumed) == ["ok"]  # the lost trial came from the spool; only "b" ran again
+    # The lost trial came from the spool (an outcome marked recovered); only "b" ran again.
+    assert statuses(resumed) == ["ok", "ok"] and [o.recovered for o in resumed] == [True, False]
     assert bench.runs("nano") == 2
     assert sorted(s for s, _ in bench.trials()) == ["failed", "ok", "ok"]
 
@@ -305,7 +308,8 @@ def test_resume_after_a_killed_controller_ingests_the_spool_and_runs_only_the_re
     lines = trial_lines(ok(), {"trial_id": trial_id})
     bench.fleet.devices["nano"].spool[trial_id] = SpooledTrial(lines, len(lines))
     _, outcomes = bench.sweep(cells, resume_id=sweep_id)
-    assert statuses(outcomes) == ["ok"] and outcomes[0].cell == cells[1]
+    assert statuses(outcomes) == ["ok", "ok"] and [o.cell for o in outcomes] == cells
+    assert [o.recovered for o in outcomes] == [True, False]  # the first from the spool, not run again
     assert bench.runs("nano") == 1 and [s for s, _ in bench.trials()] == ["ok", "ok"]
     assert bench.progress.said("fetching spool of unfinished trial %s" % trial_id)
 
@@ -345,3 +349,39 @@ class _Inventory:
 
     def device(self, name):
         return self.by_name[name]
+
+
+# -- repeated runs --------------------------------------------------------------------------
+def test_each_cell_runs_repeats_times_as_separate_trials_numbered_by_run(bench):
+    nano = bench.device("nano")
+    cells = plan([nano], [bench.model("a"), bench.model("b")], ["onnxruntime"], [1], repeats=3, seed=7)
+    _, outcomes = bench.sweep(cells)
+    assert statuses(outcomes) == ["ok"] * 6 and bench.runs("nano") == 6
+    with bench.store.Session() as s:
+        stored = sorted((t.model_sha256, t.run) for t in s.query(Trial))
+    shas = sorted({c.model.sha256 for c in cells})
+    assert stored == [(sha, run) for sha in shas for run in (1, 2, 3)]
+    jobs = [r["job"]["trial_id"] for r in bench.fleet.devices["nano"].requests if r["op"] == "run"]
+    assert len(set(jobs)) == 6  # every run its own trial, its own process on the device
+
+
+def test_resume_runs_only_the_runs_without_an_ok_trial(bench):
+    nano = bench.device("nano")
+    cells = plan([nano], [bench.model("a")], ["onnxruntime"], [1], repeats=3, seed=1)
+    settings = Settings(quick=True, repeats=3)
+    sweep_id = bench.store.create_sweep(dict(settings.as_dict(), plan=[c.to_plan() for c in cells]))
+    bench.store.upsert_device(nano)
+    bench.store.upsert_model(cells[0].model)
+    first = bench.store.create_trial(sweep_id, cells[0], settings.as_dict())
+    bench.store.ingest({"type": "trial_start", "trial_id": first})
+    bench.store.fail_trial(first, "killed")
+    done = bench.store.create_trial(sweep_id, cells[1], settings.as_dict())
+    for line in trial_lines(ok(), {"trial_id": done}):
+        bench.store.ingest(json.loads(line))
+    with bench.store.Session() as s:
+        stored = s.get(Sweep, sweep_id)
+    inventory = type("Inventory", (), {"device": staticmethod(lambda name: nano)})()
+    todo, resumed = resume_plan(bench.store, stored, inventory, lambda path: cells[0].model)
+    assert [c.run for c in todo] == [cells[0].run, cells[2].run] and resumed.repeats == 3
+    _, outcomes = bench.sweep(todo, resume_id=sweep_id)
+    assert statuses(outcomes) == ["ok", "ok"] and bench.runs("nano") == 2

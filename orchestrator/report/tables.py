@@ -9,13 +9,21 @@ human-readable formats and an empty field in CSV.  Rows whose values came from
 a simulated device are marked ``(simulated)`` and rendered output ends with a
 note saying so.
 
+A row is a cell (device, model, backend, precision, batch) as its runs give it
+(``cell_rows``): the latest sweep with ok runs of the cell, and from those runs
+the median of their medians (latency), of their power, energy and accuracy, with
+the 95% t interval between runs (``store/runs.py``).  A latency reads
+``73.1 ± 2.0 (5 runs)`` (``73.1 (1 run)`` with one run); power and energy carry
+their ± when they have an interval.
+
 Doubt reaches the reader: in markdown, LaTeX and HTML a doubtful number carries a
 footnote mark and the output a footnote line for each mark used (``doubt.py``):
-latency of an ``unstable`` run, power and energy whose ``energy_reliable`` is
-false, and the lead cell (the whole row) of a ``throttled`` trial.  The accuracy
-cell shows ``97.8 ± 0.9`` when its evaluation-set size is known.  CSV keeps
-plain numbers and adds columns instead (see ``doubt.csv_columns``).  With a
-batch above 1 anywhere in the table, latency is shown per call and per sample.
+latency of a ``runs_unstable`` cell, power and energy whose ``energy_reliable``
+is false in a run, and the lead cell (the whole row) of a cell ``throttled`` in
+a run.  The accuracy cell shows ``97.8 ± 0.9`` when its evaluation-set size is
+known.  CSV keeps plain numbers and adds columns instead (see
+``doubt.csv_columns``).  With a batch above 1 anywhere in the table, latency is
+shown per call and per sample.
 """
 
 from __future__ import annotations
@@ -27,6 +35,16 @@ from typing import Callable, Dict, List, Optional
 import pandas as pd
 
 from ..store.queries import RESULT_COLUMNS
+from ..store.runs import (
+    CELL_KEY,
+    SUMMARY_COLUMNS,
+    cell_key,
+    cell_summaries,
+    flag,
+    is_ok,
+    ok_runs_by_cell,
+    run_number,
+)
 from . import doubt
 
 CELL_KEYS = ["device", "model", "backend", "precision", "batch"]
@@ -42,6 +60,21 @@ TRIAL_COLUMNS = RESULT_COLUMNS + [
     "throttle_reason",
     "accuracy_n",
     "latency_p50_per_sample_ms",
+    "run",
+    "busy",
+    "busy_reason",
+    "other_cpu_cores",
+]
+# What ``cell_rows`` adds to a cell's summary, from all its runs.
+CELL_FACTS = [
+    "simulated",
+    "throttled",
+    "throttle_reason",
+    "energy_reliable",
+    "accuracy_n",
+    "peak_rss_mb",
+    "model_size_mb",
+    "params",
 ]
 
 DASH = "\u2013"
@@ -102,20 +135,56 @@ def _finished_at_key(values: pd.Series) -> pd.Series:
         return pd.to_datetime(values.astype(str), utc=True, errors="coerce", format="mixed")
 
 
-def latest_successful(df: pd.DataFrame) -> pd.DataFrame:
-    """Keep ``status == 'ok'`` trials, the latest ``finished_at`` per cell.
-
-    A cell is (device, model, backend, precision, batch).  Trials without a
-    parseable ``finished_at`` lose to any timestamped trial of the same cell.
-    """
+def cell_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell (device, model, backend, precision, batch) with ok runs, from the latest
+    sweep that has ok runs of it (the one whose last ok run finished last; runs without a
+    parseable ``finished_at`` lose): the summary of those runs (``store.runs.SUMMARY_COLUMNS``:
+    median of the run medians, t intervals, ``runs_unstable``) plus ``CELL_FACTS``."""
     data = _with_trial_columns(df)
-    ok = data[data["status"].astype(str).str.strip().str.lower() == "ok"].copy()
+    ok = data[data["status"].map(is_ok).astype(bool)].copy()
     if ok.empty:
-        return ok.reset_index(drop=True)
+        return pd.DataFrame(columns=CELL_KEY + SUMMARY_COLUMNS + CELL_FACTS)
     ok["_finished"] = _finished_at_key(ok["finished_at"])
-    ok = ok.sort_values("_finished", kind="mergesort", na_position="first")
-    ok = ok.drop_duplicates(subset=CELL_KEYS, keep="last")
-    return ok.drop(columns="_finished").reset_index(drop=True)
+    ok = ok.sort_values("_finished", kind="mergesort", na_position="first").drop(columns="_finished")
+    records = ok.to_dict("records")
+    latest = {cell_key(r, CELL_KEYS): cell_key(r, ["sweep_id"]) for r in records}  # the last one wins
+    chosen = [latest[cell_key(r, CELL_KEYS)] == cell_key(r, ["sweep_id"]) for r in records]
+    selected = ok[chosen]
+    facts = {key: _cell_facts(runs) for key, runs in ok_runs_by_cell(selected).items()}
+    rows = [dict(row, **facts[cell_key(row)]) for row in cell_summaries(selected).to_dict("records")]
+    return pd.DataFrame(rows, columns=CELL_KEY + SUMMARY_COLUMNS + CELL_FACTS)
+
+
+def _tri_state(values: list, doubtful: bool) -> Optional[bool]:
+    """One flag of a cell from its runs' (True / False / None): ``doubtful`` when any run says
+    so, else the other value when any run knows, else unknown."""
+    return doubtful if doubtful in values else (not doubtful) if (not doubtful) in values else None
+
+
+def _known(runs: List[dict], column: str) -> pd.Series:
+    return _numeric(pd.Series([r.get(column) for r in runs], dtype=object)).dropna()
+
+
+def _cell_facts(runs: List[dict]) -> dict:
+    """``CELL_FACTS`` of a cell from its ok runs (dicts): doubtful when any run is; memory is
+    the median over the runs, the model's size and parameters are the same in every run."""
+    reasons = [
+        ("run %s: %s" % (run_number(r, i), why) if len(runs) > 1 else why)
+        for i, r in enumerate(runs, 1)
+        for why in [r.get("throttle_reason")]
+        if flag(r.get("throttled")) and isinstance(why, str) and why.strip()
+    ]
+    numbers = {c: _known(runs, c) for c in ("accuracy_n", "peak_rss_mb", "model_size_mb", "params")}
+    return {
+        "simulated": any(_is_simulated(r.get("simulated")) for r in runs),
+        "throttled": _tri_state([flag(r.get("throttled")) for r in runs], doubtful=True),
+        "throttle_reason": "; ".join(reasons) or None,
+        "energy_reliable": _tri_state([flag(r.get("energy_reliable")) for r in runs], doubtful=False),
+        "accuracy_n": numbers["accuracy_n"].max() if len(numbers["accuracy_n"]) else None,
+        "peak_rss_mb": numbers["peak_rss_mb"].median() if len(numbers["peak_rss_mb"]) else None,
+        "model_size_mb": numbers["model_size_mb"].iloc[0] if len(numbers["model_size_mb"]) else None,
+        "params": numbers["params"].iloc[0] if len(numbers["params"]) else None,
+    }
 
 
 # --------------------------------------------------------------------------
@@ -140,24 +209,38 @@ def _numeric(series: pd.Series, scale: float = 1.0) -> pd.Series:
     return pd.to_numeric(series, errors="coerce").astype(float) * scale
 
 
-def _per_sample(rows: pd.DataFrame) -> pd.Series:
-    """Median latency per sample: the stored value, else per call / batch."""
-    stored = _numeric(rows["latency_p50_per_sample_ms"])
-    return stored.where(stored.notna(), _numeric(rows["latency_p50_ms"]) / _numeric(rows["batch"]))
-
-
 def _metric_values(rows: pd.DataFrame) -> Dict[str, pd.Series]:
-    """All displayable metrics of ``rows`` keyed by table header."""
+    """All displayable metrics of ``rows`` (``cell_rows``) keyed by table header."""
+    latency = _numeric(rows["latency_p50_runs_ms"])
     return {
-        "Accuracy (%)": _numeric(rows["accuracy"], 100.0),
-        "Latency (ms)": _numeric(rows["latency_p50_ms"]),
-        LATENCY_PER_CALL: _numeric(rows["latency_p50_ms"]),
-        LATENCY_PER_SAMPLE: _per_sample(rows),
-        "Power (mW)": _numeric(rows["power_mw"]),
-        "Energy (mJ/inf)": _numeric(rows["energy_mj"]),
+        "Accuracy (%)": _numeric(rows["accuracy_runs"], 100.0),
+        "Latency (ms)": latency,
+        LATENCY_PER_CALL: latency,
+        LATENCY_PER_SAMPLE: latency / _numeric(rows["batch"]),
+        "Power (mW)": _numeric(rows["power_mw_runs"]),
+        "Energy (mJ/inf)": _numeric(rows["energy_mj_runs"]),
         "Memory (MB)": _numeric(rows["peak_rss_mb"]),
         "Model size (MB)": _numeric(rows["model_size_mb"]),
         "Params (M)": _numeric(rows["params"], 1e-6),
+    }
+
+
+def _pairs(rows: pd.DataFrame, low: str, high: str, scale: Optional[pd.Series] = None) -> list:
+    lows, highs = _numeric(rows[low]), _numeric(rows[high])
+    if scale is not None:
+        lows, highs = lows / scale, highs / scale
+    return [None if pd.isna(lo) or pd.isna(hi) else (float(lo), float(hi)) for lo, hi in zip(lows, highs)]
+
+
+def _metric_intervals(rows: pd.DataFrame) -> Dict[str, list]:
+    """The 95% between-run interval of each header that has one, per row (None: one run)."""
+    latency = ("latency_p50_runs_ci95_low_ms", "latency_p50_runs_ci95_high_ms")
+    return {
+        "Latency (ms)": _pairs(rows, *latency),
+        LATENCY_PER_CALL: _pairs(rows, *latency),
+        LATENCY_PER_SAMPLE: _pairs(rows, *latency, scale=_numeric(rows["batch"])),
+        "Power (mW)": _pairs(rows, "power_mw_runs_ci95_low", "power_mw_runs_ci95_high"),
+        "Energy (mJ/inf)": _pairs(rows, "energy_mj_runs_ci95_low", "energy_mj_runs_ci95_high"),
     }
 
 
@@ -199,30 +282,30 @@ def _build_table(
 
     table.attrs["kind"] = kind
     table.attrs["simulated"] = bool(simulated.any())
-    table.attrs.update(doubt.row_doubts(rows))
+    table.attrs.update(doubt.row_doubts(rows, _metric_intervals(rows)))
     return table
 
 
 def device_table(df: pd.DataFrame, model: Optional[str] = None) -> pd.DataFrame:
-    """Table 2: one row per device (latest successful trial per cell).
+    """Table 2: one row per device (per cell: its runs in the latest sweep with ok runs).
 
     Columns: Device, [Model, Backend, Precision, Batch when they vary],
-    Accuracy (%), Latency (ms) (p50 per inference), Power (mW),
-    Memory (MB) (peak RSS), Model size (MB).
+    Accuracy (%), Latency (ms) (median of the runs' p50 per call), Power (mW),
+    Energy (mJ/inf), Memory (MB) (peak RSS, median over runs), Model size (MB).
     """
-    rows = latest_successful(df)
+    rows = cell_rows(df)
     if model is not None:
         rows = rows[rows["model"] == model]
     return _build_table(rows, "Device", ["Model", "Backend", "Precision", "Batch"], DEVICE_METRICS, "device")
 
 
 def model_table(df: pd.DataFrame, device: Optional[str] = None) -> pd.DataFrame:
-    """Table 3: one row per model (latest successful trial per cell).
+    """Table 3: one row per model (per cell: its runs in the latest sweep with ok runs).
 
     Columns: Model, [Device, Backend, Precision, Batch when they vary],
-    Accuracy (%), Latency (ms) (p50 per inference), Power (mW), Params (M).
+    Accuracy (%), Latency (ms) (median of the runs' p50 per call), Power (mW), Params (M).
     """
-    rows = latest_successful(df)
+    rows = cell_rows(df)
     if device is not None:
         rows = rows[rows["device"] == device]
     return _build_table(rows, "Model", ["Device", "Backend", "Precision", "Batch"], MODEL_METRICS, "model")

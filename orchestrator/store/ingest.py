@@ -5,10 +5,10 @@ import uuid
 from contextlib import contextmanager
 from typing import Optional
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..backends import precision_of
-from .db import open_engine, session_factory
+from .db import StoreLocked, open_engine, session_factory, store_where
 from .schema import Device, Metrics, Model, Sweep, Trial, utcnow, METRIC_COLUMNS
 
 FINAL_STATUSES = ("ok", "failed")
@@ -23,17 +23,30 @@ def new_id() -> str:
 
 
 class Store:
-    def __init__(self, url: str = None, create: bool = True):
-        self.engine = open_engine(url, create=create)
+    def __init__(self, url: str = None, create: bool = True, write: Optional[bool] = None):
+        """`create`: make the store if it does not exist; `write` (default: `create`): the
+        command writes to it (see db.open_engine)."""
+        self.engine = open_engine(url, create=create, write=write)
+        self.where = store_where(url)  # for messages: its file, or its URL without the password
         self.Session = session_factory(self.engine)
         # Devices run in parallel threads; SQLite takes one writer at a time anyway, and a lock
         # here is cheaper and clearer than retrying on "database is locked".
         self._write_lock = threading.Lock()
+        # Once another process held the store past the busy timeout, later writes fail at once
+        # instead of each waiting as long again (a sweep's last writes, its workers').
+        self._locked: Optional[StoreLocked] = None
 
     @contextmanager
     def writing(self):
-        with self._write_lock, self.Session.begin() as session:
-            yield session
+        with self._write_lock:
+            if self._locked is not None:
+                raise self._locked
+            try:
+                with self.Session.begin() as session:
+                    yield session
+            except StoreLocked as exc:
+                self._locked = exc
+                raise
 
     def close(self):
         self.engine.dispose()
@@ -106,6 +119,7 @@ class Store:
                     backend=cell.backend,
                     precision=precision_of(cell.backend, cell.model),
                     batch=cell.batch,
+                    run=cell.run,
                     settings=settings,
                 )
             )
@@ -149,12 +163,13 @@ class Store:
             s.get(Trial, trial_id).host_s = host_s
 
     def ok_cell_keys(self, sweep_id: str) -> set:
-        """(device, model sha256, backend, batch) of the sweep's cells that have an ok trial."""
+        """(device, model sha256, backend, batch, run) of the sweep's runs that have an ok trial
+        (`Cell.key`)."""
         with self.Session() as s:
             rows = s.execute(
-                select(Trial.device, Trial.model_sha256, Trial.backend, Trial.batch).where(
-                    Trial.sweep_id == sweep_id, Trial.status == "ok"
-                )
+                select(
+                    Trial.device, Trial.model_sha256, Trial.backend, Trial.batch, func.coalesce(Trial.run, 1)
+                ).where(Trial.sweep_id == sweep_id, Trial.status == "ok")
             )
             return {tuple(row) for row in rows}
 

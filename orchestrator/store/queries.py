@@ -1,9 +1,11 @@
-"""Reading results back: one row per trial with the documented column names."""
+"""Reading results back: one row per trial with the documented column names, each trial carrying
+its cell's between-run summary (`runs.py`)."""
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..stats import accuracy_interval
+from .runs import SUMMARY_COLUMNS, with_cell_columns
 from .schema import Metrics, Model, Trial
 
 # The contract of `edgebench results --format csv|json`: these names, in this order, first.
@@ -32,6 +34,7 @@ RESULT_COLUMNS = [
     "accuracy",
 ]
 EXTRA_COLUMNS = [
+    "run",
     "latency_p50_per_sample_ms",
     "latency_min_ms",
     "latency_max_ms",
@@ -55,10 +58,30 @@ EXTRA_COLUMNS = [
     "error",
     "created_at",
     "finished_at",
+    # The trial's cell, from all its ok runs (store/runs.py): runs, the median of the runs'
+    # medians with its 95% t interval, ..., runs_unstable and unstable_reason.
+    *SUMMARY_COLUMNS,
+    # This run's background load during its timed window (the agent's cpuload).
+    "busy",
+    "busy_reason",
+    "other_cpu_cores",
+    "loadavg_before",
+    "loadavg_after",
 ]
 # Columns derived at query time from what the agent sent (Metrics.extra): no schema change, so
 # a store made by an older edgebench keeps working (its trials show null here).
-FROM_EXTRA = ("energy_reliable", "power_samples", "power_max_gap_ms", "power_coverage", "throttle_reason")
+FROM_EXTRA = (
+    "energy_reliable",
+    "power_samples",
+    "power_max_gap_ms",
+    "power_coverage",
+    "throttle_reason",
+    "busy",
+    "busy_reason",
+    "other_cpu_cores",
+    "loadavg_before",
+    "loadavg_after",
+)
 
 
 def results_frame(store, sweep_id: str = None) -> pd.DataFrame:
@@ -72,6 +95,7 @@ def results_frame(store, sweep_id: str = None) -> pd.DataFrame:
             Trial.backend,
             Trial.precision,
             Trial.batch,
+            func.coalesce(Trial.run, 1).label("run"),
             Trial.status,
             Metrics.iterations,
             Metrics.latency_p50_ms,
@@ -112,11 +136,11 @@ def results_frame(store, sweep_id: str = None) -> pd.DataFrame:
         rows = s.execute(query).mappings().all()
     frame = pd.DataFrame([_with_derived(dict(r)) for r in rows], columns=RESULT_COLUMNS + EXTRA_COLUMNS)
     # Nullable integers: a failed trial has no iteration count, and 194 must not print as 194.0.
-    for column in ("batch", "iterations", "params", "accuracy_n", "power_samples"):
+    for column in ("batch", "run", "iterations", "params", "accuracy_n", "power_samples"):
         frame[column] = frame[column].astype("Int64")
     # The null backend has no model: name it so tables do not show an empty model cell.
     frame["model"] = frame["model"].where(frame["model"].notna(), "(none)")
-    return frame
+    return with_cell_columns(frame)
 
 
 def _with_derived(row: dict) -> dict:

@@ -56,6 +56,9 @@ class Trial(Base):
     backend: Mapped[str] = mapped_column(String(32))
     precision: Mapped[Optional[str]] = mapped_column(String(32))
     batch: Mapped[int] = mapped_column(Integer)
+    # Which of the cell's independent runs (--repeats) this trial is, from 1; NULL in a store
+    # made before repeats existed, read as 1.
+    run: Mapped[Optional[int]] = mapped_column(Integer)
     settings: Mapped[dict] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|running|ok|failed
     error: Mapped[Optional[str]] = mapped_column(Text)

@@ -73,11 +73,17 @@ def run_queue(
 def _run_devices(queues, workers, unreachable, store, sweep_id, resume: bool, stop, progress, pool) -> list:
     def run_device(name):
         worker, queue = workers.get(name), queues[name]
+        recovered = []
         if worker is not None and resume:
             recover_open_trials(worker.link, store, sweep_id, worker.note)
             done = store.ok_cell_keys(sweep_id)
+            # The queue holds the runs without an ok trial when the resume began: those ok now
+            # were finished on the device while the controller was away.
+            recovered = [Outcome(cell, None, "ok", recovered=True) for cell in queue if cell.key in done]
+            for outcome in recovered:
+                progress.finished(outcome)
             queue = [cell for cell in queue if cell.key not in done]
-        return run_queue(worker, queue, store, sweep_id, unreachable.get(name), stop, progress)
+        return recovered + run_queue(worker, queue, store, sweep_id, unreachable.get(name), stop, progress)
 
     futures = [pool.submit(run_device, name) for name in queues]
     try:

@@ -2,7 +2,8 @@
 each cell becomes for the agent."""
 
 import itertools
-from dataclasses import dataclass, field, fields
+import random
+from dataclasses import dataclass, field, fields, replace
 from typing import Dict, List, Optional
 
 from edgebench.agent.inputs import InputSpecError, resolve_shapes
@@ -13,6 +14,10 @@ from ..errors import UserError
 from ..modelinfo import ModelInfo
 
 HOST_MARGIN_S = 60.0
+# Independent runs per cell (each its own trial process), unless --repeats or --quick says
+# otherwise: five give a between-run interval (t, 4 degrees of freedom) that a second sweep
+# reproduces (benchmarks/reproducibility.py), at the cost of five process starts.
+DEFAULT_REPEATS = 5
 
 
 @dataclass(frozen=True)
@@ -21,14 +26,25 @@ class Cell:
     model: Optional[ModelInfo]
     backend: str
     batch: int
+    # One of the cell's independent runs (--repeats): each is its own trial process. From 1.
+    run: int = 1
+    runs: int = 1
 
     @property
     def key(self) -> tuple:
-        return (self.device.name, self.model.sha256 if self.model else None, self.backend, self.batch)
+        """What identifies this run of the cell in its sweep (Store.ok_cell_keys)."""
+        return (
+            self.device.name,
+            self.model.sha256 if self.model else None,
+            self.backend,
+            self.batch,
+            self.run,
+        )
 
     @property
     def label(self) -> str:
-        return "%s b%d" % (self.model.name if self.model else self.backend, self.batch)
+        name = "%s b%d" % (self.model.name if self.model else self.backend, self.batch)
+        return name if self.runs == 1 else "%s run %d/%d" % (name, self.run, self.runs)
 
     def to_plan(self) -> dict:
         return {
@@ -37,13 +53,16 @@ class Cell:
             "model_sha256": self.model.sha256 if self.model else None,
             "backend": self.backend,
             "batch": self.batch,
+            "run": self.run,
+            "runs": self.runs,
         }
 
 
 @dataclass
 class Settings:
     quick: bool = False
-    seed: int = 0
+    seed: int = 0  # the inputs' values and the order of the runs
+    repeats: int = DEFAULT_REPEATS
     shapes: dict = field(default_factory=dict)
     timing: dict = field(default_factory=dict)  # overrides: min_iters, min_s, warmup_iters, ...
     perf: bool = False  # perf stat over the timed window
@@ -99,7 +118,8 @@ def check_backend(device, backend: str) -> backends.Backend:
     return backends.get(backend)
 
 
-def plan(devices, models, backend_names, batches, shapes: dict = None) -> List[Cell]:
+def plan(devices, models, backend_names, batches, shapes: dict = None, repeats: int = 1, seed: int = 0):
+    """Every run of every cell, in the order they run: see `interleave`."""
     for model, batch in itertools.product(models, batches):
         check_inputs(model, batch, shapes or {})
     cells = []
@@ -108,7 +128,22 @@ def plan(devices, models, backend_names, batches, shapes: dict = None) -> List[C
             cells.extend(Cell(device, m, backend, batch) for m in models)
         else:
             cells.append(Cell(device, None, backend, batch))
-    return cells
+    return interleave(cells, repeats, seed)
+
+
+def interleave(cells: List[Cell], repeats: int, seed: int) -> List[Cell]:
+    """`repeats` runs of each cell in rounds: every round holds one run of every cell, in an
+    order shuffled anew each round by a generator seeded with `seed`. So drift and background
+    load fall on every cell alike (not on whichever ran last), each cell's runs spread over the
+    whole sweep, and the same seed gives the same order. A device's queue keeps this order."""
+    rng = random.Random(seed)
+    order = []
+    for run in range(1, repeats + 1):
+        round_ = [replace(cell, run=run, runs=repeats) for cell in cells]
+        if repeats > 1:
+            rng.shuffle(round_)
+        order.extend(round_)
+    return order
 
 
 def group_by_device(cells: List[Cell]) -> Dict[str, List[Cell]]:
@@ -175,7 +210,14 @@ def resume_plan(store, sweep, inventory, inspect_model) -> tuple:
                 "cannot resume sweep %s: %s changed since it started (sha256 %s, was %s)"
                 % (sweep.id, entry["model_path"], model.sha256[:12], entry["model_sha256"][:12])
             )
-        cell = Cell(inventory.device(entry["device"]), model, entry["backend"], entry["batch"])
+        cell = Cell(
+            inventory.device(entry["device"]),
+            model,
+            entry["backend"],
+            entry["batch"],
+            entry.get("run", 1),  # a plan stored before repeats existed: one run per cell
+            entry.get("runs", 1),
+        )
         if cell.key not in done:
             cells.append(cell)
     return cells, Settings.from_dict(stored)

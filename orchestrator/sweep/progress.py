@@ -12,6 +12,8 @@ class Outcome:
     trial_id: Optional[str]
     status: str  # ok | failed | lost | skipped
     error: Optional[str] = None
+    # A resume found the run finished in the device's spool: not measured again.
+    recovered: bool = False
 
 
 class Progress:

@@ -25,8 +25,29 @@ class Result:
 
     def tail(self, lines: int = 5) -> str:
         """The last lines of stderr (or stdout), for error messages."""
-        text = (self.stderr or self.stdout).strip().splitlines()
-        return " | ".join(text[-lines:])
+        return " | ".join(without_traceback((self.stderr or self.stdout).strip().splitlines())[-lines:])
+
+
+TRACEBACK_LINES = (
+    "Traceback (most recent call last):",
+    "During handling of the above exception, another exception occurred:",
+    "The above exception was the direct cause of the following exception:",
+)
+
+
+def without_traceback(lines: Sequence[str]) -> list:
+    """A Python traceback's frames are the device code's, not a reason: they never reach a
+    message or a stored error. Its last line (the exception) stays."""
+    kept, inside = [], False
+    for line in lines:
+        if line.strip() in TRACEBACK_LINES:
+            inside = True
+        elif inside and (line.startswith((" ", "\t")) or not line.strip()):
+            pass  # a frame ("  File ...") or its source line: indented
+        else:
+            inside = False  # the exception line ends the traceback
+            kept.append(line)
+    return kept
 
 
 class Channel(abc.ABC):
@@ -80,7 +101,7 @@ class PumpedChannel(Channel):
             raise TimeoutError("no output from the agent for %.0f s" % timeout) from None
 
     def stderr_tail(self, lines: int = 5) -> str:
-        return " | ".join(list(self._stderr)[-lines:])
+        return " | ".join(without_traceback(list(self._stderr))[-lines:])
 
 
 class Connection(abc.ABC):
