@@ -95,7 +95,7 @@ def main() -> None:
                 row["figure" + s],
                 row["low" + s],
                 row["high" + s],
-                " unstable" * bool(row["runs_unstable" + s]),
+                " unstable" if str(row["runs_unstable" + s]).lower() == "true" else "",
             )
             for s in ("_1", "_2")
         ]

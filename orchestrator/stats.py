@@ -99,7 +99,8 @@ def t_quantile(df: int) -> float:
     return high_t + (low_t - high_t) * (x - high_x) / (low_x - high_x)
 
 
-def _finite(values: Iterable) -> List[float]:
+def finite_values(values: Iterable) -> List[float]:
+    """The values that are finite numbers, as floats (None, NaN, inf and text left out)."""
     out = []
     for value in values:
         try:
@@ -116,7 +117,7 @@ def t_interval(values: Iterable) -> Optional[Tuple[float, float]]:
     (s the sample standard deviation). None (and NaN) values are left out; None when fewer than
     2 finite values remain. Meant for a handful of independent run medians (docs/DESIGN.md,
     "Repeated runs and between-run intervals")."""
-    finite = _finite(values)
+    finite = finite_values(values)
     n = len(finite)
     if n < 2:
         return None
@@ -128,7 +129,7 @@ def t_interval(values: Iterable) -> Optional[Tuple[float, float]]:
 def relative_spread(values: Iterable) -> Optional[float]:
     """Sample standard deviation / median of the finite `values`: how far a cell's runs disagree.
     None with fewer than 2 finite values or a median <= 0."""
-    finite = _finite(values)
+    finite = finite_values(values)
     if len(finite) < 2:
         return None
     median = statistics.median(finite)

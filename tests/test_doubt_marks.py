@@ -214,7 +214,7 @@ def test_a_three_run_cell_shows_its_interval_and_the_csv_table_its_columns(store
     md = t.render(table, "markdown")
     assert cells_of(md, 0)[header_of(md).index("Latency (ms)")] == "2.10 ± 0.25 (3 runs)"
     assert "Latency ±: 95% t interval over the runs' medians (between-run spread), 3 runs per cell" in md
-    assert "†" not in md  # spread 4.8% of the median: under the 5% threshold
+    assert "†" not in md  # spread 4.8% of the median: under the 10% threshold
     parsed = pd.read_csv(io.StringIO(t.render(table, "csv")), comment="#")
     row = parsed.iloc[0]
     assert (row["Runs"], row["Latency (ms)"]) == (3, 2.1)

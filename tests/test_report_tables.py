@@ -68,7 +68,7 @@ def test_a_cells_runs_in_its_latest_sweep_give_the_median_of_their_medians():
         trial(trial_id=1, sweep_id="old", latency_p50_ms=50.0, finished_at="2024-05-01T10:00:00Z"),
         trial(trial_id=2, sweep_id="old", latency_p50_ms=51.0, finished_at="2024-05-01T10:01:00Z"),
         trial(trial_id=3, run=1, latency_p50_ms=10.0, power_mw=4000.0, finished_at="2024-05-02T10:00:00Z"),
-        trial(trial_id=4, run=2, latency_p50_ms=12.0, power_mw=4200.0, finished_at="2024-05-02T10:01:00Z"),
+        trial(trial_id=4, run=2, latency_p50_ms=12.5, power_mw=4200.0, finished_at="2024-05-02T10:01:00Z"),
         trial(trial_id=5, run=3, latency_p50_ms=11.0, power_mw=4100.0, finished_at="2024-05-02T10:02:00Z"),
         trial(trial_id=6, run=4, status="failed", latency_p50_ms=None, finished_at="2024-05-03T10:00:00Z"),
     )
@@ -76,9 +76,9 @@ def test_a_cells_runs_in_its_latest_sweep_give_the_median_of_their_medians():
     assert len(table) == 1 and table.loc[0, "Latency (ms)"] == pytest.approx(11.0)
     assert table.loc[0, "Power (mW)"] == pytest.approx(4100.0)
     cells = md_cells(t.render(table, "markdown"), 0)
-    # mean 11, s 1, t(2 df) 4.303: half-width 4.303 / sqrt(3) = 2.48; runs 1..3 spread 1/11,
-    # above 5% of their median: unstable (†), with the reason under the table
-    assert cells[2] == "11.0 ± 2.5 (3 runs)†" and cells[3] == "4100 ± 248 (3 runs)"
+    # mean 11.17, s 1.258, t(2 df) 4.303: [8.04, 14.29], 3.29 above the median 11.0; the runs
+    # spread 1.258/11 = 11.4%, above 10% of their median: unstable (†), the reason under the table
+    assert cells[2] == "11.0 ± 3.3 (3 runs)†" and cells[3] == "4100 ± 248 (3 runs)"
     notes = t.render(table, "markdown").split("\n\n")[1:]
     assert any(
         n.startswith("Latency ±: 95% t interval over the runs' medians") and "3 runs per cell" in n

@@ -176,6 +176,25 @@ def test_a_store_in_a_read_only_folder_is_read_as_it_is(tmp_path, monkeypatch):
     assert _beside(tmp_path / "r.db") == before
 
 
+def test_an_older_store_in_a_read_only_folder_says_why_it_cannot_be_read(tmp_path, monkeypatch):
+    from edgebench.orchestrator.store import db
+    from edgebench.orchestrator.store.db import StoreError
+
+    store = make_store(tmp_path)
+    new_trial(store)
+    store.close()
+    old = sqlite3.connect(str(tmp_path / "r.db"))
+    old.execute("ALTER TABLE trials DROP COLUMN run")  # as a store made before repeats existed
+    old.close()
+    monkeypatch.setattr(db, "_writable", lambda path: False)
+    with pytest.raises(StoreError, match=r"r.db was made by an older edgebench \(no column trials.run\)"):
+        Store("sqlite:///%s" % (tmp_path / "r.db"), create=False)
+    monkeypatch.undo()
+    upgraded = Store("sqlite:///%s" % (tmp_path / "r.db"), create=False)  # writable: upgraded in place
+    assert list(results_frame(upgraded)["run"]) == [1]
+    upgraded.close()
+
+
 def test_a_lock_held_past_the_busy_timeout_is_one_line_and_later_writes_do_not_wait(tmp_path, monkeypatch):
     from edgebench.orchestrator.store.db import StoreLocked
 

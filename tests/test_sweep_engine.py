@@ -385,3 +385,28 @@ def test_resume_runs_only_the_runs_without_an_ok_trial(bench):
     assert [c.run for c in todo] == [cells[0].run, cells[2].run] and resumed.repeats == 3
     _, outcomes = bench.sweep(todo, resume_id=sweep_id)
     assert statuses(outcomes) == ["ok", "ok"] and bench.runs("nano") == 2
+
+
+def test_a_sweep_stored_before_repeats_resumes_with_one_run_per_cell(bench):
+    """A store made by an older edgebench: plan entries without `run`, trials whose run is NULL."""
+    nano = bench.device("nano")
+    a, b = bench.model("a"), bench.model("b")
+    cells = plan([nano], [a, b], ["onnxruntime"], [1])
+    old_plan = [{k: v for k, v in c.to_plan().items() if k not in ("run", "runs")} for c in cells]
+    old_settings = {k: v for k, v in Settings(quick=True).as_dict().items() if k != "repeats"}
+    sweep_id = bench.store.create_sweep(dict(old_settings, plan=old_plan))
+    bench.store.upsert_device(nano)
+    for model in (a, b):
+        bench.store.upsert_model(model)
+    done = bench.store.create_trial(sweep_id, cells[0], old_settings)
+    for line in trial_lines(ok(), {"trial_id": done}):
+        bench.store.ingest(json.loads(line))
+    with bench.store.Session() as s:
+        s.get(Trial, done).run = None  # as an older edgebench left it
+        s.commit()
+        stored = s.get(Sweep, sweep_id)
+    assert bench.store.ok_cell_keys(sweep_id) == {cells[0].key}  # NULL read as run 1
+    inventory = type("Inventory", (), {"device": staticmethod(lambda name: nano)})()
+    models = {str(m.path): m for m in (a, b)}
+    todo, settings = resume_plan(bench.store, stored, inventory, lambda path: models[path])
+    assert [(c.model.name, c.run, c.runs) for c in todo] == [("b", 1, 1)] and settings.repeats == 1

@@ -22,6 +22,7 @@ from typing import Dict, List, Optional
 import pandas as pd
 
 from ..stats import accuracy_interval
+from ..store.runs import flag as truth  # a stored flag as True / False / None
 from ..store.runs import RUNS_UNSTABLE_SPREAD
 
 UNSTABLE_MARK, ENERGY_MARK, THROTTLE_MARK = "\u2020", "\u2021", "\u00a7"
@@ -78,27 +79,6 @@ RUNS_CSV_NOTE = (
     "spread), per call, around the median of the runs' medians; " + RUNS + ": the runs per cell "
     "({runs})."
 )
-
-
-def truth(value) -> Optional[bool]:
-    """A stored flag as True / False / None (unknown): bools, 0/1, 'true'/'false', None, NaN."""
-    if value is None or isinstance(value, str) and not value.strip():
-        return None
-    if isinstance(value, str):
-        text = value.strip().lower()
-        return (
-            True
-            if text in ("1", "true", "yes", "t", "y")
-            else False
-            if text in ("0", "false", "no", "f", "n")
-            else None
-        )
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        return None
-    return bool(value)
 
 
 def _column(rows: pd.DataFrame, name: str) -> list:

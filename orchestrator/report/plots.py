@@ -16,13 +16,13 @@ no display is needed.
 
 from __future__ import annotations
 
+import io
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, Tuple
 
 from edgebench.orchestrator.errors import UserError
+from edgebench.orchestrator.options import write_atomically
 
 SIMULATED_LABEL = "SIMULATED DATA"
 FORMATS = ("png", "svg", "pdf")
@@ -219,22 +219,7 @@ def plot_power(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
-
-    try:
-        handle, tmp_name = tempfile.mkstemp(prefix="." + out_path.name + ".", suffix=".tmp", dir=str(folder))
-    except OSError as exc:
-        raise UserError("%s: cannot write in %s: %s" % (out_path, folder, exc.strerror or exc)) from None
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            fig.savefig(stream, format=fmt)
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, str(out_path))
-    except BaseException as exc:
-        try:
-            os.unlink(tmp_name)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise UserError("%s: cannot write: %s" % (out_path, exc.strerror or exc)) from None
-        raise
+    rendered = io.BytesIO()
+    fig.savefig(rendered, format=fmt)
+    write_atomically(out_path, rendered.getvalue(), option="--out")
     return out_path

@@ -59,7 +59,6 @@ TRIAL_COLUMNS = RESULT_COLUMNS + [
     "throttled",
     "throttle_reason",
     "accuracy_n",
-    "latency_p50_per_sample_ms",
     "run",
     "busy",
     "busy_reason",

@@ -198,10 +198,15 @@ def _writable(path: Path) -> bool:
     return os.access(path, os.W_OK)
 
 
+# `PRAGMA quick_check` reads the whole file: on every command for a small store, not for a large
+# one (raw samples make stores grow to GBs), whose damage shows as one line at first use instead.
+QUICK_CHECK_MAX_BYTES = 256 * 1024 * 1024
+
+
 def check_sqlite_file(path: Path) -> None:
     """An existing store read as it is, without writing anything beside it: the SQLite header;
     when no other process has it open, the size the header promises (a truncated copy) and
-    `PRAGMA quick_check`."""
+    `PRAGMA quick_check` (up to QUICK_CHECK_MAX_BYTES)."""
     where = str(path)
     try:
         with open(path, "rb") as f:
@@ -225,7 +230,7 @@ def check_sqlite_file(path: Path) -> None:
             "results store %s is damaged (%d bytes, its header says %s: truncated?); restore it from a "
             "copy, or pass another --db" % (where, path.stat().st_size, expected or "an unreadable size")
         )
-    problem = _quick_check(path)
+    problem = _quick_check(path) if path.stat().st_size <= QUICK_CHECK_MAX_BYTES else None
     if problem:
         raise StoreError(
             "results store %s is damaged (%s); restore it from a copy, or pass another --db"
@@ -246,7 +251,9 @@ def _size_in_header(header: bytes) -> Optional[int]:
 
 
 def _in_use(path: Path) -> bool:
-    return any(Path(str(path) + suffix).exists() for suffix in ("-wal", "-journal"))
+    """A -wal or -journal beside the file (beside its target, for a symlink: SQLite's place)."""
+    real = path.resolve()
+    return any(Path(str(real) + suffix).exists() for suffix in ("-wal", "-journal"))
 
 
 def _immutable_uri(path: Path) -> str:
@@ -285,7 +292,25 @@ def _prepared(engine: Engine, where: str, upgrade: bool) -> Engine:
     if upgrade:
         Base.metadata.create_all(engine)
         _add_missing_columns(engine)
+    else:
+        _refuse_older_layout(engine, where)
     return engine
+
+
+def _refuse_older_layout(engine: Engine, where: str) -> None:
+    """A store that cannot be upgraded in place (read-only) must already have every column."""
+    existing = inspect(engine)
+    for table in Base.metadata.sorted_tables:
+        if not existing.has_table(table.name):
+            continue
+        have = {c["name"] for c in existing.get_columns(table.name)}
+        missing = [c.name for c in table.columns if c.name not in have]
+        if missing:
+            raise StoreError(
+                "results store %s was made by an older edgebench (no column %s.%s) and cannot be "
+                "upgraded where it is (read-only); copy it to a folder you can write and use that copy"
+                % (where, table.name, missing[0])
+            )
 
 
 def _one_line_errors(where: str):

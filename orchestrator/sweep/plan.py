@@ -88,7 +88,7 @@ class Settings:
         own = {f.name for f in fields(cls)} - {"backend_options"}
         chosen = {k: stored[k] for k in backends.option_defaults() if k in stored}
         return cls(
-            **{k: stored[k] for k in own if k in stored},
+            **dict({"repeats": 1}, **{k: stored[k] for k in own if k in stored}),  # before repeats: 1 run
             backend_options=dict(backends.option_defaults(), **chosen),
         )
 

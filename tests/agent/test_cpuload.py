@@ -165,7 +165,7 @@ class FakeProcTest(unittest.TestCase):
         self.assertIs(m["busy"], True)
         self.assertEqual(
             m["busy_reason"],
-            "other processes used 0.65 CPU cores during the timed window (load average 1.50 -> 2.25)",
+            "other processes (or the hypervisor) used 0.65 CPU cores during the timed window (load average 1.50 -> 2.25)",
         )
 
     def test_missing_files_give_none(self):
@@ -236,6 +236,13 @@ class BusyMetricsTest(unittest.TestCase):
             self.assertIsNone(m["busy"])
             self.assertIsNone(m["busy_reason"])
 
+    def test_a_window_too_short_for_the_tick_resolution_leaves_busy_unknown(self):
+        # 4 CPUs at 100 ticks/s: up to 8 ticks of rounding over the window's edges. Over 0.3 s
+        # that is 0.27 cores, above half the threshold: not enough to call the device busy.
+        self.assertTrue(cpuload._too_coarse(0.3, 100, cpus=4))
+        self.assertFalse(cpuload._too_coarse(2.0, 100, cpus=4))
+        self.assertFalse(cpuload._too_coarse(0.3, 100, cpus=1))
+
     def test_unknown_load_average_in_the_reason(self):
         m = self.metrics(100, loadavg_1m=None)
         self.assertIs(m["busy"], True)
@@ -243,7 +250,7 @@ class BusyMetricsTest(unittest.TestCase):
         self.assertEqual(m["loadavg_before"], 1.0)
         self.assertEqual(
             m["busy_reason"],
-            "other processes used 1.00 CPU cores during the timed window (load average 1.00 -> ?)",
+            "other processes (or the hypervisor) used 1.00 CPU cores during the timed window (load average 1.00 -> ?)",
         )
 
 
@@ -264,8 +271,9 @@ class RealProcTest(unittest.TestCase):
         m = cpuload.busy_metrics(before, after)
         self.assertIsInstance(m["other_cpu_cores"], float)
         self.assertGreaterEqual(m["other_cpu_cores"], 0.0)  # never assert small: the machine may be busy
-        self.assertIs(m["busy"], m["other_cpu_cores"] > cpuload.BUSY_CORES)
-        self.assertEqual(m["busy_reason"] is not None, m["busy"])
+        if m["busy"] is not None:  # None: the loop was too short for the tick resolution
+            self.assertIs(m["busy"], m["other_cpu_cores"] > cpuload.BUSY_CORES)
+        self.assertEqual(m["busy_reason"] is not None, bool(m["busy"]))
 
 
 class TrialMetricsTest(unittest.TestCase):
@@ -278,8 +286,8 @@ class TrialMetricsTest(unittest.TestCase):
         if os.path.isfile("/proc/stat"):
             self.assertIsInstance(metrics["other_cpu_cores"], float)
             self.assertGreaterEqual(metrics["other_cpu_cores"], 0.0)
-            self.assertIn(metrics["busy"], (True, False))
-            self.assertEqual(metrics["busy_reason"] is not None, metrics["busy"])
+            self.assertIn(metrics["busy"], (True, False, None))  # None: a --quick window is too short
+            self.assertEqual(metrics["busy_reason"] is not None, bool(metrics["busy"]))
 
 
 if __name__ == "__main__":
