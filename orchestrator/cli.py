@@ -772,7 +772,7 @@ def plot_power_command(
 
 
 telemetry_app = typer.Typer(
-    no_args_is_help=True, help="Recorded device outputs (tegrastats logs, perf stat, vcgencmd)."
+    no_args_is_help=True, help="Recorded device outputs (tegrastats logs, perf stat, vcgencmd, trtexec)."
 )
 app.add_typer(telemetry_app, name="telemetry")
 
@@ -780,10 +780,11 @@ app.add_typer(telemetry_app, name="telemetry")
 @telemetry_app.command("parse")
 def telemetry_parse(
     file: Path = typer.Argument(..., help="A recorded output, e.g. a tegrastats --logfile."),
-    kind: str = typer.Option(..., "--kind", help="tegrastats, perf-stat or vcgencmd."),
+    kind: str = typer.Option(..., "--kind", help="tegrastats, perf-stat, vcgencmd or trtexec."),
     fmt: str = typer.Option("csv", "--format", "-f", help="csv or json."),
 ):
-    """One record per sample; lines that cannot be read are listed on stderr with their number."""
+    """One record per sample (trtexec: its version, throughput and summary statistics, in ms);
+    lines that cannot be read are listed on stderr with their number."""
     from .telemetry_files import error_lines, parse_file, render
 
     options.check_choice(fmt, ("csv", "json"), "--format")

@@ -1,14 +1,15 @@
 """Recorded telemetry logs -> one record per sample, for `edgebench telemetry parse`.
 
-    edgebench telemetry parse --kind tegrastats|perf-stat|vcgencmd FILE [--format csv|json]
+    edgebench telemetry parse --kind tegrastats|perf-stat|vcgencmd|trtexec FILE [--format csv|json]
 
-People already keep `tegrastats --logfile` logs, `perf stat -x, -o FILE` outputs and
-`vcgencmd` outputs; this reads them with the agent's parsers (pure functions, see
-docs/TELEMETRY.md) and renders the records as CSV or JSON.
+People already keep `tegrastats --logfile` logs, `perf stat -x, -o FILE` outputs,
+`vcgencmd` outputs and trtexec logs; this reads them with the agent's parsers (pure functions,
+see docs/TELEMETRY.md) and renders the records as CSV or JSON.
 
     parse_file(kind, path) -> ParsedFile(rows, errors)
     render(parsed, fmt)    -> text for stdout ("csv" or "json")
-    error_lines(path, parsed) -> ["FILE:LINE: message", ...] for stderr
+    error_lines(path, parsed) -> ["FILE:LINE: message", ...] for stderr ("FILE: message" for
+                                 the whole file)
 
 Lines are numbered from 1. A line that cannot be read is never skipped silently: it is in
 `errors` as (line number, message), and the CLI prints those to stderr and exits 1. Lines
@@ -18,6 +19,13 @@ skipped; neither is an error.
 Units are in the column names (`_mw`, `_mb`, `_mhz`, `_c`, `_hz`). A value the line does not
 carry is null in JSON and an empty field in CSV, never 0. Lists and maps (per-core CPU loads,
 temperatures, rails) are real lists/objects in JSON and JSON-encoded text in a CSV field.
+
+trtexec is one document per file, not one record per line: JSON is the parse of
+agent/telemetry/trtexec.py with the file's name first; CSV is one row per (section, statistic)
+(`file, tensorrt_version, throughput_qps, section, statistic, value_ms`), and a log with no
+summary (a failed run) one row with the file, version and throughput only. A line that looks
+like trtexec's but cannot be read (its value is null), or a file with nothing of trtexec's in
+it, is an error as above.
 """
 
 from __future__ import annotations
@@ -30,10 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
-from edgebench.agent.telemetry import perfstat, tegrastats, vcgencmd
+from edgebench.agent.telemetry import perfstat, tegrastats, trtexec, vcgencmd
 from edgebench.orchestrator.errors import UserError
 
-KINDS = ("tegrastats", "perf-stat", "vcgencmd")
+KINDS = ("tegrastats", "perf-stat", "vcgencmd", "trtexec")
 FORMATS = ("csv", "json")
 
 # The documented columns come first, in this order; the parser's other keys follow.
@@ -73,16 +81,20 @@ PERF_EMPTY = "empty"  # status of a `,,,,,` row: perf printed a row with nothing
 
 VCGENCMD_COLUMNS = ("line", "quantity", "value", "flags", "reason", "command")
 
+TRTEXEC_COLUMNS = ("file", "tensorrt_version", "throughput_qps", "section", "statistic", "value_ms")
+
 
 @dataclass
 class ParsedFile:
     """Rows (one dict per sample, keys in `columns` order) and the lines that could not be
-    read, as (line number, message)."""
+    read, as (line number, message); line None: the whole file. `document`: what JSON prints
+    instead of the rows, for a kind that is one document per file (trtexec)."""
 
     kind: str
     rows: List[dict] = field(default_factory=list)
-    errors: List[Tuple[int, str]] = field(default_factory=list)
+    errors: List[Tuple[Optional[int], str]] = field(default_factory=list)
     columns: Tuple[str, ...] = ()
+    document: Optional[dict] = None
 
 
 def _is_comment(line: str) -> bool:
@@ -239,22 +251,70 @@ def _parse_vcgencmd(text: str) -> ParsedFile:
     return parsed
 
 
+# --- trtexec ----------------------------------------------------------------------------------
+
+NOT_TRTEXEC = "not a trtexec log: no TensorRT version, performance summary, &&&& PASSED/FAILED or error line"
+
+
+def _is_trtexec_log(doc: dict) -> bool:
+    """Something of trtexec's was found (a failed run's errors and verdict count)."""
+    found = ("tensorrt_version", "throughput_qps", "status") + trtexec.SECTIONS
+    return any(doc[key] is not None for key in found) or any(
+        doc[key] for key in ("errors", "warnings", "notes")
+    )
+
+
+def _trtexec_rows(doc: dict) -> List[dict]:
+    """One row per (section, statistic), statistics named without `_ms` (the column says it)."""
+    head = {
+        "file": None,
+        "tensorrt_version": doc["tensorrt_version"],
+        "throughput_qps": doc["throughput_qps"],
+    }
+    rows = []
+    for section in trtexec.SECTIONS:
+        for key, value in (doc[section] or {}).items():
+            rows.append(dict(head, section=section, statistic=key[: -len("_ms")], value_ms=value))
+    if not rows:  # a failed run: the file and its version are still a row
+        rows.append(dict(head, section=None, statistic=None, value_ms=None))
+    return rows
+
+
+def _parse_trtexec(text: str) -> ParsedFile:
+    doc = trtexec.parse_trtexec(text)
+    parsed = ParsedFile("trtexec", columns=TRTEXEC_COLUMNS, document=doc)
+    parsed.errors = [(warning["line"], warning["message"]) for warning in doc["warnings"]]
+    if _is_trtexec_log(doc):
+        parsed.rows = _trtexec_rows(doc)
+    else:
+        parsed.errors.append((None, NOT_TRTEXEC))
+    return parsed
+
+
 _PARSERS: Dict[str, Callable[[str], ParsedFile]] = {
     "tegrastats": _parse_tegrastats,
     "perf-stat": _parse_perf,
     "vcgencmd": _parse_vcgencmd,
+    "trtexec": _parse_trtexec,
 }
 
 
 # --- public API -------------------------------------------------------------------------------
 
 
-def parse_text(kind: str, text: str) -> ParsedFile:
-    """Like parse_file, over text already read."""
+def parse_text(kind: str, text: str, source: Optional[str] = None) -> ParsedFile:
+    """Like parse_file, over text already read; `source` names the file where the output
+    does (trtexec's `file`)."""
     parser = _PARSERS.get(kind)
     if parser is None:
         raise UserError("unknown telemetry kind %r: use one of %s" % (kind, ", ".join(KINDS)))
-    return parser(text)
+    parsed = parser(text)
+    if "file" in parsed.columns:
+        for row in parsed.rows:
+            row["file"] = source
+    if parsed.document is not None:
+        parsed.document = dict([("file", source)] + list(parsed.document.items()))
+    return parsed
 
 
 def parse_file(kind: str, path) -> ParsedFile:
@@ -272,7 +332,7 @@ def parse_file(kind: str, path) -> ParsedFile:
         raise UserError("%s: is a folder, not a %s log file" % (path, kind)) from None
     except OSError as exc:
         raise UserError("%s: cannot read: %s" % (path, exc.strerror or exc)) from None
-    return parse_text(kind, text)
+    return parse_text(kind, text, str(path))
 
 
 def _csv_cell(value):
@@ -284,9 +344,12 @@ def _csv_cell(value):
 
 
 def render(parsed: ParsedFile, fmt: str = "csv") -> str:
-    """Rows as CSV (header first, documented columns first) or JSON (a list of objects)."""
+    """Rows as CSV (header first, documented columns first) or JSON (a list of objects; the
+    document itself for trtexec)."""
     if fmt not in FORMATS:
         raise UserError("unknown format %r: use one of %s" % (fmt, ", ".join(FORMATS)))
+    if fmt == "json" and parsed.document is not None:
+        return json.dumps(parsed.document, indent=2) + "\n"
     columns = list(parsed.columns) or (list(parsed.rows[0]) if parsed.rows else [])
     if fmt == "json":
         rows = [dict((key, row.get(key)) for key in columns) for row in parsed.rows]
@@ -300,5 +363,9 @@ def render(parsed: ParsedFile, fmt: str = "csv") -> str:
 
 
 def error_lines(path, parsed: ParsedFile) -> List[str]:
-    """`FILE:LINE: message` for each line that could not be read (for stderr)."""
-    return ["%s:%d: %s" % (path, number, message) for number, message in parsed.errors]
+    """`FILE:LINE: message` for each line that could not be read, `FILE: message` for a
+    whole file (for stderr)."""
+    return [
+        "%s: %s" % (path, message) if number is None else "%s:%d: %s" % (path, number, message)
+        for number, message in parsed.errors
+    ]

@@ -284,3 +284,107 @@ def test_unknown_format(tmp_path):
     parsed = tf.ParsedFile("tegrastats", columns=tf.TEGRASTATS_COLUMNS)
     with pytest.raises(UserError):
         tf.render(parsed, "xml")
+
+
+# --- trtexec: one document per file --------------------------------------------------------
+
+TRTEXEC = Path(__file__).resolve().parent / "fixtures" / "parsers" / "trtexec"
+TRTEXEC_HEADER = ["file", "tensorrt_version", "throughput_qps", "section", "statistic", "value_ms"]
+
+
+def trtexec_fixture(name):
+    path = TRTEXEC / name
+    assert path.is_file(), "fixture %s is missing: the project keeps its fixtures" % path
+    return path
+
+
+def test_trtexec_cli_json(workspace):
+    path = trtexec_fixture("trtexec_trt8201_jetson_nano_full.txt")
+    proc = workspace.edgebench("telemetry", "parse", "--kind", "trtexec", path, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    doc = json.loads(proc.stdout)
+    assert list(doc)[:3] == ["file", "tensorrt_version", "throughput_qps"]
+    assert (doc["file"], doc["tensorrt_version"], doc["throughput_qps"]) == (str(path), "8.2.1", 11.0613)
+    assert doc["latency"] == {
+        "min_ms": 89.312,
+        "max_ms": 91.492,
+        "mean_ms": 90.3919,
+        "median_ms": 90.3035,
+        "p99_ms": 91.492,
+    }
+    assert doc["host_latency"]["median_ms"] == 90.3167  # End-to-End Host Latency
+    assert doc["gpu_compute_time"]["mean_ms"] == 90.1061
+    assert (doc["status"], doc["errors"], doc["warnings"]) == ("passed", [], [])
+
+
+def test_trtexec_cli_csv(workspace):
+    path = trtexec_fixture("trtexec_trt100300_jetson_jp6_nodatatransfers_summary.txt")
+    proc = workspace.edgebench("telemetry", "parse", "--kind", "trtexec", path, "--format", "csv")
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.reader(io.StringIO(proc.stdout)))
+    assert rows[0] == TRTEXEC_HEADER
+    assert all(r[:3] == [str(path), "10.3.0", "318.007"] for r in rows[1:])
+    cells = dict(((r[3], r[4]), r[5]) for r in rows[1:])
+    assert len(cells) == len(rows) - 1 == 5 * 7  # five sections, seven statistics each
+    assert cells[("latency", "min")] == "3.12671"
+    assert cells[("latency", "p90")] == "3.14587"
+    assert cells[("gpu_compute_time", "p95")] == "3.14771"
+    assert cells[("enqueue_time", "p99")] == "1.0658"
+    assert cells[("h2d_latency", "max")] == "0.0"  # --noDataTransfers: printed as 0 ms
+    assert [r[3] for r in rows[1::7]] == [
+        "latency",
+        "gpu_compute_time",
+        "enqueue_time",
+        "h2d_latency",
+        "d2h_latency",
+    ]
+
+
+def test_trtexec_not_a_log_is_one_line_and_exit_1(workspace):
+    path = trtexec_fixture("dpkg_nvinfer_jetson_nano_jp46x.txt")
+    proc = workspace.edgebench("telemetry", "parse", "--kind", "trtexec", path, "--format", "json")
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == ["%s: %s" % (path, tf.NOT_TRTEXEC)]
+
+
+def test_trtexec_every_fixture_parses():
+    for path in sorted(TRTEXEC.glob("*.txt")):
+        parsed = tf.parse_file("trtexec", path)
+        expected = json.loads(path.with_suffix(".json").read_text())["trtexec"]
+        doc = json.loads(tf.render(parsed, "json"))
+        assert doc == dict(expected, file=str(path)), path.name
+        header = next(csv.reader(io.StringIO(tf.render(parsed, "csv"))))
+        assert header == TRTEXEC_HEADER
+        assert (parsed.errors != []) == path.name.startswith("dpkg_"), path.name
+
+
+def test_trtexec_failed_run_is_one_row_and_unreadable_values_are_errors(tmp_path):
+    parsed = tf.parse_file("trtexec", trtexec_fixture("trtexec_trt100300_jetson_unknown_option_error.txt"))
+    assert parsed.errors == []  # the log's own errors are its content, in the JSON
+    assert [(r["tensorrt_version"], r["section"], r["value_ms"]) for r in parsed.rows] == [
+        ("10.3.0", None, None)
+    ]
+    assert len(parsed.document["errors"]) == 3 and parsed.document["status"] == "failed"
+
+    log = tmp_path / "trt.log"
+    log.write_text(
+        "[I] Throughput: 12.5 qps\n"
+        "[I] Latency: min = 1 ms, max = oops ms, mean = 1.5 ms, median = 1.5 ms, percentile(99%) = 2 ms\n"
+    )
+    parsed = tf.parse_file("trtexec", log)
+    assert [n for n, _ in parsed.errors] == [2]
+    assert tf.error_lines(log, parsed)[0].startswith("%s:2: Latency max: " % log)
+    values = dict((r["statistic"], r["value_ms"]) for r in parsed.rows)
+    assert values == {"min": 1.0, "max": None, "mean": 1.5, "median": 1.5, "p99": 2.0}
+    line = [r for r in tf.render(parsed, "csv").splitlines() if ",max," in r][0]
+    assert line.endswith(",latency,max,")  # null, never 0
+
+
+def test_trtexec_empty_file(tmp_path):
+    log = tmp_path / "empty.log"
+    log.write_text("")
+    parsed = tf.parse_file("trtexec", log)
+    assert parsed.rows == []
+    assert tf.error_lines(log, parsed) == ["%s: %s" % (log, tf.NOT_TRTEXEC)]
+    assert tf.render(parsed, "csv") == ",".join(TRTEXEC_HEADER) + "\n"

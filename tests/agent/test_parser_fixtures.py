@@ -20,7 +20,7 @@ import tempfile
 import unittest
 
 from agent import probe
-from agent.telemetry import perfstat, sampler, tegrastats, vcgencmd
+from agent.telemetry import perfstat, sampler, tegrastats, trtexec, vcgencmd
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PARSERS_DIR = os.path.join(REPO, "tests", "fixtures", "parsers")
@@ -73,6 +73,17 @@ def _device_tree_model(data):
     }
 
 
+def _trtexec(data):
+    # Every capture is read by all three readers: a trtexec log has no dpkg listing and the
+    # dpkg listing no trtexec line, which the expected parse also shows.
+    text = _text(data)
+    return {
+        "trtexec": trtexec.parse_trtexec(text),
+        "engine_mismatch": trtexec.is_engine_mismatch(text),
+        "dpkg_tensorrt_version": trtexec.tensorrt_version_from_dpkg(text),
+    }
+
+
 # folder -> function(capture bytes) -> what is compared with CASE.json (after a JSON round trip)
 AGENT_PARSERS = {
     "tegrastats": _tegrastats,
@@ -83,6 +94,7 @@ AGENT_PARSERS = {
     "vcgencmd_measure_volts": _vcgencmd("measure_volts core"),
     "nv_tegra_release": _nv_tegra_release,
     "device_tree_model": _device_tree_model,
+    "trtexec": _trtexec,
 }
 
 
