@@ -112,8 +112,10 @@ def _measure(job, backend, applied):
         if perf is not None and perf.available():
             perf.start(os.getpid())
         try:
+            # Other processes' CPU time, read outside the window: the /proc scan stays out of
+            # the power window's edges as well as out of the timed loop.
+            load_before = cpuload.snapshot()
             telemetry.window_edge()
-            load_before = cpuload.snapshot()  # outside the window: other processes' CPU time
             t0 = time.perf_counter()
             samples, wall_s, stopped_by = bench.timed_loop(
                 backend.run, feed, job["min_iters"], min_s, job["max_iters"], max(job["max_s"], min_s)

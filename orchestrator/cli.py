@@ -19,10 +19,11 @@ from .modelinfo import find_models, inspect_model
 from .report.doubt import truth
 from .report.tables import device_table, model_table, render
 from .store import Store, results_frame
+from .store.runs import cell_key, runs_disagree
 from .store.queries import telemetry_rows, trial_conditions, trial_telemetry
 from .display import LiveProgress
 from .sweep import FleetOptions, Settings, plan, resume_plan, run_sweep
-from .sweep.plan import DEFAULT_REPEATS, check_backend
+from .sweep.plan import check_backend
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Benchmark ML models across a fleet of edge devices."
@@ -285,7 +286,7 @@ def _measurement_params() -> list:
                 "-r",
                 help="Independent runs per cell, each its own trial process, interleaved over the "
                 "sweep; figures and intervals come from the spread between runs "
-                "(default: %d; --quick 1)." % DEFAULT_REPEATS,
+                "(default: %d; --quick 1)." % options.DEFAULT_REPEATS,
                 rich_help_panel=MEASUREMENT,
             ),
         ),
@@ -574,8 +575,6 @@ def _print_telemetry(series: dict, fmt: str) -> None:
 
 
 def _print_results_table(frame) -> None:
-    from .store.runs import cell_key
-
     # "2/5": the run and how many runs its cell has (the most the store shows of it).
     keys = [cell_key(r) for r in frame.to_dict("records")]
     most: dict = {}
@@ -616,12 +615,10 @@ def _print_results_table(frame) -> None:
 def _doubts(row) -> list:
     """What makes a trial's numbers doubtful, in words (the tables mark the same with footnotes):
     its own, and its cell's runs disagreeing."""
-    from .store.runs import RUNS_UNSTABLE_SPREAD
-
     found = ["simulated"] if truth(row["simulated"]) else []
     found += ["latency unstable"] if truth(row["unstable"]) else []
     spread = row["runs_spread"]
-    if not pd.isna(spread) and spread > RUNS_UNSTABLE_SPREAD:
+    if runs_disagree(spread):
         found.append("runs disagree (their medians' std is %.1f%% of their median)" % (100 * spread))
     if truth(row["busy"]):
         why = row["busy_reason"]

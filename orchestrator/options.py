@@ -17,6 +17,10 @@ from .errors import UserError
 SHAPE = re.compile(r"^([^=]+)=(\d{1,9}(?:x\d{1,9})*)$")
 MAX_DIMENSION = 65536
 DEFAULT_COOLDOWN_TIMEOUT_S = 600.0
+# Independent runs per cell (each its own trial process), unless --repeats or --quick says
+# otherwise: five give a between-run interval (t, 4 degrees of freedom) that a second sweep
+# reproduces (benchmarks/reproducibility.py), at the cost of five process starts.
+DEFAULT_REPEATS = 5
 
 
 def parse_list(text: str, option: str) -> list:
@@ -93,8 +97,6 @@ def check_non_negative(value: int, option: str) -> int:
 
 def repeats(value, quick: bool) -> int:
     """--repeats: runs per cell; by default DEFAULT_REPEATS, or 1 under --quick."""
-    from .sweep.plan import DEFAULT_REPEATS
-
     if value is None:
         return 1 if quick else DEFAULT_REPEATS
     return check_int(value, "--repeats", 1)

@@ -130,10 +130,15 @@ def _busy_reason(number, run: dict) -> str:
     return "run %s: device busy%s" % (number, " (%s)" % why if why else "")
 
 
+def runs_disagree(spread) -> bool:
+    """A cell's `runs_spread` (std / median of its run medians) is beyond RUNS_UNSTABLE_SPREAD."""
+    return not _is_null(spread) and spread > RUNS_UNSTABLE_SPREAD
+
+
 def _instability(runs: List[dict], spread: Optional[float]) -> tuple:
     """(runs_unstable, unstable_reason) of a cell's ok runs (each a dict, in run order)."""
     reasons = []
-    if spread is not None and spread > RUNS_UNSTABLE_SPREAD:
+    if runs_disagree(spread):
         reasons.append(
             "runs disagree: their medians' standard deviation is %.1f%% of their median, above %g%%"
             % (100 * spread, 100 * RUNS_UNSTABLE_SPREAD)

@@ -12,12 +12,9 @@ from edgebench.agent.serve import trial_deadline_s
 from .. import backends
 from ..errors import UserError
 from ..modelinfo import ModelInfo
+from ..options import DEFAULT_REPEATS
 
 HOST_MARGIN_S = 60.0
-# Independent runs per cell (each its own trial process), unless --repeats or --quick says
-# otherwise: five give a between-run interval (t, 4 degrees of freedom) that a second sweep
-# reproduces (benchmarks/reproducibility.py), at the cost of five process starts.
-DEFAULT_REPEATS = 5
 
 
 @dataclass(frozen=True)
