@@ -12,6 +12,7 @@ import platform
 import re
 
 from . import AGENT_VERSION
+from .child import emulator
 from .memory import meminfo_mb
 
 # Runtimes a trial may use, and the module that provides each.
@@ -164,6 +165,8 @@ def collect_facts(root="/", cache_path=None, telemetry=None):
         if cache_path
         else dict((name, runtime_info(module)) for name, module in RUNTIME_MODULES),
         "simulated": root != "/",
+        # Under an emulator (qemu-user) the arch is the emulated one, and no latency is the board's.
+        "emulated": emulator(),
     }
     facts.update(power_facts(root, telemetry))
     return facts

@@ -24,6 +24,9 @@ from .spool import Tee
 
 TRIAL_END_PREFIX = '{"v":1,"type":"trial_end"'
 LOAD_ALLOWANCE_S = 300.0
+# Backends that build on the device before the first timed call: a TensorRT engine of a large
+# model takes many minutes on a Jetson Nano.
+BUILD_ALLOWANCE_S = {"tensorrt": 1800.0}
 MAX_WAIT_S = 86400.0
 
 
@@ -47,7 +50,10 @@ def trial_deadline_s(job):
     job = job if isinstance(job, dict) else {}
     cooldown = _seconds(job.get("cooldown_timeout_s"), 600.0) if job.get("cooldown_c") is not None else 0.0
     return (
-        _seconds(job.get("max_s"), 120.0) + _seconds(job.get("warmup_s"), 1.0) + LOAD_ALLOWANCE_S + cooldown
+        _seconds(job.get("max_s"), 120.0)
+        + _seconds(job.get("warmup_s"), 1.0)
+        + BUILD_ALLOWANCE_S.get(job.get("backend"), LOAD_ALLOWANCE_S)
+        + cooldown
     )
 
 

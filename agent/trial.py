@@ -10,7 +10,8 @@ import time
 from . import AGENT_VERSION, bench, conditions, cpuload, errorlog, memory, sysroot
 from .accuracy import EvalSetError, top1
 from .backends import BackendError, get_backend
-from .inputs import InputSpecError, make_feed
+from .child import emulator
+from .inputs import InputSpecError, feed_sha256, make_feed
 from .protocol import make_record
 from .spool import is_safe_id
 from .stats import summarize
@@ -18,6 +19,9 @@ from .telemetry.collect import TrialTelemetry
 from .telemetry.perf import PerfStat
 
 BYTES_PER_MIB = 1024.0 * 1024.0
+# The outputs sent back for the host's check against ONNX Runtime (a classifier's logits are a
+# few thousand values; a segmentation map is not sent, and the check says so).
+OUTPUT_CHECK_MAX_VALUES = 65536
 TIMING_KEYS = ("warmup_iters", "warmup_s", "min_iters", "min_s", "max_iters", "max_s")
 
 
@@ -61,7 +65,8 @@ def _load(backend, job):
     model = job.get("model")
     if not model or not os.path.isfile(model):
         raise JobError("model file not found on the device: %r" % (model,))
-    backend.load(model, job["backend_options"])
+    # The batch and shapes too: a backend that builds for them (TensorRT) builds here, in load_s.
+    backend.load(model, dict(job["backend_options"], batch=job["batch"], shapes=job["shapes"]))
     return os.path.getsize(model) / BYTES_PER_MIB
 
 
@@ -79,6 +84,26 @@ def _accuracy(backend, job):
     return top1(backend, job["eval_set"], job["batch"])
 
 
+def output_check(backend, feed):
+    """After timing: the outputs for the trial's seeded input, for the host to compare with
+    ONNX Runtime fp32 on its side (orchestrator/correctness.py). None without a model."""
+    if not backend.needs_model:
+        return None
+    import numpy
+
+    outputs = [numpy.asarray(o) for o in backend.run(feed)]
+    check = {"input_sha256": feed_sha256(feed), "shapes": [list(o.shape) for o in outputs]}
+    size = sum(int(o.size) for o in outputs)
+    if size > OUTPUT_CHECK_MAX_VALUES:
+        check["not_sent"] = "the outputs hold %d values, more than the %d sent back" % (
+            size,
+            OUTPUT_CHECK_MAX_VALUES,
+        )
+        return check
+    check["values"] = [[_clean(v) for v in o.astype("float64").ravel().tolist()] for o in outputs]
+    return check
+
+
 def _timed_window_s(job, telemetry):
     """min_s, lengthened when the power sensor's rate would leave too few samples in it."""
     needed = telemetry.min_window_s()
@@ -86,7 +111,8 @@ def _timed_window_s(job, telemetry):
 
 
 def measure(job, workdir=None):
-    """Runs the trial; returns (metrics, env, samples in ms, telemetry time series)."""
+    """Runs the trial; returns (metrics, env, samples in ms, telemetry time series, the
+    output check)."""
     backend = get_backend(job["backend"])
     with conditions.controlled(job, sysroot.root(), workdir) as applied:
         return _measure(job, backend, applied)
@@ -130,6 +156,7 @@ def _measure(job, backend, applied):
         telemetry.stop()
     peak_rss = memory.peak_rss_mb()  # before the statistics add their own copies of the samples
     accuracy, accuracy_samples = _accuracy(backend, job)
+    check = output_check(backend, feed)
     metrics = summarize(samples, job["batch"], wall_s)
     power_metrics, series = telemetry.summary(t0, t1, len(samples) * job["batch"], origin)
     metrics.update(power_metrics)
@@ -146,6 +173,7 @@ def _measure(job, backend, applied):
             "load_s": load_s,
             "latency_per_sample_ms": metrics["latency_p50_ms"] / job["batch"],
             "simulated": sysroot.simulated(),
+            "emulated": emulator(),
             "accuracy": accuracy,
             "accuracy_samples": accuracy_samples,
             "latency_p50_per_sample_ms": metrics["latency_p50_ms"] / job["batch"],
@@ -158,7 +186,7 @@ def _measure(job, backend, applied):
     env = backend.info()
     env["system_memory"] = memory.meminfo_mb()
     samples_ms = [s * 1000.0 for s in samples] if job["keep_samples"] else None
-    return metrics, env, samples_ms, series
+    return metrics, env, samples_ms, series, check
 
 
 def run_trial(job, emit, workdir=None):
@@ -184,7 +212,7 @@ def run_trial(job, emit, workdir=None):
                 started_unix=time.time(),
             )
         )
-        metrics, env, samples_ms, series = measure(job, workdir)
+        metrics, env, samples_ms, series, check = measure(job, workdir)
     except (JobError, BackendError, InputSpecError, EvalSetError, conditions.ConditionError) as exc:
         _error(emit, trial_id, str(exc), type(exc).__name__)
         return end("failed")
@@ -200,6 +228,7 @@ def run_trial(job, emit, workdir=None):
             env=env,
             samples_ms=samples_ms,
             telemetry=series,
+            output_check=check,
             finished_unix=time.time(),
         )
     )

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import backends, options, usage
+from .compile import targets as compile_targets
 from .errors import DeviceError, UserError
 from .inventory import load_inventory
 from .modelinfo import find_models, inspect_model
@@ -185,7 +186,8 @@ def deploy(
         raise UserError("deploy: name devices with --device, --group or --all")
     devices_ = _select(inventory, device, group, all_)
     models = [m for path in model for m in find_models(path)]
-    results = deploy_devices(devices_, models, parallel=parallel, accept_new=accept_new)
+    note = (lambda name, message: _say("%s: %s" % (name, message))) if models else None
+    results = deploy_devices(devices_, models, parallel=parallel, accept_new=accept_new, note=note)
     for r in results:
         if r.ok:
             report = r.value
@@ -202,6 +204,63 @@ def deploy(
             _say("%s: deploy failed: %s" % (r.device.name, r.error))
     if not all(r.ok for r in results):
         raise typer.Exit(1)
+
+
+COMPILED_NAMES = ", ".join(b.name for b in backends.BACKENDS.values() if b.compile is not None)
+
+
+@app.command("compile")
+def compile_models(
+    model: Path = typer.Argument(..., metavar="MODEL_OR_FOLDER", help="An .onnx file, or a folder of them."),
+    backend: str = typer.Option(
+        "tvm", "--backend", "-b", help="A backend with a compile step: %s." % COMPILED_NAMES
+    ),
+    target: str = typer.Option(
+        compile_targets.NATIVE,
+        "--target",
+        "-t",
+        help="What to compile for: %s (a device's is its inventory `target:`)."
+        % ", ".join(compile_targets.NAMES),
+    ),
+    out_dir: Optional[Path] = typer.Option(
+        None, "--out", help="Also copy each artifact into this folder as MODEL.BACKEND.TARGET.SUFFIX."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print what was compiled and what came from the cache, as JSON."
+    ),
+):
+    """Compile models on this host for a target, through the cache that sweep and deploy use."""
+    from .compile import cache
+
+    declared = backends.get(backend)
+    if declared.compile is None:
+        raise UserError(
+            "backend '%s' runs the model file as it is: nothing to compile (compiled backends: %s)"
+            % (backend, COMPILED_NAMES)
+        )
+    compile_targets.get(target)
+    if out_dir is not None and not out_dir.is_dir():
+        raise UserError("--out: folder does not exist: %s" % out_dir)
+    done = []
+    for info in find_models(model):
+        item = cache.compiled(declared, info, None, target, note=_say)
+        entry = item.as_dict()
+        if out_dir is not None:
+            name = "%s.%s.%s%s" % (info.name, backend, target, declared.artifact.suffix)
+            entry["copy"] = str(
+                options.write_atomically(out_dir / name, Path(item.path).read_bytes(), "--out")
+            )
+        done.append(entry)
+        if not as_json:
+            how = "from the cache" if item.cached else "compiled in %.1f s" % item.seconds
+            copy = " (copied to %s)" % entry["copy"] if "copy" in entry else ""
+            out.print(
+                "%s: %s for %s %s: %s%s" % (info.name, backend, target, how, item.path, copy),
+                highlight=False,
+                soft_wrap=True,
+            )
+    if as_json:
+        out.print_json(json.dumps(done))
 
 
 @app.command()
@@ -616,6 +675,7 @@ def _doubts(row) -> list:
     """What makes a trial's numbers doubtful, in words (the tables mark the same with footnotes):
     its own, and its cell's runs disagreeing."""
     found = ["simulated"] if truth(row["simulated"]) else []
+    found += ["emulated (its latencies say nothing about the board)"] if truth(row["emulated"]) else []
     found += ["latency unstable"] if truth(row["unstable"]) else []
     spread = row["runs_spread"]
     if runs_disagree(spread):
@@ -624,7 +684,24 @@ def _doubts(row) -> list:
         why = row["busy_reason"]
         found.append("device busy" + (" (%s)" % why if isinstance(why, str) and why.strip() else ""))
     found += ["energy unreliable"] if truth(row["energy_reliable"]) is False else []
+    if truth(row["outputs_match"]) is False:
+        found.append(
+            "outputs differ from ONNX Runtime on the host (max abs error %.3g)" % row["output_max_abs_error"]
+        )
     return found + (["throttled"] if truth(row["throttled"]) else [])
+
+
+def _output_check_text(row) -> str:
+    """The seeded input's outputs against ONNX Runtime fp32 on the host, in words."""
+    verdict = {True: "match", False: "DIFFER", None: "not compared"}[truth(row["outputs_match"])]
+    text = "outputs vs ONNX Runtime fp32 on the host: %s" % verdict
+    if not pd.isna(row["output_max_abs_error"]):
+        text += "; max abs error %.3g, max error relative to the output's scale %s" % (
+            row["output_max_abs_error"],
+            _cell(row["output_max_rel_error"]),
+        )
+    note = row["output_check_note"]
+    return text + (" (%s)" % note if isinstance(note, str) and note else "")
 
 
 def _print_trial_details(row, conditions: dict) -> None:
@@ -687,6 +764,7 @@ def _print_trial_details(row, conditions: dict) -> None:
         "throttled: %s%s"
         % (throttled, " (%s)" % row["throttle_reason"] if isinstance(row["throttle_reason"], str) else "")
     )
+    line(_output_check_text(row))
     if not pd.isna(row["accuracy_n"]):
         line(
             "accuracy: %s on %s samples, 95%% Wilson interval [%s, %s]"
@@ -882,16 +960,32 @@ def testfleet_start(
     board: List[str] = typer.Option(
         [], "--board", help="Simulated board for the next device: jetson-nano or rpi4 (repeatable)."
     ),
+    emulate: List[str] = typer.Option(
+        [],
+        "--emulate",
+        help="Emulate the next device after the boards: rpi4, an aarch64 python under qemu-user running "
+        "tvm and null; its latencies say nothing about a Pi (repeatable; the first builds an aarch64 "
+        "sysroot: ~130 MB to fetch).",
+    ),
 ):
     """Start COUNT simulated devices and write an inventory for them."""
     from . import testfleet
 
-    devices_ = testfleet.start(directory, options.check_positive(count, "COUNT"), netns=netns, boards=board)
+    devices_ = testfleet.start(
+        directory, options.check_positive(count, "COUNT"), netns=netns, boards=board, emulate=emulate
+    )
     for d in devices_:
+        kind = (
+            ", simulated %s" % d.board
+            if d.board
+            else ", emulated %s (aarch64 under qemu-user)" % d.emulated
+            if d.emulated
+            else ""
+        )
         out.print(
-            "%s: sshd pid %d on %s:%d%s"
-            % (d.name, d.pid, d.host, d.port, ", simulated %s" % d.board if d.board else ""),
+            "%s: sshd pid %d on %s:%d%s" % (d.name, d.pid, d.host, d.port, kind),
             highlight=False,
+            soft_wrap=True,
         )
     root = directory.resolve()
     out.print(
@@ -901,6 +995,14 @@ def testfleet_start(
         highlight=False,
         soft_wrap=True,
     )
+    emulated = [d.name for d in devices_ if d.emulated]
+    if emulated:
+        out.print(
+            "emulated devices run tvm and null, e.g.:\n  edgebench sweep models/dws_cnn.onnx --device %s "
+            "--backend tvm --quick" % emulated[0],
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @testfleet_app.command("stop")

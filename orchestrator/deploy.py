@@ -11,14 +11,14 @@ sent goes to a temporary name, is renamed, and its sha256 is checked on the devi
 """
 
 import json
-import os
 import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Callable, Dict, Iterable, Optional, Tuple
 
 from . import backends
-from .agent_build import build_agent, cache_dir
+from .agent_build import build_agent
+from .compile import cache
 from .errors import DeviceError
 from .modelinfo import sha256_of
 from .transport import Connection
@@ -26,13 +26,16 @@ from .transport import Connection
 # Small programs run by the device's own Python (3.6+, standard library).
 # OPEN: resolve the workdir, report which files are there, and, when the agent is (argv[3] is
 # its size), become `agent serve` in the same process: a session costs one command, not two.
+# An emulated device's python is a wrapper that names itself in EDGEBENCH_PYTHON: exec that, as
+# the emulated interpreter cannot exec another aarch64 binary (agent/child.py).
 OPEN = (
     "import json,os,sys; w=os.path.abspath(os.path.expanduser(sys.argv[1])); os.makedirs(w, exist_ok=True); "
     "s=lambda p: (os.path.isfile(p) and not os.path.islink(p)) and os.path.getsize(p); "
     "f={r: s(os.path.join(w, r)) for r in sys.argv[2:3] + sys.argv[4:]}; "
     "print(json.dumps({'workdir': w, 'files': f})); sys.stdout.flush(); "
-    "f[sys.argv[2]] == int(sys.argv[3]) and os.execv(sys.executable, "
-    "[sys.executable, os.path.join(w, sys.argv[2]), '--workdir', w, 'serve'])"
+    "x=os.environ.get('EDGEBENCH_PYTHON') or sys.executable; "
+    "f[sys.argv[2]] == int(sys.argv[3]) and "
+    "os.execv(x, [x, os.path.join(w, sys.argv[2]), '--workdir', w, 'serve'])"
 )
 SHA256 = (
     "import hashlib,sys\nh=hashlib.sha256()\nwith open(sys.argv[1],'rb') as f:\n"
@@ -54,9 +57,13 @@ def agent_relpath(local: Path) -> str:
     return posixpath.join("agents", local.name)
 
 
-def model_relpath(model, backend: str = "onnxruntime") -> str:
-    """Where `backend`'s artifact of `model` lives in the workdir (its declaration names it)."""
-    return backends.get(backend).artifact.relpath(model)
+def model_relpath(
+    model, backend: str = "onnxruntime", target: Optional[str] = None, options: Optional[dict] = None
+) -> str:
+    """Where `backend`'s artifact of `model` lives in the workdir (its declaration names it: a
+    compiled one by its compile key, which holds the device's target and the options)."""
+    declared = backends.get(backend)
+    return declared.artifact.relpath(model, target, declared.own_options(options))
 
 
 def artifacts_for(models, backend_names) -> list:
@@ -127,13 +134,21 @@ class DeviceFiles:
         local = build_agent()
         return self.ensure(local, agent_relpath(local))
 
-    def ensure_model(self, model, backend: str = "onnxruntime", options: Optional[dict] = None) -> str:
-        """The remote path of `backend`'s artifact of `model`, compiled first if it has a step."""
+    def ensure_model(
+        self,
+        model,
+        backend: str = "onnxruntime",
+        options: Optional[dict] = None,
+        target: Optional[str] = None,
+        note: Optional[Callable[[str], None]] = None,
+    ) -> str:
+        """The remote path of `backend`'s artifact of `model` for the device's `target`,
+        compiled first (through the host's cache) if the backend has a compile step."""
         declared = backends.get(backend)
-        relpath = declared.artifact.relpath(model)
+        relpath = model_relpath(model, backend, target, options)
         if declared.compile is None:
             return self.ensure(model.path, relpath, sha256=model.sha256)
-        return self.ensure(_compiled(declared, model, options), relpath)
+        return self.ensure(_compiled(declared, model, options, target, note), relpath)
 
     def ensure_eval_set(self, model) -> Optional[str]:
         if model.eval_set is None:
@@ -141,41 +156,60 @@ class DeviceFiles:
         return self.ensure(model.eval_set, eval_set_relpath(model), sha256=model.eval_set_sha256)
 
 
-def _compiled(declared, model, options: Optional[dict]) -> Path:
-    """The backend's compile step, run on the host once per artifact (kept in the cache)."""
-    out = cache_dir() / "artifacts" / declared.name / posixpath.basename(declared.artifact.relpath(model))
-    if not out.is_file():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        part = out.with_name(out.name + ".part-%d" % os.getpid())
-        declared.compile(model, declared.own_options(options), part)
-        os.replace(part, out)  # whole or not at all
-    return out
+def _compiled(declared, model, options: Optional[dict], target: Optional[str], note=None) -> Path:
+    """The backend's compile step, run on the host once per compile key (compile/cache.py)."""
+    return Path(cache.compiled(declared, model, options, target, note).path)
 
 
 Artifacts = Iterable[Tuple[object, str]]  # (ModelInfo, backend name) pairs
 
 
-def _open_argv(python: str, workdir: str, agent: Path, artifacts: Artifacts, serve: bool) -> list:
+def _open_argv(
+    python: str,
+    workdir: str,
+    agent: Path,
+    artifacts: Artifacts,
+    serve: bool,
+    target: Optional[str] = None,
+    options: Optional[dict] = None,
+) -> list:
+    """`target`: the device's, and `options`: the backends' (by name), name compiled artifacts."""
     size = agent.stat().st_size if serve else -1
     artifacts = list(artifacts)
     models = list(dict.fromkeys(model for model, _ in artifacts))
-    wanted = [model_relpath(m, b) for m, b in artifacts] + [eval_set_relpath(m) for m in models if m.eval_set]
+    wanted = [model_relpath(m, b, target, options) for m, b in artifacts]
+    wanted += [eval_set_relpath(m) for m in models if m.eval_set]
     return [python, "-c", OPEN, workdir, agent_relpath(agent), str(size)] + list(dict.fromkeys(wanted))
 
 
-def prepare(conn: Connection, python: str, workdir: str, artifacts: Artifacts = ()) -> DeviceFiles:
+def prepare(
+    conn: Connection,
+    python: str,
+    workdir: str,
+    artifacts: Artifacts = (),
+    target: Optional[str] = None,
+    options: Optional[dict] = None,
+) -> DeviceFiles:
     """One command: resolve the workdir and look up the agent and `artifacts` on the device."""
-    result = conn.run(_open_argv(python, workdir, build_agent(), artifacts, serve=False), timeout=120)
+    argv = _open_argv(python, workdir, build_agent(), artifacts, False, target, options)
+    result = conn.run(argv, timeout=120)
     if not result.ok:
         raise DeviceError("%s: %s failed: %s" % (conn.name, python, result.tail()))
     return DeviceFiles(conn, python, result.stdout.strip())
 
 
-def open_device(conn: Connection, python: str, workdir: str, artifacts: Artifacts = ()) -> tuple:
+def open_device(
+    conn: Connection,
+    python: str,
+    workdir: str,
+    artifacts: Artifacts = (),
+    target: Optional[str] = None,
+    options: Optional[dict] = None,
+) -> tuple:
     """(DeviceFiles, channel of a running `agent serve` or None when the agent had to be sent
     first). One command on the device when it already has the agent."""
     agent = build_agent()
-    channel = conn.open_channel(_open_argv(python, workdir, agent, artifacts, serve=True))
+    channel = conn.open_channel(_open_argv(python, workdir, agent, artifacts, True, target, options))
     try:
         line = channel.read_line(timeout=120)
     except TimeoutError:

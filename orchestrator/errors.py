@@ -34,3 +34,8 @@ class LinkLost(DeviceError):
 
 class AgentSilent(DeviceError):
     """The agent sent nothing for longer than a trial may take: it may still be measuring."""
+
+
+class RuntimeMissing(DeviceError):
+    """The device lacks the runtime a backend needs: every cell of that backend fails at once,
+    before anything is compiled or pushed for it, and retrying cannot help."""

@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import List, Optional
 
+from . import backends
 from .deploy import artifacts_for, prepare
 from .errors import DeviceError
 from .session import start_session
@@ -52,21 +53,31 @@ def probe_all(
     return results
 
 
-def deploy_device(device, models, accept_new: bool = False, connect=connect):
+def deploy_device(device, models, accept_new: bool = False, connect=connect, note=None):
     """The agent, and each model as the artifact of each backend the device lists (and its
-    eval set), sent where the device lacks them. Returns the DeployReport."""
+    eval set), sent where the device lacks them; compiled artifacts for the device's target
+    (`note(message)` hears of each compile). Returns the DeployReport."""
     artifacts = artifacts_for(models, device.backends)
     with connect(device, accept_new=accept_new) as conn:
-        files = prepare(conn, device.python, device.workdir, artifacts)
+        files = prepare(conn, device.python, device.workdir, artifacts, device.target)
         files.ensure_agent()
         for model, backend in artifacts:
-            files.ensure_model(model, backend)
+            files.ensure_model(model, backend, target=device.target, note=note)
         for model in dict.fromkeys(model for model, _ in artifacts):
             files.ensure_eval_set(model)
     return files.report
 
 
 def deploy_devices(
-    devices, models, parallel: int = 8, accept_new: bool = False, connect=connect
+    devices, models, parallel: int = 8, accept_new: bool = False, connect=connect, note=None
 ) -> List[DeviceResult]:
-    return _in_parallel(devices, lambda d: deploy_device(d, models, accept_new, connect), parallel)
+    """`note(device, message)` hears of each compile (they take seconds)."""
+    if models:  # a compiled backend on a device without a target: refused before anything moves
+        for device, backend in ((d, b) for d in devices for b in d.backends if b in backends.BACKENDS):
+            backends.get(backend).target_for(device)
+
+    def one(device):
+        told = (lambda message: note(device.name, message)) if note else None
+        return deploy_device(device, models, accept_new, connect, told)
+
+    return _in_parallel(devices, one, parallel)

@@ -27,6 +27,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from edgebench.agent.telemetry import power as agent_power
 
+from .compile import targets as compile_targets
 from .errors import InventoryError, UnknownDeviceError
 
 ENV_VAR = "EDGEBENCH_INVENTORY"
@@ -57,6 +58,7 @@ DEVICE_FIELDS = (
     "platform",
     "groups",
     "backends",
+    "target",
     "telemetry",
 )
 SSH_ONLY_FIELDS = ("host", "port", "user", "identity_file", "ssh_alias")
@@ -167,6 +169,9 @@ class Device:
     # Every group the device belongs to: its own list plus top-level groups that name it.
     groups: Tuple[str, ...] = ()
     backends: Tuple[str, ...] = DEFAULT_BACKENDS
+    # What compiled backends (tvm) build for: a name in compile/targets.py. Default: the
+    # platform's (rpi4, jetson-nano), `native` for a local device, else None (refused by them).
+    target: Optional[str] = None
     # The agent's telemetry settings, checked against TELEMETRY_SETTINGS (values are plain
     # str/int/float). A dict is unhashable, so it stays out of the hash.
     telemetry: Dict[str, Any] = field(default_factory=dict, hash=False)
@@ -275,6 +280,7 @@ def builtin_inventory() -> Inventory:
         python=sys.executable,
         workdir=f"{DEFAULT_WORKDIR}/{LOCAL_DEVICE}",
         groups=(LOCAL_DEVICE,),
+        target=compile_targets.NATIVE,
         source=BUILTIN_SOURCE,
     )
     return Inventory(devices={LOCAL_DEVICE: local}, groups={LOCAL_DEVICE: [LOCAL_DEVICE]}, path=None)
@@ -549,6 +555,8 @@ class _InventoryParser:
             # The local device runs the agent with this very interpreter unless told otherwise,
             # so that it finds the packages edgebench was installed with.
             values.setdefault("python", sys.executable)
+        if "target" not in values:
+            values["target"] = compile_targets.default_target(connection, values.get("platform"))
         return dict(values, name=name, source=self.source_of(key_node))
 
     def device_fields(self, node: Node, context: str, allowed: Iterable[str]) -> _Fields:
@@ -575,6 +583,8 @@ class _InventoryParser:
             return self.choice(node, context, key, CONNECTIONS)
         if key == "platform":
             return self.choice(node, context, key, PLATFORMS)
+        if key == "target":
+            return self.choice(node, context, key, compile_targets.NAMES)
         if key == "port":
             return self.port(node, context)
         if key == "groups":

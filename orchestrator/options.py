@@ -34,6 +34,22 @@ def parse_optional_list(text: str) -> list:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def parse_provider_options(text: str) -> dict:
+    """'TensorrtExecutionProvider.trt_fp16_enable=True,CUDAExecutionProvider.device_id=0' ->
+    {provider: {key: value}}, values kept as strings (ONNX Runtime takes them so)."""
+    found: dict = {}
+    for item in parse_optional_list(text or ""):
+        left, equals, value = item.partition("=")
+        provider, dot, key = left.strip().partition(".")
+        if not (equals and dot and provider and key.strip()):
+            raise UserError(
+                "--provider-options: %r is not PROVIDER.KEY=VALUE "
+                "(e.g. TensorrtExecutionProvider.trt_fp16_enable=True)" % item
+            )
+        found.setdefault(provider, {})[key.strip()] = value.strip()
+    return found
+
+
 # The largest value of each integer option: beyond it a value is a typo, not a wish, and an
 # SQLite INTEGER (8 bytes) or the agent's own types (a numpy seed, a thread count) would
 # overflow later, with a sweep already stored. Options not named here: MAX_INT.

@@ -110,12 +110,15 @@ class AgentSession:
         return self.channel.close()
 
 
-def start_session(conn: Connection, python: str, workdir: str, artifacts=()) -> tuple:
+def start_session(
+    conn: Connection, python: str, workdir: str, artifacts=(), target=None, options=None
+) -> tuple:
     """(DeviceFiles, AgentSession): the agent is sent first only if the device lacks it.
-    `artifacts`: (model, backend) pairs whose presence on the device is looked up too."""
+    `artifacts`: (model, backend) pairs whose presence on the device is looked up too (compiled
+    ones under the names the device's `target` and the backends' `options` give them)."""
     from .deploy import open_device
 
-    files, channel = open_device(conn, python, workdir, artifacts)
+    files, channel = open_device(conn, python, workdir, artifacts, target, options)
     if channel is None:
         agent_path = files.ensure_agent()
         channel = conn.open_channel(agent_argv(python, agent_path, files.workdir, "serve"))

@@ -4,8 +4,9 @@ Without network namespaces every device listens on its own 127.0.0.1 port. With
 `netns=True` (root only) every device gets its own network namespace and address
 (10.231.N.2, reached through a veth pair), so a test can cut one device's link with
 `ip link set ebhN down`. `jump_hosts=N` adds N more sshd on 127.0.0.1, jump1..jumpN, named in
-DIR/ssh_config, to reach devices through a ProxyJump chain. Everything started is recorded in
-DIR/fleet.json and stopped by PID.
+DIR/ssh_config, to reach devices through a ProxyJump chain. `emulate=["rpi4"]` makes devices
+emulated: their python is an aarch64 CPython under qemu-user (`emulation.py`). Everything
+started is recorded in DIR/fleet.json and stopped by PID.
 """
 
 import getpass
@@ -21,11 +22,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import List, Optional
 
-from . import simboards
+from . import emulation, simboards
 from .errors import UserError
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 READY_DEADLINE_S = 15.0
+# onnxruntime's aarch64 wheel segfaults at import under qemu: an emulated device runs TVM.
+EMULATED_BACKENDS = "tvm, null"
 NETNS_PREFIX = "eb"
 
 
@@ -41,6 +44,8 @@ class SimDevice:
     board: Optional[str] = None  # a simulated board (jetson-nano, rpi4), or None
     telemetry: Optional[dict] = None  # its inventory telemetry settings
     role: str = "device"  # or "jump": a jump host, not in the inventory
+    emulated: Optional[str] = None  # an emulated board (rpi4: aarch64 under qemu-user), or None
+    python: Optional[str] = None  # its own python (an emulated one's wrapper), else the fleet's
 
 
 def _run(argv: List[str]) -> None:
@@ -222,12 +227,17 @@ def _inventory_text(root: Path, devices: List[SimDevice], python: str) -> str:
             "    port: %d" % d.port,
             "    user: %s" % getpass.getuser(),
             "    identity_file: %s" % (root / "id_ed25519"),
-            "    python: %s" % python,
+            "    python: %s" % (d.python or python),
             "    workdir: %s" % (Path(d.dir) / "work"),
             "    platform: %s" % (d.board or "generic"),
-            "    groups: [fleet%s]" % (", simulated-boards" if d.board else ""),
-            "    backends: [onnxruntime, null]",
+            "    groups: [fleet%s]"
+            % (", simulated-boards" if d.board else ", emulated" if d.emulated else ""),
+            "    backends: [%s]" % (EMULATED_BACKENDS if d.emulated else "onnxruntime, null"),
         ]
+        if d.emulated:  # no Pi sysfs: the platform stays generic; TVM compiles for the board
+            lines += ["    target: %s" % d.emulated]
+        else:  # it runs on this host, simulated board or not: TVM compiles for this CPU
+            lines += ["    target: native"]
         if d.telemetry:
             lines += ["    telemetry: %s" % json.dumps(d.telemetry)]
     return "\n".join(lines) + "\n"
@@ -241,13 +251,17 @@ def start(
     trust: bool = True,
     boards: List[str] = (),
     jump_hosts: int = 0,
+    emulate: List[str] = (),
 ) -> List[SimDevice]:
     """Starts `count` devices under `root`; writes inventory.yaml, known_hosts, fleet.json.
-    `boards` gives the first devices simulated boards (jetson-nano, rpi4), in order.
+    `boards` gives the first devices simulated boards (jetson-nano, rpi4), in order; `emulate`
+    makes the devices after those emulated (rpi4), building the aarch64 sysroot on first use.
     `jump_hosts` more sshd (jump1, ...) are named in DIR/ssh_config. Returns the devices."""
     for board in boards:
         if board not in simboards.BOARDS:
             raise UserError("test fleet: unknown board %r (have: %s)" % (board, ", ".join(simboards.BOARDS)))
+    emulated_pythons = _emulated_pythons(count, len(boards), emulate)
+    emulated_kinds = [None] * len(boards) + list(emulate)  # the devices after the boards
     root = Path(root).resolve()
     if (root / "fleet.json").exists():
         raise UserError("test fleet: %s already holds a fleet; stop it first" % root)
@@ -264,7 +278,11 @@ def start(
     try:
         for index in range(1, count + 1):
             board = boards[index - 1] if index <= len(boards) else None
-            devices.append(_start_device(root, index, authorized, netns, board, python))
+            kind = emulated_kinds[index - 1] if index <= len(emulated_kinds) else None
+            device = _start_device(root, index, authorized, netns, board, python)
+            if kind:
+                device.emulated, device.python = kind, emulated_pythons[kind]
+            devices.append(device)
         for index in range(1, jump_hosts + 1):
             jumps.append(_start_device(root, index, authorized, False, None, python, role="jump"))
     finally:
@@ -274,6 +292,16 @@ def start(
     if jumps:
         (root / "ssh_config").write_text(_ssh_config_text(root, jumps))
     return devices
+
+
+def _emulated_pythons(count: int, boards: int, emulate: List[str]) -> dict:
+    """{kind: its python} for the emulated devices, checked and built before any sshd starts."""
+    if emulate and len(emulate) > count - boards:
+        raise UserError(
+            "test fleet: %d device(s) cannot hold %d simulated board(s) and %d emulated device(s); "
+            "raise COUNT" % (count, boards, len(emulate))
+        )
+    return {kind: emulation.device_python(kind) for kind in dict.fromkeys(emulate)}
 
 
 def _write_state(root: Path, devices: List[SimDevice]) -> None:

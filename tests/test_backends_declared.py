@@ -5,6 +5,8 @@ import hashlib
 from pathlib import Path
 
 import pytest
+
+from edgebench.orchestrator.errors import UserError
 import typer
 
 from edgebench.agent.backends import REGISTRY
@@ -47,8 +49,28 @@ def test_the_job_carries_each_backends_own_options_only(model):
     settings = Settings(backend_options=backends.parse_options({"threads": 3, "providers": "A,B"}))
     ort = make_job("t", Cell(device("onnxruntime"), model, "onnxruntime", 1), "/w/m.onnx", settings)
     null = make_job("t", Cell(device("null"), None, "null", 1), None, settings)
-    assert ort["backend_options"] == {"intra_op_threads": 3, "providers": ["A", "B"]}
+    assert ort["backend_options"] == {"intra_op_threads": 3, "providers": ["A", "B"], "provider_options": {}}
     assert null["backend_options"] == {}
+
+
+def test_tensorrts_precision_is_the_option_the_device_builds_with(model, tmp_path):
+    assert backends.precision_of("tensorrt", model) == "fp32"  # the default build, not the file's int8
+    chosen = backends.parse_options({"trt_precision": "fp16"})
+    assert backends.precision_of("tensorrt", model, chosen) == "fp16"
+    settings = Settings(backend_options=chosen)
+    job = make_job("t", Cell(device("tensorrt"), model, "tensorrt", 1), "/w/m.onnx", settings)
+    assert job["backend_options"] == {"precision": "fp16", "workspace_mib": 256, "builder": "api"}
+    store = Store("sqlite:///%s" % (tmp_path / "r.db"))
+    store.upsert_device(device("tensorrt"))
+    store.upsert_model(model)
+    store.create_trial(
+        store.create_sweep({}), Cell(device("tensorrt"), model, "tensorrt", 1), settings.as_dict()
+    )
+    with store.Session() as s:
+        assert [t.precision for t in s.query(Trial)] == ["fp16"]
+    store.close()
+    with pytest.raises(UserError, match="--trt-precision: 'int4' is not one of fp32, fp16, int8"):
+        backends.parse_options({"trt_precision": "int4"})
 
 
 def test_precision_comes_from_the_declaration(model, tmp_path):
@@ -77,8 +99,8 @@ def test_stored_settings_keep_their_shape_and_resume_restores_them():
 def test_unknown_backend_is_a_user_error_naming_the_known_ones():
     from edgebench.orchestrator.errors import UserError
 
-    with pytest.raises(UserError, match="knows: null, onnxruntime"):
-        plan([device("tensorrt")], [], ["tensorrt"], [1])
+    with pytest.raises(UserError, match="knows: null, onnxruntime, tensorrt, tvm"):
+        plan([device("openvino")], [], ["openvino"], [1])
 
 
 def _flags(command) -> list:
@@ -113,7 +135,7 @@ def test_a_new_backend_is_one_declaration(monkeypatch, model, tmp_path):
     and deploy pick it up from its declaration alone."""
     compiled = []
 
-    def compile_step(info, options, out: Path) -> None:
+    def compile_step(info, options, target, out: Path) -> None:
         out.write_bytes(b"engine for %s at %d MB" % (info.sha256.encode(), options["workspace_mb"]))
         compiled.append(options)
 

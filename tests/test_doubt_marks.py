@@ -64,6 +64,7 @@ DOCUMENTED_COLUMNS = RESULT_COLUMNS + [
     "accuracy_n",
     "params",
     "simulated",
+    "emulated",
     "error",
     "created_at",
     "finished_at",
@@ -92,6 +93,10 @@ DOCUMENTED_COLUMNS = RESULT_COLUMNS + [
     "other_cpu_cores",
     "loadavg_before",
     "loadavg_after",
+    "output_max_abs_error",
+    "output_max_rel_error",
+    "outputs_match",
+    "output_check_note",
 ]
 
 
@@ -238,6 +243,32 @@ def test_a_trial_from_an_older_agent_has_null_in_the_new_columns(store):
         assert row[column] is None or pd.isna(row[column]), column
     assert row["latency_p50_per_sample_ms"] == 1.5
     assert "±" not in t.render(t.device_table(results_frame(store)), "markdown")  # n unknown: no interval
+
+
+def test_outputs_that_differ_from_the_host_mark_the_row_and_say_so_in_results(store, workspace, tmp_path):
+    store_trial(store, device="a_clean", outputs_match=True, output_max_abs_error=1e-7)
+    store_trial(
+        store,
+        device="b_wrong",
+        outputs_match=False,
+        output_max_abs_error=0.5,
+        output_check_note="outputs differ beyond atol 0.0001, rtol 0.001",
+    )
+    frame = results_frame(store)
+    assert list(frame["outputs_match"]) == [True, False]
+    md = t.render(t.device_table(frame), "markdown")
+    assert cells_of(md, 0)[0] == "a_clean" and cells_of(md, 1)[0] == "b_wrong¶"
+    assert any(n.startswith("¶ Outputs differ: the outputs for the seeded input") for n in md.split("\n\n"))
+    assert r"b\_wrong\textsuperscript{\P}" in t.render(t.device_table(frame), "latex")
+    store.close()
+    db = "sqlite:///%s" % (tmp_path / "r.db")
+    details = workspace.edgebench(
+        "results", "--db", db, "--trial", frame["trial_id"].iloc[1], check=True
+    ).stdout
+    assert (
+        "outputs vs ONNX Runtime fp32 on the host: DIFFER; max abs error 0.5, max error relative to the "
+        "output's scale –"
+    ) in details
 
 
 # ---------------------------------------------------------------- tables

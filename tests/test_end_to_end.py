@@ -38,6 +38,8 @@ def test_sweep_stores_one_trial_per_cell_and_prints_model_table(workspace):
         assert float(row["model_size_mb"]) > 0.5
         # No sensor here: unknown, never zero.
         assert row["power_mw"] == "" and row["energy_mj"] == "" and row["accuracy"] == ""
+        # The seeded input's outputs, checked against ONNX Runtime fp32 on the host.
+        assert row["outputs_match"] == "True" and float(row["output_max_abs_error"]) < 1e-4
     by_model = {}
     for row in rows:
         by_model.setdefault(row["model"], []).append(float(row["latency_p50_ms"]))
@@ -130,6 +132,39 @@ def test_threads_and_providers_are_recorded_and_an_unknown_provider_fails_the_tr
     assert ok.env["providers"] == ["CPUExecutionProvider"] and ok.env["intra_op_threads"] == 1
     assert ok.settings["device_facts"]["cpus"] >= 1  # provenance stored with the trial
     assert failed.status == "failed" and "NoSuchProvider" in failed.error
+
+
+def test_provider_options_are_strings_sent_to_the_runtime_and_read_back(workspace):
+    from edgebench.orchestrator.store import Store
+    from edgebench.orchestrator.store.schema import Trial
+
+    asked = "CPUExecutionProvider.arena_extend_strategy=kSameAsRequested"
+    workspace.edgebench(
+        "run", "--model", MODELS / "dws_cnn.onnx", "--provider-options", asked, "--quick", check=True
+    )
+    # An option for a provider that is not used would be ignored in silence: the trial says so.
+    stray = workspace.edgebench(
+        "run",
+        "--model",
+        MODELS / "dws_cnn.onnx",
+        "--provider-options",
+        "CUDAExecutionProvider.device_id=0",
+        "--quick",
+    )
+    assert stray.returncode == 1 and "CUDAExecutionProvider, which is not among the providers" in stray.stderr
+    malformed = workspace.edgebench(
+        "run", "--model", MODELS / "dws_cnn.onnx", "--provider-options", "device_id=0"
+    )
+    assert malformed.returncode == 2
+    assert "--provider-options: 'device_id=0' is not PROVIDER.KEY=VALUE" in malformed.stderr
+    store = Store(workspace.db_url)
+    with store.Session() as s:
+        ok = s.query(Trial).order_by(Trial.created_at).first()
+    assert ok.settings["provider_options"] == {
+        "CPUExecutionProvider": {"arena_extend_strategy": "kSameAsRequested"}
+    }
+    # What the session reports it uses (the CPU provider reports no options of its own).
+    assert ok.env["provider_options"] == {"CPUExecutionProvider": {}}
 
 
 def _descendants(pid):

@@ -88,7 +88,8 @@ def test_shipped_inventory_loads_and_has_local():
     assert local.connection == "local"
     assert local.platform == "generic"
     assert local.workdir == "~/.edgebench/local"
-    assert local.backends == ("onnxruntime", "null")
+    assert local.backends == ("onnxruntime", "tvm", "null")
+    assert local.target == "native"  # tvm compiles for this host's CPU
     assert local.python == sys.executable
     assert local.local_workdir() == Path.home() / ".edgebench" / "local"
     assert inventory.select(None, None) == [local]
@@ -103,6 +104,7 @@ def test_shipped_examples_are_valid_once_uncommented(tmp_path):
     assert set(inventory.devices) == {"local", "nano01", "rpi01"}
     assert inventory.device("nano01").platform == "jetson-nano"
     assert inventory.device("rpi01").ssh_alias == "rpi01"
+    assert (inventory.device("nano01").target, inventory.device("rpi01").target) == ("jetson-nano", "rpi4")
     assert inventory.device("rpi01").telemetry == {"power": "ina2xx_hwmon", "total_rail": "ina219-1-0040"}
     assert inventory.groups["edge"] == ["nano01", "rpi01"]
 

@@ -148,10 +148,36 @@ def test_the_job_carries_only_its_backends_options(bench):
     settings = Settings(quick=True, backend_options={"threads": 2, "providers": ["CPUExecutionProvider"]})
     bench.sweep(bench.cells([nano]) + bench.cells([nano], backend="null"), settings=settings)
     jobs = [r["job"] for r in bench.fleet.devices["nano"].requests if r["op"] == "run"]
-    assert jobs[0]["backend_options"] == {"intra_op_threads": 2, "providers": ["CPUExecutionProvider"]}
+    assert jobs[0]["backend_options"] == {
+        "intra_op_threads": 2,
+        "providers": ["CPUExecutionProvider"],
+        "provider_options": {},
+    }
     assert (
         jobs[0]["model"].endswith(".onnx") and jobs[1]["backend_options"] == {} and jobs[1]["model"] is None
     )
+
+
+def test_a_device_without_the_runtime_fails_its_cells_at_once_and_nothing_is_pushed(bench):
+    nano = bench.device("nano", ok(), ok())
+    bench.fleet.devices["nano"].facts = dict(
+        bench.fleet.devices["nano"].facts, runtimes={"onnxruntime": None, "numpy": {"version": "1.19.4"}}
+    )
+    _, outcomes = bench.sweep(bench.cells([nano], batches=(1, 2)) + bench.cells([nano], backend="null"))
+    assert sorted(statuses(outcomes)) == ["failed", "failed", "ok"]
+    expected = (
+        "nano cannot run backend onnxruntime: onnxruntime is not installed there (it has: numpy 1.19.4); "
+        "install it on the device: pip3 install onnxruntime"
+    )
+    assert all(o.error.startswith(expected) for o in outcomes if o.cell.backend == "onnxruntime")
+    assert sorted((s, e[: len(expected)] if e else "") for s, e in bench.trials()) == [
+        ("failed", expected),
+        ("failed", expected),
+        ("ok", ""),
+    ]
+    pushed = bench.fleet.devices["nano"].files
+    assert not any("/models/" in path for path in pushed)  # no model went to the device
+    assert bench.runs("nano") == 1  # only the null cell ran
 
 
 # -- a lost link ----------------------------------------------------------------------------

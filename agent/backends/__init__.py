@@ -10,6 +10,8 @@ import importlib
 REGISTRY = {
     "null": ".null",
     "onnxruntime": ".onnxrt",
+    "tvm": ".tvm",
+    "tensorrt": ".tensorrt",
 }
 
 

@@ -11,7 +11,8 @@ carries instead of marks.
 ``rows`` are cells as ``tables.cell_rows`` gives them. The marks: † latency of a cell whose runs
 are unstable (``runs_unstable``: every latency column of the row, the reason in the footnote),
 ‡ power and energy whose ``energy_reliable`` is false in a run, § the lead cell of a cell
-throttled in a run: the whole row.
+throttled in a run: the whole row; ¶ the lead cell of a cell whose outputs differ from ONNX
+Runtime fp32 on the host in a run (``outputs_match`` false).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ..stats import accuracy_interval
 from ..store.runs import flag as truth  # a stored flag as True / False / None
 from ..store.runs import RUNS_UNSTABLE_SPREAD
 
-UNSTABLE_MARK, ENERGY_MARK, THROTTLE_MARK = "\u2020", "\u2021", "\u00a7"
+UNSTABLE_MARK, ENERGY_MARK, THROTTLE_MARK, OUTPUTS_MARK = "\u2020", "\u2021", "\u00a7", "\u00b6"
 PLUS_MINUS = "\u00b1"
 ACCURACY = "Accuracy (%)"
 CI_LOW, CI_HIGH = "Accuracy CI95 low (%)", "Accuracy CI95 high (%)"
@@ -58,6 +59,13 @@ KINDS = {
         THROTTLE_MARK,
         "Throttled",
         "the device throttled during a run of the cell, so every number of the row is doubtful",
+    ),
+    "outputs_differ": (
+        OUTPUTS_MARK,
+        "Outputs differ",
+        "the outputs for the seeded input differ from ONNX Runtime fp32 on the host beyond the "
+        "precision's tolerance in a run of the cell (see `edgebench results`), so the artifact "
+        "may not compute the model",
     ),
 }
 ACCURACY_NOTE = (
@@ -116,6 +124,7 @@ def row_doubts(rows: pd.DataFrame, intervals: Optional[Dict[str, list]] = None) 
             "energy_unreliable": [_negated(truth(v)) for v in _column(rows, "energy_reliable")],
             "throttled": [truth(v) for v in _column(rows, "throttled")],
             "throttle_reason": _text(_column(rows, "throttle_reason")),
+            "outputs_differ": [_negated(truth(v)) for v in _column(rows, "outputs_match")],
             "accuracy_ci": accuracy,
             "runs": [_count(v) for v in _column(rows, "runs")],
             "intervals": dict(intervals or {}),
@@ -128,7 +137,7 @@ def _marked_columns(kind: str, columns: List[str]) -> List[str]:
         return [c for c in columns if c.startswith(LATENCY_PREFIX)]
     if kind == "energy_unreliable":
         return [c for c in columns if c in ("Power (mW)", "Energy (mJ/inf)")]
-    return columns[:1]  # throttled: the lead cell stands for the row
+    return columns[:1]  # throttled, outputs differ: the lead cell stands for the row
 
 
 def _plus_minus(accuracy_pct: float, interval) -> Optional[float]:
@@ -235,7 +244,7 @@ def _row_label(table: pd.DataFrame, i: int) -> str:
             continue
         if isinstance(value, float) and value.is_integer():
             value = int(value)
-        text = str(value).replace(" (simulated)", "")
+        text = str(value).replace(" (simulated)", "").replace(" (emulated)", "")
         parts.append("batch %s" % text if col == "Batch" else text)
     return " ".join(parts)
 

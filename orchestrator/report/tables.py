@@ -7,7 +7,8 @@ markdown, LaTeX, CSV or HTML text.
 Missing values are never shown as 0: they are an en dash (``--`` in LaTeX) in
 human-readable formats and an empty field in CSV.  Rows whose values came from
 a simulated device are marked ``(simulated)`` and rendered output ends with a
-note saying so.
+note saying so; rows from an emulated device (qemu-user) are marked ``(emulated)``
+with a note that their latencies say nothing about the board.
 
 A row is a cell (device, model, backend, precision, batch) as its runs give it
 (``cell_rows``): the latest sweep with ok runs of the cell, and from those runs
@@ -54,6 +55,7 @@ TRIAL_COLUMNS = RESULT_COLUMNS + [
     "params",
     "finished_at",
     "simulated",
+    "emulated",
     "unstable",
     "energy_reliable",
     "throttled",
@@ -63,13 +65,16 @@ TRIAL_COLUMNS = RESULT_COLUMNS + [
     "busy",
     "busy_reason",
     "other_cpu_cores",
+    "outputs_match",
 ]
 # What ``cell_rows`` adds to a cell's summary, from all its runs.
 CELL_FACTS = [
     "simulated",
+    "emulated",
     "throttled",
     "throttle_reason",
     "energy_reliable",
+    "outputs_match",
     "accuracy_n",
     "peak_rss_mb",
     "model_size_mb",
@@ -82,6 +87,11 @@ EMPTY_MESSAGE = "no successful trials to report"
 SIM_NOTE = (
     "Note: rows marked (simulated) come from a simulated device or sensor;"
     " their values are not real measurements."
+)
+EMU_SUFFIX = " (emulated)"
+EMU_NOTE = (
+    "Note: rows marked (emulated) ran under an emulator (qemu-user), not on the board;"
+    " their latencies say nothing about a Pi."
 )
 FORMATS = ("markdown", "latex", "csv", "html")
 
@@ -176,9 +186,11 @@ def _cell_facts(runs: List[dict]) -> dict:
     numbers = {c: _known(runs, c) for c in ("accuracy_n", "peak_rss_mb", "model_size_mb", "params")}
     return {
         "simulated": any(_is_simulated(r.get("simulated")) for r in runs),
+        "emulated": any(_is_simulated(r.get("emulated")) for r in runs),
         "throttled": _tri_state([flag(r.get("throttled")) for r in runs], doubtful=True),
         "throttle_reason": "; ".join(reasons) or None,
         "energy_reliable": _tri_state([flag(r.get("energy_reliable")) for r in runs], doubtful=False),
+        "outputs_match": _tri_state([flag(r.get("outputs_match")) for r in runs], doubtful=False),
         "accuracy_n": numbers["accuracy_n"].max() if len(numbers["accuracy_n"]) else None,
         "peak_rss_mb": numbers["peak_rss_mb"].median() if len(numbers["peak_rss_mb"]) else None,
         "model_size_mb": numbers["model_size_mb"].iloc[0] if len(numbers["model_size_mb"]) else None,
@@ -269,18 +281,21 @@ def _build_table(
     sort_keys = [_ID_SOURCES[lead]] + [_ID_SOURCES[c] for c in others]
     rows = rows.sort_values(sort_keys, kind="mergesort", na_position="last").reset_index(drop=True)
     simulated = rows["simulated"].map(_is_simulated).astype(bool)
+    emulated = rows["emulated"].map(_is_simulated).astype(bool)
 
     table = pd.DataFrame(index=rows.index)
     for col in id_cols:
         table[col] = rows[_ID_SOURCES[col]]
     lead_text = table[lead].map(lambda v: "" if pd.isna(v) else str(v))
-    table[lead] = lead_text.where(~simulated, lead_text + SIM_SUFFIX)
+    lead_text = lead_text.where(~simulated, lead_text + SIM_SUFFIX)
+    table[lead] = lead_text.where(~emulated, lead_text + EMU_SUFFIX)
     values = _metric_values(rows)
     for col in _with_latency_units(rows, metrics):
         table[col] = values[col]
 
     table.attrs["kind"] = kind
     table.attrs["simulated"] = bool(simulated.any())
+    table.attrs["emulated"] = bool(emulated.any())
     table.attrs.update(doubt.row_doubts(rows, _metric_intervals(rows)))
     return table
 
@@ -388,6 +403,14 @@ def _has_simulated(table: pd.DataFrame) -> bool:
     return False
 
 
+def _has_emulated(table: pd.DataFrame) -> bool:
+    """True if the table is flagged emulated or any lead cell is marked."""
+    if table.attrs.get("emulated"):
+        return True
+    leads = [table[col] for col in ("Device", "Model") if col in table.columns]
+    return any(isinstance(v, str) and EMU_SUFFIX in v for column in leads for v in column)
+
+
 def _default_caption(table: pd.DataFrame) -> str:
     """Caption matching the table kind (device or model table)."""
     kind = table.attrs.get("kind")
@@ -427,6 +450,7 @@ _LATEX_ESCAPES = {
     doubt.UNSTABLE_MARK: r"\textsuperscript{\dag}",
     doubt.ENERGY_MARK: r"\textsuperscript{\ddag}",
     doubt.THROTTLE_MARK: r"\textsuperscript{\S}",
+    doubt.OUTPUTS_MARK: r"\textsuperscript{\P}",
 }
 
 
@@ -514,6 +538,7 @@ def render(table_df: pd.DataFrame, fmt: str = "markdown", caption: Optional[str]
     caption = caption if caption is not None else _default_caption(table_df)
     notes = doubt.footnotes(table_df, csv=fmt == "csv")
     notes += [SIM_NOTE] if _has_simulated(table_df) else []
+    notes += [EMU_NOTE] if _has_emulated(table_df) else []
     if fmt == "latex":
         return _render_latex(table_df, caption, notes)
     if fmt == "markdown":

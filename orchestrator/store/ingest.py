@@ -59,6 +59,7 @@ class Store:
             if facts is not None:
                 row.facts, row.facts_at = facts, utcnow()
                 row.simulated = bool(facts.get("simulated"))
+                row.emulated = bool(facts.get("emulated"))  # the emulator's command, or null
             s.add(row)
 
     def upsert_model(self, info) -> None:
@@ -117,7 +118,7 @@ class Store:
                     device=cell.device.name,
                     model_sha256=cell.model.sha256 if cell.model else None,
                     backend=cell.backend,
-                    precision=precision_of(cell.backend, cell.model),
+                    precision=precision_of(cell.backend, cell.model, settings),
                     batch=cell.batch,
                     run=cell.run,
                     settings=settings,
@@ -144,6 +145,7 @@ class Store:
             elif kind == "result" and trial.status not in FINAL_STATUSES and s.get(Metrics, trial.id) is None:
                 trial.env = record.get("env")
                 trial.simulated = bool((record.get("metrics") or {}).get("simulated"))
+                trial.emulated = bool((record.get("metrics") or {}).get("emulated"))
                 s.add(_metrics_row(trial.id, record))
             elif kind == "error" and (trial.error is None or trial.status == "lost"):
                 trial.error = record.get("error")

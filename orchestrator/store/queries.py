@@ -33,6 +33,7 @@ RESULT_COLUMNS = [
     "energy_mj",
     "accuracy",
 ]
+OUTPUT_CHECK_COLUMNS = ("output_max_abs_error", "output_max_rel_error", "outputs_match", "output_check_note")
 EXTRA_COLUMNS = [
     "run",
     "latency_p50_per_sample_ms",
@@ -55,6 +56,8 @@ EXTRA_COLUMNS = [
     "accuracy_n",
     "params",
     "simulated",
+    # Ran under an emulator (the test fleet's aarch64 Pi under qemu-user): says nothing of a board.
+    "emulated",
     "error",
     "created_at",
     "finished_at",
@@ -67,6 +70,8 @@ EXTRA_COLUMNS = [
     "other_cpu_cores",
     "loadavg_before",
     "loadavg_after",
+    # The outputs for the seeded input against ONNX Runtime fp32 on the host (correctness.py).
+    *OUTPUT_CHECK_COLUMNS,
 ]
 # Columns derived at query time from what the agent sent (Metrics.extra): no schema change, so
 # a store made by an older edgebench keeps working (its trials show null here).
@@ -81,6 +86,7 @@ FROM_EXTRA = (
     "other_cpu_cores",
     "loadavg_before",
     "loadavg_after",
+    *OUTPUT_CHECK_COLUMNS,
 )
 
 
@@ -121,6 +127,7 @@ def results_frame(store, sweep_id: str = None) -> pd.DataFrame:
             Metrics.throttled,
             Model.params,
             Trial.simulated,
+            func.coalesce(Trial.emulated, False).label("emulated"),  # NULL: before emulation existed
             Trial.error,
             Trial.created_at,
             Trial.finished_at,

@@ -23,6 +23,8 @@ class Device(Base):
     facts: Mapped[Optional[dict]] = mapped_column(JSON)  # latest probe snapshot
     facts_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
     simulated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Ran under an emulator (qemu-user): nullable so an older store gets it in place (NULL: no).
+    emulated: Mapped[Optional[bool]] = mapped_column(Boolean, default=False)
 
 
 class Model(Base):
@@ -65,6 +67,7 @@ class Trial(Base):
     agent_version: Mapped[Optional[str]] = mapped_column(String(32))
     env: Mapped[Optional[dict]] = mapped_column(JSON)  # runtime version, providers, threads
     simulated: Mapped[bool] = mapped_column(Boolean, default=False)
+    emulated: Mapped[Optional[bool]] = mapped_column(Boolean, default=False)  # as Device.emulated
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
     # Seconds: the agent's own time for the trial, and the host's from request to trial_end.

@@ -13,10 +13,17 @@ from .seams import Seams
 
 class DeviceLink:
     def __init__(
-        self, device, seams: Seams, note: Callable[[str], None], accept_new: bool = False, artifacts=()
+        self,
+        device,
+        seams: Seams,
+        note: Callable[[str], None],
+        accept_new: bool = False,
+        artifacts=(),
+        backend_options: Optional[dict] = None,
     ):
         self.device, self.seams, self.note, self.accept_new = device, seams, note, accept_new
         self.artifacts = list(artifacts)  # (model, backend) pairs looked up when the session opens
+        self.backend_options = backend_options  # with the device's target, they name compiled artifacts
         self.conn: Connection = self._connect()
         self.session: Optional[AgentSession] = None
         self.files: Optional[DeviceFiles] = None
@@ -28,7 +35,14 @@ class DeviceLink:
     def ensure_files(self) -> DeviceFiles:
         """The workdir and the agent on it, without starting a session (to fetch spools)."""
         if self.files is None:
-            self.files = prepare(self.conn, self.device.python, self.device.workdir, self.artifacts)
+            self.files = prepare(
+                self.conn,
+                self.device.python,
+                self.device.workdir,
+                self.artifacts,
+                self.device.target,
+                self.backend_options,
+            )
             self.files.ensure_agent()
         return self.files
 
@@ -36,7 +50,12 @@ class DeviceLink:
         """The agent session, started (and the device's facts read) when there is none."""
         if self.session is None:
             self.files, self.session = start_session(
-                self.conn, self.device.python, self.device.workdir, self.artifacts
+                self.conn,
+                self.device.python,
+                self.device.workdir,
+                self.artifacts,
+                self.device.target,
+                self.backend_options,
             )
             if self.facts is None:
                 self.facts = self.session.probe(self.device.telemetry)

@@ -112,7 +112,9 @@ def check_backend(device, backend: str) -> backends.Backend:
             "device '%s' does not list backend '%s' (it has: %s; see %s)"
             % (device.name, backend, ", ".join(device.backends), device.source)
         )
-    return backends.get(backend)
+    declared = backends.get(backend)
+    declared.target_for(device)  # a compiled backend needs the device's target
+    return declared
 
 
 def plan(devices, models, backend_names, batches, shapes: dict = None, repeats: int = 1, seed: int = 0):

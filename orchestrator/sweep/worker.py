@@ -1,9 +1,11 @@
 """The cells of one device, one trial at a time, through one DeviceLink. A device failure
 (agent died, link lost) is retried; a trial the agent itself reports as failed is not."""
 
-from typing import List, Optional
+from typing import Callable, List, Optional
 
-from ..errors import DeviceError, LinkLost
+from .. import backends
+from ..correctness import OutputChecker
+from ..errors import DeviceError, LinkLost, RuntimeMissing
 from .link import DeviceLink
 from .plan import Cell, FleetOptions, Settings, make_job, trial_timeout
 from .progress import Outcome, Progress
@@ -18,8 +20,9 @@ INTERRUPTED = "interrupted on the host"
 class TrialRecords:
     """A trial's stream as it passes to the store (through the writer), and what it said."""
 
-    def __init__(self, writer: BackgroundWriter, store, device: str):
+    def __init__(self, writer: BackgroundWriter, store, device: str, prepare: Callable[[dict], dict] = None):
         self.writer, self.store, self.device = writer, store, device
+        self.prepare = prepare or (lambda record: record)
         self.errors: List[str] = []
         self.kinds: List[Optional[str]] = []
         self.has_result = False
@@ -30,6 +33,7 @@ class TrialRecords:
             self.kinds.append(record.get("kind"))
         elif record["type"] == "result":
             self.has_result = True
+            record = self.prepare(record)
         self.writer.put(self.store.ingest, record, self.device)
 
     @property
@@ -51,9 +55,12 @@ class DeviceWorker:
     ):
         self.device, self.store, self.settings, self.options = device, store, settings, options
         self.progress, self.seams = progress, seams or Seams()
-        self.link = DeviceLink(device, self.seams, self.note, options.accept_new, artifacts)
+        self.link = DeviceLink(
+            device, self.seams, self.note, options.accept_new, artifacts, settings.backend_options
+        )
         self.facts_stored = False
         self.aborted = False
+        self.checker = OutputChecker()  # this device's outputs against ONNX Runtime on the host
         self.writer = BackgroundWriter()
         try:
             self.link.ensure_session()  # a wrong python or workdir shows now, before the sweep is stored
@@ -80,13 +87,25 @@ class DeviceWorker:
         """The trial row and its job, once the artifact and eval set are on the device."""
         files, settings = self.link.files, self.settings
         remote_model = (
-            files.ensure_model(cell.model, cell.backend, settings.backend_options) if cell.model else None
+            files.ensure_model(
+                cell.model, cell.backend, settings.backend_options, cell.device.target, self.note
+            )
+            if cell.model
+            else None
         )
         eval_set = files.ensure_eval_set(cell.model) if cell.model and settings.accuracy else None
         # Provenance travels with each trial: the device's facts as they were for this sweep.
         provenance = dict(settings.as_dict(), device_facts=self.link.facts)
         trial_id = self.store.create_trial(sweep_id, cell, provenance)
         return make_job(trial_id, cell, remote_model, settings, eval_set)
+
+    def _output_check(self, cell: Cell) -> Callable[[dict], dict]:
+        """A result record with its outputs compared to ONNX Runtime fp32 on this host."""
+        settings = self.settings
+        precision = backends.precision_of(cell.backend, cell.model, settings.backend_options)
+        return lambda record: self.checker.checked(
+            record, cell.model, cell.batch, settings.shapes, settings.seed, precision
+        )
 
     def _run_job(self, session, job: dict, seen: TrialRecords) -> str:
         status, host_s = session.run_trial(job, seen, trial_timeout(job))
@@ -110,8 +129,12 @@ class DeviceWorker:
     def _attempt(self, cell: Cell, sweep_id: str) -> Outcome:
         session = self.link.ensure_session()
         self._store_facts_once()
+        missing = backends.missing_runtime(cell.backend, self.device.name, self.link.facts)
+        if missing:  # before the artifact is compiled or pushed
+            raise RuntimeMissing(missing)
         job = self._new_trial(cell, sweep_id)
-        trial_id, seen = job["trial_id"], TrialRecords(self.writer, self.store, self.device.name)
+        trial_id = job["trial_id"]
+        seen = TrialRecords(self.writer, self.store, self.device.name, self._output_check(cell))
         try:
             status = self._run_job(session, job, seen)
         except DeviceError as exc:
@@ -139,6 +162,9 @@ class DeviceWorker:
                 break
             try:
                 return self._attempt(cell, sweep_id)
+            except RuntimeMissing as exc:
+                last = Outcome(cell, None, "failed", str(exc))
+                break
             except LinkLost as exc:
                 last = Outcome(cell, None, "failed", str(exc))
                 self._try_reconnect()

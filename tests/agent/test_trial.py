@@ -61,7 +61,7 @@ class NormalizeJobTest(unittest.TestCase):
 
 class BackendRegistryTest(unittest.TestCase):
     def test_names(self):
-        self.assertEqual(backend_names(), ["null", "onnxruntime"])
+        self.assertEqual(backend_names(), ["null", "onnxruntime", "tensorrt", "tvm"])
 
     def test_unknown_backend_lists_valid_ones(self):
         with self.assertRaises(BackendError) as ctx:
