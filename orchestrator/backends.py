@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
 
+from edgebench.agent.backends import tvm as agent_tvm
+
 from . import options as checks
 from .compile import targets, tvm_build
 from .compile.cache import compile_key
@@ -198,7 +200,7 @@ TVM = Backend(
     options=(THREADS,),  # the agent sets TVM_NUM_THREADS from it
     compile=tvm_build.compile_model,
     runtime="tvm",
-    install="pip3 install apache-tvm==0.27.0.post1 (the TVM version the host compiles with)",
+    install=agent_tvm.INSTALL,
 )
 
 TRT_PRECISIONS = ("fp32", "fp16", "int8")
@@ -302,7 +304,11 @@ def missing_runtime(backend: str, device: str, facts: Optional[dict]) -> Optiona
     found = runtimes.get(declared.runtime)
     if isinstance(found, dict) and found.get("version") is not None:
         return None
-    what = "cannot be imported (%s)" % found["error"] if isinstance(found, dict) else "is not installed"
+    what = (
+        "cannot be imported (%s)" % (found.get("error") or "no version found")
+        if isinstance(found, dict)
+        else "is not installed"
+    )
     has = sorted(
         "%s %s" % (name, info["version"])
         for name, info in runtimes.items()

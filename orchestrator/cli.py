@@ -200,6 +200,8 @@ def deploy(
                 % (r.device.name, format(report.bytes_sent, ","), len(report.skipped)),
                 highlight=False,
             )
+            for why in report.refused:  # the sweep refuses those cells the same way
+                _say("%s: nothing sent for it: %s" % (r.device.name, why))
         else:
             _say("%s: deploy failed: %s" % (r.device.name, r.error))
     if not all(r.ok for r in results):

@@ -47,6 +47,7 @@ SHA256 = (
 class DeployReport:
     sent: list = field(default_factory=list)  # (remote path, bytes)
     skipped: list = field(default_factory=list)  # remote paths already present
+    refused: list = field(default_factory=list)  # why a backend's artifacts were not sent (one line each)
 
     @property
     def bytes_sent(self) -> int:

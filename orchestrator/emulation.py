@@ -29,7 +29,10 @@ import zipfile
 from pathlib import Path
 from typing import List
 
+from edgebench.agent.backends.tvm import TVM_PIN
+
 from .agent_build import cache_dir
+from .compile.cache import package_version
 from .errors import UserError
 
 EMULATED = ("rpi4",)  # what `testfleet start --emulate` accepts
@@ -55,7 +58,7 @@ DEBS = (
 )
 # Wheels at the host's versions where it has them (else these); ml_dtypes, typing_extensions
 # and apache-tvm-ffi's own needs follow from pip's resolution.
-WHEEL_DEFAULTS = (("apache-tvm", "0.27.0.post1"), ("apache-tvm-ffi", None), ("numpy", None))
+WHEEL_DEFAULTS = (("apache-tvm", TVM_PIN.split("==")[1]), ("apache-tvm-ffi", None), ("numpy", None))
 EXTRA_WHEELS = ("typing_extensions",)
 WHEEL_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
 PYTHON_VERSION = "3.11"
@@ -71,20 +74,11 @@ def _say(text: str) -> None:
     print("edgebench: %s" % text, file=sys.stderr, flush=True)
 
 
-def _host_version(distribution: str):
-    from importlib import metadata
-
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def wheel_requirements() -> List[str]:
     """pip requirements for site-packages: pinned to the host's versions where it has them."""
     pins = []
     for name, default in WHEEL_DEFAULTS:
-        version = _host_version(name) or default
+        version = package_version(name) or default
         pins.append("%s==%s" % (name, version) if version else name)
     return pins + list(EXTRA_WHEELS)
 

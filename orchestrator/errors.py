@@ -36,6 +36,16 @@ class AgentSilent(DeviceError):
     """The agent sent nothing for longer than a trial may take: it may still be measuring."""
 
 
-class RuntimeMissing(DeviceError):
-    """The device lacks the runtime a backend needs: every cell of that backend fails at once,
-    before anything is compiled or pushed for it, and retrying cannot help."""
+class CellRefused(DeviceError):
+    """A cell that cannot run on its device as asked: it fails at once with this one line, and
+    retrying cannot help; the device's other cells go on."""
+
+
+class RuntimeMissing(CellRefused):
+    """The device lacks the runtime a backend needs: refused before anything is compiled or
+    pushed for it."""
+
+
+class CompileFailed(CellRefused):
+    """The host could not compile the cell's artifact (an operator the compiler lacks, no
+    cross compiler): nothing is pushed."""

@@ -36,11 +36,15 @@ def _in_parallel(devices, work, parallel: int) -> List[DeviceResult]:
 
 def probe_device(device, accept_new: bool = False, connect=connect) -> dict:
     with connect(device, accept_new=accept_new) as conn:
-        _, session = start_session(conn, device.python, device.workdir)
-        try:
-            return session.probe(device.telemetry)
-        finally:
-            session.close()
+        return _facts(conn, device)
+
+
+def _facts(conn, device) -> dict:
+    _, session = start_session(conn, device.python, device.workdir)
+    try:
+        return session.probe(device.telemetry)
+    finally:
+        session.close()
 
 
 def probe_all(
@@ -61,7 +65,13 @@ def deploy_device(device, models, accept_new: bool = False, connect=connect, not
     with connect(device, accept_new=accept_new) as conn:
         files = prepare(conn, device.python, device.workdir, artifacts, device.target)
         files.ensure_agent()
+        facts = _facts(conn, device) if artifacts else None
         for model, backend in artifacts:
+            missing = backends.missing_runtime(backend, device.name, facts)
+            if missing:  # nothing compiled or sent for a runtime the device lacks
+                if missing not in files.report.refused:
+                    files.report.refused.append(missing)
+                continue
             files.ensure_model(model, backend, target=device.target, note=note)
         for model in dict.fromkeys(model for model, _ in artifacts):
             files.ensure_eval_set(model)

@@ -96,3 +96,12 @@ def test_a_resumed_trial_waits_as_long_as_its_cool_down_may_last():
     plain = stored_trial_timeout({"timing": {"max_s": 10}})
     cooled = stored_trial_timeout({"timing": {"max_s": 10}, "cooldown_c": 50.0, "cooldown_timeout_s": 900.0})
     assert cooled - plain == 900.0
+
+
+def test_a_resumed_tensorrt_trial_is_allowed_its_engine_build_on_the_device():
+    from edgebench.agent.serve import BUILD_ALLOWANCE_S, LOAD_ALLOWANCE_S
+    from edgebench.orchestrator.sweep.plan import stored_trial_timeout
+
+    plain = stored_trial_timeout({"timing": {"max_s": 10}}, "onnxruntime")
+    building = stored_trial_timeout({"timing": {"max_s": 10}}, "tensorrt")
+    assert building - plain == BUILD_ALLOWANCE_S["tensorrt"] - LOAD_ALLOWANCE_S > 0

@@ -360,6 +360,38 @@ def test_deploy_sends_each_artifact_once(bench):
     assert again.value.sent == [] and len(again.value.skipped) == 3  # the agent and two models
 
 
+def test_an_artifact_that_fails_to_compile_fails_its_cells_and_the_sweep_goes_on(bench):
+    pi = bench.fleet.add("pi", [ok()])
+    pi.facts = dict(pi.facts, runtimes={"tvm": {"version": "0.27.0"}, "numpy": {"version": "2.4"}})
+    device = Device(
+        name="pi", connection="ssh", host="fake", workdir="~/eb", backends=("tvm", "null"), target="rpi4"
+    )
+    broken = bench.model("not_onnx")  # a few bytes: no compiler reads it
+    cells = bench.cells([device], [broken], backend="tvm", batches=(1, 2)) + bench.cells(
+        [device], backend="null"
+    )
+    _, outcomes = bench.sweep(cells)
+    assert sorted(statuses(outcomes)) == ["failed", "failed", "ok"]
+    errors = {o.error for o in outcomes if o.cell.backend == "tvm"}
+    assert len(errors) == 1 and errors.pop().startswith(("TVM cannot import", "the tvm backend needs TVM"))
+    assert not any("/models/" in path for path in pi.files)  # nothing was pushed for it
+    assert [s for s, _ in bench.trials()].count("failed") == 2  # stored, with the reason
+
+
+def test_deploy_sends_nothing_for_a_runtime_the_device_lacks_and_says_why(bench):
+    nano = bench.device("nano")
+    bench.fleet.devices["nano"].facts = dict(
+        bench.fleet.devices["nano"].facts, runtimes={"onnxruntime": None}
+    )
+    (result,) = deploy_devices([nano], [bench.model("a"), bench.model("b")], connect=bench.fleet.connect)
+    assert result.ok and not any(path.startswith("models/") for path, _ in result.value.sent)
+    assert result.value.refused == [
+        "nano cannot run backend onnxruntime: onnxruntime is not installed there (it has: no runtime "
+        "edgebench knows); install it on the device: pip3 install onnxruntime (on a Jetson, the "
+        "onnxruntime-gpu wheel for its JetPack)"
+    ]
+
+
 # -- the one backoff ------------------------------------------------------------------------
 def test_backoff_doubles_up_to_its_cap_and_stops_before_the_deadline():
     clock = FakeClock(0.0)

@@ -13,6 +13,7 @@ A Jetson Nano (JetPack 4.6, Python 3.6) usually has pycuda or only libcudart: cu
 needs Python 3.8 or later.
 """
 
+import atexit
 import ctypes
 import importlib
 
@@ -114,6 +115,8 @@ class PyCuda(object):
         self._context = self._device.retain_primary_context()
         self._context.push()
         self._allocations = {}  # pointer -> DeviceAllocation (freed when dropped)
+        # pycuda aborts the process at exit when a pushed context is still on the stack.
+        atexit.register(self.close)
 
     def malloc(self, nbytes):
         allocation = self._drv.mem_alloc(nbytes)
@@ -150,11 +153,14 @@ class PyCuda(object):
         pass  # pycuda frees a Stream when it is garbage collected
 
     def close(self):
+        if self._context is None:
+            return
         for allocation in self._allocations.values():
             allocation.free()
         self._allocations.clear()
         self._context.pop()
         self._context.detach()
+        self._context = None
 
 
 class CtypesCudart(object):

@@ -139,6 +139,10 @@ class EngineCache(object):
     def temporary(self, name):
         if not os.path.isdir(self.folder):
             os.makedirs(self.folder)
+        return self.temporary_path(name)
+
+    def temporary_path(self, name):
+        """Where this process writes the engine before renaming it into place."""
         return "%s.tmp.%d" % (self.path(name), os.getpid())
 
     def read(self, name):
@@ -442,6 +446,8 @@ class Backend(object):
                 "cannot write the engine cache in %s: %s (set engine_dir)"
                 % (cache.folder, exc.strerror or exc)
             )
+        finally:  # a failed or killed build leaves no partial engine behind
+            _remove_quietly(cache.temporary_path(name))
 
     def _build_into(self, cache, name, plan, parts, network):
         started = time.time()
@@ -544,3 +550,10 @@ class Backend(object):
         }
         info.update(self._memory)
         return info
+
+
+def _remove_quietly(path):
+    try:
+        os.remove(path)
+    except (IOError, OSError):
+        pass  # renamed into place already, or never written

@@ -3,7 +3,7 @@ and run through the API the installed TensorRT has.
 
 Versions differ (checked against the 8.2 and 10.x Python bindings):
 - build: 8.0-8.2 set `config.max_workspace_size` and need the EXPLICIT_BATCH network flag;
-  8.3+ `config.set_memory_pool_limit(MemoryPoolType.WORKSPACE, n)`; 10.x networks are always
+  8.4+ `config.set_memory_pool_limit(MemoryPoolType.WORKSPACE, n)`; 10.x networks are always
   explicit batch (the flag is deprecated) and has no `max_workspace_size` or `build_engine`.
 - run: up to 8.4 the binding API (`num_bindings`, `get_binding_name`, `binding_is_input`,
   `get_binding_shape`, `context.set_binding_shape`, `execute_v2(bindings)`); 8.5+ and 10.x the
@@ -154,7 +154,7 @@ class ParsedOnnx(object):
         """The serialized engine (a buffer) for `plan`: precision, workspace_mib, profile."""
         trt, config = self.trt, self.builder.create_builder_config()
         workspace = int(plan["workspace_mib"]) << 20
-        if hasattr(config, "set_memory_pool_limit"):  # 8.3+
+        if hasattr(config, "set_memory_pool_limit"):  # 8.4+
             config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace)
         else:
             config.max_workspace_size = workspace

@@ -13,10 +13,13 @@ import os
 
 IO_FUNCTION = "edgebench_io"  # the host's compile step adds it
 THREADS_ENV = "TVM_NUM_THREADS"
-INSTALL = "pip3 install apache-tvm==0.27.0.post1 (the TVM version the host compiles with)"
+# The TVM the host compiles with (pyproject's `tvm` extra); the host's declaration and the
+# emulated Pi's wheels read it from here.
+TVM_PIN = "apache-tvm==0.27.0.post1"
+INSTALL = "pip3 install %s (the TVM version the host compiles with)" % TVM_PIN
 
 
-def _last_line(exc):
+def last_line(exc):
     """TVM's errors end with the message, after the C++ frames."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[-1] if lines else type(exc).__name__
@@ -41,7 +44,7 @@ class Backend(object):
                 importlib.import_module("numpy")
                 self._tvm = tvm
             except Exception as exc:  # ImportError, or a shared library TVM cannot open
-                self._import_error = _last_line(exc)
+                self._import_error = last_line(exc)
         return self._tvm
 
     def available(self):
@@ -62,7 +65,7 @@ class Backend(object):
         except Exception as exc:  # a library for another machine, or from another TVM version
             raise BackendError(
                 "tvm %s cannot load %s: %s (was it compiled for this device's target, with this TVM?)"
-                % (tvm.__version__, artifact, _last_line(exc))
+                % (tvm.__version__, artifact, last_line(exc))
             )
         self._io = self._read_io(vm, artifact)
         self._main = vm["main"]

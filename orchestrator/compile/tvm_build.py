@@ -17,12 +17,17 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from edgebench.agent.backends.tvm import last_line
+
 from ..errors import UserError
 from . import targets
 from .cache import package_version
 
 TVM_DISTRIBUTION = "apache-tvm"
 IO_FUNCTION = "edgebench_io"  # read by agent/backends/tvm.py
+# How edgebench builds the library (from_onnx's arguments, the edgebench_io layout the agent
+# reads): bump it when that changes, so no cached library built the old way is reused.
+RECIPE = 1
 INSTALL_TVM = "pip install -e '.[tvm]'"
 CROSS_PACKAGES = {
     targets.AARCH64_CROSS: "g++-aarch64-linux-gnu",
@@ -41,11 +46,13 @@ def key_fields(model, target: Optional[str], options: Dict[str, Any]) -> Dict[st
     fields = {
         "model_sha256": model.sha256,
         "backend": "tvm",
+        "recipe": RECIPE,
         "target": chosen.name,
         "target_spec": chosen.spec,
         "precision": model.precision,
         "input_shapes": [[name, list(dims)] for name, dims in model.inputs],
         "compiler": {"name": TVM_DISTRIBUTION, "version": package_version(TVM_DISTRIBUTION)},
+        "onnx": package_version("onnx"),  # the model as from_onnx reads it
         "linker": chosen.linker(),
         # No tvm option changes the library: threads are the runtime's (TVM_NUM_THREADS).
         "options": {},
@@ -90,7 +97,7 @@ def compile_model(model, options: Dict[str, Any], target: Optional[str], out: Pa
     try:
         executable = tvm.compile(mod, target=tvm.target.Target(spec))
     except Exception as exc:  # TVM raises its own error types, one per failing pass
-        raise UserError("TVM cannot compile %s for %s: %s" % (model.path, chosen.name, _last_line(exc)))
+        raise UserError("TVM cannot compile %s for %s: %s" % (model.path, chosen.name, last_line(exc)))
     _export(tvm, executable, linker, Path(out))
     found = targets.elf_machine(out)
     if found != chosen.e_machine:
@@ -112,7 +119,10 @@ def _import_tvm():
 def _load_onnx(model):
     import onnx
 
-    return onnx.load(str(model.path))
+    try:
+        return onnx.load(str(model.path))
+    except Exception as exc:  # protobuf's DecodeError, OSError: the file, not TVM
+        raise UserError("TVM cannot import %s: not a readable ONNX model (%s)" % (model.path, last_line(exc)))
 
 
 def _relax_module(tvm, onnx_model, model):
@@ -122,7 +132,7 @@ def _relax_module(tvm, onnx_model, model):
         # No shape_dict: the model's own shapes, its named dimensions (the batch) symbolic.
         return from_onnx(onnx_model, keep_params_in_input=False)
     except Exception as exc:  # an operator TVM's importer does not know, ...
-        raise UserError("TVM cannot import %s: %s" % (model.path, _last_line(exc)))
+        raise UserError("TVM cannot import %s: %s" % (model.path, last_line(exc)))
 
 
 def _resolved_spec(tvm, chosen: targets.Target) -> Dict[str, Any]:
@@ -178,9 +188,3 @@ def _export(tvm, executable, linker: Optional[str], out: Path) -> None:
         else:
             executable.export_library(str(library), fcompile=tvm.support.cc.cross_compiler(linker))
         library.replace(out)
-
-
-def _last_line(exc: BaseException) -> str:
-    """TVM's errors end with the message after C++ frames: keep that line."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[-1] if lines else type(exc).__name__

@@ -190,10 +190,11 @@ def trial_timeout(job: dict) -> float:
     return trial_deadline_s(job) + HOST_MARGIN_S
 
 
-def stored_trial_timeout(stored: dict) -> float:
-    """trial_timeout for a trial from its stored settings (timing overrides, cool-down wait)."""
+def stored_trial_timeout(stored: dict, backend: Optional[str] = None) -> float:
+    """trial_timeout for a trial from its stored settings (timing overrides, cool-down wait)
+    and its backend (one that builds on the device is allowed the build)."""
     stored = stored or {}
-    job = dict(stored.get("timing") or {})
+    job = dict(stored.get("timing") or {}, backend=backend)
     job.update((key, stored.get(key)) for key in ("cooldown_c", "cooldown_timeout_s"))
     return trial_timeout(job)
 

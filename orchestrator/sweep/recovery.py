@@ -76,6 +76,6 @@ def recover_open_trials(link: DeviceLink, store, sweep_id: str, note: Callable[[
         if trial.device == link.device.name:
             note("fetching spool of unfinished trial %s" % trial.id)
             try:
-                recover(link, store, trial.id, stored_trial_timeout(trial.settings), note)
+                recover(link, store, trial.id, stored_trial_timeout(trial.settings, trial.backend), note)
             except TrialNotFinished:
                 pass  # stored as failed; its cell runs again

@@ -5,7 +5,7 @@ from typing import Callable, List, Optional
 
 from .. import backends
 from ..correctness import OutputChecker
-from ..errors import DeviceError, LinkLost, RuntimeMissing
+from ..errors import CellRefused, CompileFailed, DeviceError, LinkLost, RuntimeMissing, UserError
 from .link import DeviceLink
 from .plan import Cell, FleetOptions, Settings, make_job, trial_timeout
 from .progress import Outcome, Progress
@@ -61,6 +61,7 @@ class DeviceWorker:
         self.facts_stored = False
         self.aborted = False
         self.checker = OutputChecker()  # this device's outputs against ONNX Runtime on the host
+        self.compile_failures: dict = {}  # (model sha256, backend) -> why its artifact failed
         self.writer = BackgroundWriter()
         try:
             self.link.ensure_session()  # a wrong python or workdir shows now, before the sweep is stored
@@ -86,13 +87,20 @@ class DeviceWorker:
     def _new_trial(self, cell: Cell, sweep_id: str) -> dict:
         """The trial row and its job, once the artifact and eval set are on the device."""
         files, settings = self.link.files, self.settings
-        remote_model = (
-            files.ensure_model(
-                cell.model, cell.backend, settings.backend_options, cell.device.target, self.note
+        failed = self.compile_failures.get((cell.model.sha256 if cell.model else None, cell.backend))
+        if failed:  # the same artifact: the compiler would fail the same way, seconds later
+            raise CompileFailed(failed)
+        try:
+            remote_model = (
+                files.ensure_model(
+                    cell.model, cell.backend, settings.backend_options, cell.device.target, self.note
+                )
+                if cell.model
+                else None
             )
-            if cell.model
-            else None
-        )
+        except UserError as exc:  # the compile step's: this cell fails, the sweep goes on
+            self.compile_failures[(cell.model.sha256, cell.backend)] = str(exc)
+            raise CompileFailed(str(exc))
         eval_set = files.ensure_eval_set(cell.model) if cell.model and settings.accuracy else None
         # Provenance travels with each trial: the device's facts as they were for this sweep.
         provenance = dict(settings.as_dict(), device_facts=self.link.facts)
@@ -162,7 +170,7 @@ class DeviceWorker:
                 break
             try:
                 return self._attempt(cell, sweep_id)
-            except RuntimeMissing as exc:
+            except CellRefused as exc:
                 last = Outcome(cell, None, "failed", str(exc))
                 break
             except LinkLost as exc:
