@@ -121,7 +121,8 @@ def test_deploy_sends_the_library_named_by_its_key_once(cached):
     (model,) = find_models(DWS_CNN)
     pi = Device(name="pi", connection="ssh", host="fake", backends=("tvm",), target="rpi4")
     fleet = FakeFleet()
-    fleet.add("pi")
+    device = fleet.add("pi")
+    device.facts = dict(device.facts, runtimes={"tvm": {"version": "0.27.0"}, "numpy": {"version": "2.4"}})
     heard = []
     (result,) = deploy_devices([pi], [model], connect=fleet.connect, note=lambda d, m: heard.append(m))
     assert result.ok, result.error
