@@ -54,7 +54,18 @@ def trial_deadline_s(job):
         + _seconds(job.get("warmup_s"), 1.0)
         + BUILD_ALLOWANCE_S.get(job.get("backend"), LOAD_ALLOWANCE_S)
         + cooldown
+        + _search_s(job)
     )
+
+
+def _search_s(job):
+    """--find-max-qps runs the server scenario once per bisection step, and once more."""
+    if not job.get("find_max_qps"):
+        return 0.0
+    from .scenario_trial import FIND_STEPS
+
+    each = max(_seconds(job.get("max_s"), 120.0), _seconds(job.get("duration_s") or job.get("min_s"), 2.0))
+    return (FIND_STEPS + 1) * each  # a step may run to max_s (a slow rate, a slow device)
 
 
 def _seconds(value, default):

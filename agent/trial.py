@@ -7,7 +7,7 @@ trial_end). It never raises for a failing trial: the failure is a record.
 import os
 import time
 
-from . import AGENT_VERSION, bench, conditions, cpuload, errorlog, memory, sysroot
+from . import AGENT_VERSION, bench, conditions, cpuload, errorlog, memory, scenario_trial, sysroot
 from .accuracy import EvalSetError, top1
 from .backends import BackendError, get_backend
 from .child import emulator
@@ -56,6 +56,10 @@ def normalize_job(job):
     if not isinstance(out["shapes"], dict):
         raise JobError("job.shapes must be an object {input: [dims]}")
     conditions.check_job(out)
+    try:
+        scenario_trial.check(out)
+    except ValueError as exc:
+        raise JobError(str(exc))
     return out
 
 
@@ -108,6 +112,20 @@ def output_check(backend, feed):
     return check
 
 
+def _timed_window(job, backend, feed, min_s, prepared):
+    """(samples in s, wall s, what stopped it, the scenario's own metrics, inferences per
+    sample): today's loop for single-stream, agent/scenarios for the others."""
+    if scenario_trial.scenario_of(job) == scenario_trial.SINGLE_STREAM:
+        samples, wall_s, stopped_by = bench.timed_loop(
+            backend.run, feed, job["min_iters"], min_s, job["max_iters"], max(job["max_s"], min_s)
+        )
+        return samples, wall_s, stopped_by, {}, job["batch"]
+    found = scenario_trial.run(prepared)
+    if not found[0]:
+        raise JobError("the %s scenario completed nothing in its window" % scenario_trial.scenario_of(job))
+    return found
+
+
 def _timed_window_s(job, telemetry):
     """min_s, lengthened when the power sensor's rate would leave too few samples in it."""
     needed = telemetry.min_window_s()
@@ -131,6 +149,7 @@ def _measure(job, backend, applied):
     feed = (
         make_feed(backend.inputs(), job["batch"], job["shapes"], job["seed"]) if backend.needs_model else {}
     )
+    feeds = scenario_trial.feeds_for(job, backend, feed)  # every batch size a scenario may run
     telemetry = TrialTelemetry(job.get("telemetry"), sysroot.root(), quick=bool(job.get("quick")))
     perf = PerfStat(sysroot.root()) if job.get("perf") else None
     perf_counts, perf_error = {}, None if perf is None or perf.available() else "perf is not installed"
@@ -139,6 +158,8 @@ def _measure(job, backend, applied):
         min_s, lengthened = _timed_window_s(job, telemetry)
         telemetry.measure_idle()
         warmup_done = bench.warm_up(backend.run, feed, job["warmup_iters"], job["warmup_s"])
+        scenario_trial.warm_up(job, backend, feeds)
+        prepared = scenario_trial.prepare(job, backend, feeds, min_s)  # outside both windows
         if perf is not None and perf.available():
             perf.start(os.getpid())
         try:
@@ -147,8 +168,8 @@ def _measure(job, backend, applied):
             load_before = cpuload.snapshot()
             telemetry.window_edge()
             t0 = time.perf_counter()
-            samples, wall_s, stopped_by = bench.timed_loop(
-                backend.run, feed, job["min_iters"], min_s, job["max_iters"], max(job["max_s"], min_s)
+            samples, wall_s, stopped_by, scenario_metrics, per_sample = _timed_window(
+                job, backend, feed, min_s, prepared
             )
             t1 = time.perf_counter()
             telemetry.window_edge()
@@ -161,8 +182,9 @@ def _measure(job, backend, applied):
     peak_rss = memory.peak_rss_mb()  # before the statistics add their own copies of the samples
     accuracy, accuracy_samples = _accuracy(backend, job)
     check = output_check(backend, feed)
-    metrics = summarize(samples, job["batch"], wall_s)
-    power_metrics, series = telemetry.summary(t0, t1, len(samples) * job["batch"], origin)
+    metrics = summarize(samples, per_sample, wall_s)
+    metrics.update(scenario_metrics)
+    power_metrics, series = telemetry.summary(t0, t1, len(samples) * per_sample, origin)
     metrics.update(power_metrics)
     metrics.update(cpuload.busy_metrics(load_before, load_after))
     metrics.update(
@@ -175,12 +197,12 @@ def _measure(job, backend, applied):
             "rss_before_load_mb": rss_before,
             "model_size_mb": model_size_mb,
             "load_s": load_s,
-            "latency_per_sample_ms": metrics["latency_p50_ms"] / job["batch"],
+            "latency_per_sample_ms": metrics["latency_p50_ms"] / per_sample,
             "simulated": sysroot.simulated(),
             "emulated": emulator(),
             "accuracy": accuracy,
             "accuracy_samples": accuracy_samples,
-            "latency_p50_per_sample_ms": metrics["latency_p50_ms"] / job["batch"],
+            "latency_p50_per_sample_ms": metrics["latency_p50_ms"] / per_sample,
             "conditions": applied,
         }
     )

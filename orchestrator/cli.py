@@ -5,19 +5,21 @@ import functools
 import sys
 import traceback
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import backends, options, usage
+from . import backends, options, scenario_options, usage
 from .compile import targets as compile_targets
 from .errors import DeviceError, UserError
 from .inventory import load_inventory
 from .modelinfo import find_models, inspect_model
 from .report.doubt import truth
+from .report.scenarios import CAPTION as SCENARIO_CAPTION
+from .report.scenarios import scenario_table
 from .report.tables import device_table, model_table, render
 from .store import Store, results_frame
 from .store.runs import cell_key, runs_disagree
@@ -395,6 +397,7 @@ def _measurement_params() -> list:
         param("cooldown_timeout", Optional[float], CooldownTimeoutOpt),
         param("pin_clocks", bool, PinClocksOpt),
         param("nvpmodel", Optional[int], NvpmodelOpt),
+        *scenario_options.params(),
     ]
 
 
@@ -410,7 +413,9 @@ def _conditions(measure: dict) -> dict:
     )
 
 
-def _settings(measure: dict, conditions: dict) -> Settings:
+def _settings(measure: dict, conditions: dict, batches) -> Tuple[Settings, tuple]:
+    """The sweep's settings and its scenarios (a dimension of the plan)."""
+    scenarios, scenario_settings = scenario_options.scenario_settings(measure, batches)
     return Settings(
         quick=measure["quick"],
         seed=options.check_seed(measure["seed"]),  # the device seeds numpy with it
@@ -420,8 +425,9 @@ def _settings(measure: dict, conditions: dict) -> Settings:
         perf=measure["perf"],
         accuracy=not measure["no_accuracy"],
         backend_options=backends.parse_options(measure),
+        scenario_options=scenario_settings,
         **conditions,
-    )
+    ), scenarios
 
 
 @app.command()
@@ -446,8 +452,10 @@ def run(
     if check_backend(dev, backend).needs_model and model is None:
         raise UserError("--model is required for backend '%s'" % backend)
     models = [inspect_model(model)] if model is not None else []
-    settings = _settings(measure, conditions)
-    cells = plan([dev], models, [backend], [batch], settings.shapes, settings.repeats, settings.seed)
+    settings, scenarios = _settings(measure, conditions, [batch])
+    cells = plan(
+        [dev], models, [backend], [batch], settings.shapes, settings.repeats, settings.seed, scenarios
+    )
     fleet = FleetOptions(
         parallel=1, retries=options.check_non_negative(retries, "--retries"), accept_new=accept_new
     )
@@ -501,8 +509,10 @@ def sweep(
     backend_names = options.parse_list(backend, "--backend")
     devices_ = _select(inventory, device, group, all_)
     models = find_models(target)
-    settings = _settings(measure, conditions)
-    cells = plan(devices_, models, backend_names, batches, settings.shapes, settings.repeats, settings.seed)
+    settings, scenarios = _settings(measure, conditions, batches)
+    cells = plan(
+        devices_, models, backend_names, batches, settings.shapes, settings.repeats, settings.seed, scenarios
+    )
     _execute(cells, settings, fleet, db, {"command": "sweep", "models_dir": str(target)})
 
 
@@ -564,8 +574,12 @@ def _print_summary(store, sweep_id, outcomes) -> None:
         if o.status == "failed":
             _say("failed: %s %s: %s" % (o.cell.device.name, o.cell.label, o.error))
     frame = results_frame(store, sweep_id)
-    if (frame["status"] == "ok").any():
-        print(render(model_table(frame), "markdown"))
+    single = model_table(frame)
+    if len(single):
+        print(render(single, "markdown"))
+    scenarios = scenario_table(frame)
+    if len(scenarios):
+        print(render(scenarios, "markdown", caption=SCENARIO_CAPTION))
     if ok < len(outcomes):
         raise typer.Exit(1)
 
@@ -795,7 +809,10 @@ def _cell(value) -> str:
 @app.command()
 def report(
     table: str = typer.Option(
-        "device", "--table", "-t", help="device (Table 2 shape) or model (Table 3 shape)."
+        "device",
+        "--table",
+        "-t",
+        help="device (Table 2 shape), model (Table 3 shape) or scenario (stream, server, offline cells).",
     ),
     fmt: str = typer.Option("markdown", "--format", "-f", help="markdown, latex, csv or html."),
     out_file: Optional[Path] = typer.Option(
@@ -807,13 +824,16 @@ def report(
     db: Optional[str] = DbOpt,
 ):
     """Paper-style tables: each cell from the runs of the latest sweep that measured it."""
-    options.check_choice(table, ("device", "model"), "--table")
+    options.check_choice(table, ("device", "model", "scenario"), "--table")
     options.check_choice(fmt, ("markdown", "latex", "csv", "html"), "--format")
     store = Store(db, create=False)
     _require_sweep(store, sweep_id)
     frame = results_frame(store, sweep_id)
-    shaped = device_table(frame, model=model) if table == "device" else model_table(frame, device=device)
-    text = render(shaped, fmt)
+    if table == "scenario":
+        text = render(scenario_table(frame), fmt, caption=SCENARIO_CAPTION)
+    else:
+        shaped = device_table(frame, model=model) if table == "device" else model_table(frame, device=device)
+        text = render(shaped, fmt)
     if out_file is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
@@ -881,7 +901,10 @@ app.add_typer(models_app, name="models")
 @models_app.command("build")
 def models_build(
     recipe: str = typer.Option(
-        "demo", "--recipe", help="demo (minutes on a laptop) or paper (Table 1 settings)."
+        "demo",
+        "--recipe",
+        help="demo (minutes on a laptop), paper (Table 1 settings) or early-exit (a student with two "
+        "early exits as separate ONNX pieces and a manifest, in OUT/DATASET_early_exit/).",
     ),
     dataset: str = typer.Option("digits", "--dataset", help="digits (bundled), cifar10 or tinyimagenet."),
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder (cifar10, tinyimagenet)."),
@@ -890,8 +913,9 @@ def models_build(
     ),
     seed: int = typer.Option(0, "--seed", help="Seed: the same seed gives the same models."),
 ):
-    """Teacher, distilled student, pruned student and two int8 variants, each with a card and an eval set."""
-    options.check_choice(recipe, ("demo", "paper"), "--recipe")
+    """Teacher, distilled student, pruned student and two int8 variants, each with a card and an eval set
+    (--recipe early-exit: a student with exit heads, exported as pieces with a manifest)."""
+    options.check_choice(recipe, ("demo", "paper", "early-exit"), "--recipe")
     options.check_choice(dataset, ("digits", "cifar10", "tinyimagenet"), "--dataset")
     if dataset != "digits" and data is None:
         raise UserError("--dataset %s needs --data PATH (the dataset's folder)" % dataset)

@@ -21,6 +21,8 @@ DEFAULT_COOLDOWN_TIMEOUT_S = 600.0
 # otherwise: five give a between-run interval (t, 4 degrees of freedom) that a second sweep
 # reproduces (benchmarks/reproducibility.py), at the cost of five process starts.
 DEFAULT_REPEATS = 5
+# The scenario of a trial that names none (and of every trial stored before scenarios).
+SINGLE_STREAM = "single-stream"
 
 
 def parse_list(text: str, option: str) -> list:

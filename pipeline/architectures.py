@@ -127,13 +127,16 @@ class InvertedResidual(nn.Module):
 
 
 class ExitHead(nn.Module):
-    """Classifier on pooled features; used for the final exit and the early exits."""
+    """Classifier on pooled features; used for the final exit and the early exits. Early exits
+    pool to a 2x2 grid (`grid`), not to one value per channel: a few narrow early channels
+    averaged over the whole image lose where the strokes are (on digits an exit after the first
+    stage reached 19% top-1 with global pooling)."""
 
-    def __init__(self, channels: int, num_classes: int, dropout: float):
+    def __init__(self, channels: int, num_classes: int, dropout: float, grid: int = 1):
         super().__init__()
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pool = nn.AdaptiveAvgPool2d(grid)
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(channels, num_classes)
+        self.fc = nn.Linear(channels * grid * grid, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.dropout(torch.flatten(self.pool(x), 1)))
@@ -157,6 +160,7 @@ STUDENT_STAGES: Tuple[StudentStage, ...] = (
     StudentStage(320, 2, 4, False),
 )
 STUDENT_HEAD_CHANNELS = 1024
+EARLY_EXIT_GRID = 2  # early exit heads pool to 2x2 (ExitHead)
 
 
 class LightweightCNN(nn.Module):
@@ -200,7 +204,7 @@ class LightweightCNN(nn.Module):
                 channels = out
             self.stages.append(nn.Sequential(*blocks))
             if index in early_exits:
-                self.exit_heads[str(index)] = ExitHead(channels, num_classes, dropout)
+                self.exit_heads[str(index)] = ExitHead(channels, num_classes, dropout, EARLY_EXIT_GRID)
         unknown = set(early_exits) - set(range(len(STUDENT_STAGES) - 1))
         if unknown:
             raise ValueError(

@@ -26,7 +26,7 @@ from .evalset import eval_subset
 from .export import DEFAULT_OPSET, ModelStory, PublishedModel, export_onnx, publish_model
 from .prune import iterative_prune
 from .quantize import quantize_model
-from .recipes import Recipe, recipe_for
+from .recipes import EARLY_EXIT, Recipe, recipe_for
 from .train import TrainConfig, TrainResult, distill_student, fine_tune, train_teacher
 
 __all__ = ["build_models", "list_model_cards", "VARIANTS"]
@@ -84,6 +84,7 @@ def _train_config(
         beta=recipe.beta,
         temperature=recipe.temperature,
         augment=augment,
+        early_exit_weight=recipe.early_exit_weight,
         seed=seed,
         progress=progress,
         label=label,
@@ -125,7 +126,10 @@ def build_models(
     opset: int = DEFAULT_OPSET,
     **overrides,
 ) -> List[Path]:
-    """Builds the five variants into `out` and returns their ONNX paths (in VARIANTS order).
+    """Builds the five variants into `out` and returns their ONNX paths (in VARIANTS order);
+    the `early-exit` recipe instead builds a student with exit heads as ONNX pieces in
+    `out/<dataset>_early_exit/` and returns the manifest's path, then the files it names
+    (`early_exit.build_early_exit`).
 
     `overrides` replace recipe fields (e.g. teacher_epochs=2, student_width=0.125); see
     `recipes.Recipe`. `data` is the dataset folder (none for digits). Deterministic for a
@@ -138,6 +142,10 @@ def build_models(
         ds = _limit_train(load_dataset(dataset, data, seed, **options), plan.max_train_samples, seed)
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
+        if plan.name == EARLY_EXIT:
+            from .early_exit import build_early_exit
+
+            return build_early_exit(plan, ds, out, seed, progress, opset, overrides)
         builder = _Builder(plan, ds, out, seed, progress, opset, overrides)
         return [published.path for published in builder.run()]
 

@@ -37,9 +37,19 @@ def export_onnx(
 ) -> Path:
     """Exports the model's final exit in eval mode (BatchNorm folds into the convs), with a
     dynamic batch axis named "batch", input `input` [batch, C, H, W] and output `logits`."""
+    wrapper = FinalExit(model).train(model.training)  # so the model's mode is restored after
+    example = torch.zeros((1,) + tuple(input_shape))
+    return export_module(wrapper, example, path, INPUT_NAME, [OUTPUT_NAME], opset)
+
+
+def export_module(
+    module: nn.Module, example: torch.Tensor, path: Path, input_name: str, output_names, opset: int
+) -> Path:
+    """Exports `module` in eval mode with one input and the named outputs, every one with a
+    dynamic first axis "batch"; checked, then renamed into place (no half-written file)."""
     path = Path(path)
-    was_training = model.training
-    model.eval()
+    was_training = module.training
+    module.eval()
     temporary = path.with_name(path.name + ".tmp")
     try:
         with warnings.catch_warnings():
@@ -47,22 +57,22 @@ def export_onnx(
             # chosen on purpose: the dynamo exporter needs onnxscript and opset >= 18.
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(
-                FinalExit(model),
-                (torch.zeros((1,) + tuple(input_shape)),),
+                module,
+                (example,),
                 str(temporary),
                 dynamo=False,
                 opset_version=opset,
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
+                input_names=[input_name],
+                output_names=list(output_names),
                 do_constant_folding=True,
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                dynamic_axes={name: {0: "batch"} for name in [input_name, *output_names]},
             )
         onnx.checker.check_model(onnx.load(str(temporary)))
         os.replace(temporary, path)
     finally:
         if temporary.exists():
             temporary.unlink()
-        model.train(was_training)
+        module.train(was_training)
     return path
 
 

@@ -118,6 +118,7 @@ INTEGRATION_MODULES = {
     "test_pipeline_build.py",
     "test_pipeline_export_quantize.py",
     "test_pipeline_train.py",
+    "test_pipeline_early_exit.py",
     "test_emulated_pi.py",
     "test_compile_tvm.py",
     "test_tvm.py",  # tests/agent/: compiles a model with TVM first

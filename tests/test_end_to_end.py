@@ -322,3 +322,46 @@ def test_agent_killed_mid_trial_its_trial_is_still_ingested_from_the_spool_not_m
     rows = read_csv(workspace.edgebench("results", "--format", "csv", check=True).stdout)
     assert [r["status"] for r in rows] == ["ok"]  # one trial: recovered, not re-measured
     assert float(rows[0]["latency_p50_ms"]) > 0
+
+
+def test_a_stream_prints_its_miss_rate_and_sustained_fps_and_results_carry_them(workspace):
+    done = workspace.edgebench(
+        "run",
+        "--device",
+        "local",
+        "--model",
+        MODELS / "dws_cnn.onnx",
+        "--scenario",
+        "stream",
+        "--fps",
+        "15",
+        "--quick",
+    )
+    assert done.returncode == 0, done.stderr
+    header = next(line for line in done.stdout.splitlines() if line.startswith("| Device"))
+    assert "Miss rate (%)" in header and "Sustained fps" in header
+    row = next(line for line in done.stdout.splitlines() if "| stream" in line)
+    assert "15 fps, drop on overrun" in row
+    (trial,) = read_csv(workspace.edgebench("results", "--format", "csv", check=True).stdout)
+    assert trial["scenario"] == "stream" and trial["status"] == "ok"
+    assert 0.0 <= float(trial["deadline_miss_rate"]) <= 1.0
+    assert 0 < float(trial["sustained_fps"]) <= 15.0 * 1.05  # frames are released at 15 per second
+    assert trial["outputs_match"] == "True"
+
+
+def test_server_and_offline_store_their_own_figures(workspace):
+    model = MODELS / "dws_cnn.onnx"
+    server = ["--scenario", "server", "--qps", "50", "--latency-target-ms", "50", "--batching", "timeout"]
+    workspace.edgebench("run", "--model", model, *server, "--max-batch", "4", "--quick", check=True)
+    workspace.edgebench(
+        "run", "--model", model, "--scenario", "offline", "--max-batch", "8", "--quick", check=True
+    )
+    rows = {
+        r["scenario"]: r
+        for r in read_csv(workspace.edgebench("results", "--format", "csv", check=True).stdout)
+    }
+    assert set(rows) == {"server", "offline"}
+    assert rows["server"]["policy"] == "timeout" and float(rows["server"]["qps_scheduled"]) > 0
+    assert float(rows["server"]["goodput_qps"]) <= float(rows["server"]["qps_completed"])
+    assert rows["offline"]["offline_batch"] == "8"  # a dws_cnn batch of 8 fits in memory
+    assert rows["server"]["deadline_miss_rate"] == ""  # a stream's figure: null, never 0

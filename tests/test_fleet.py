@@ -91,6 +91,33 @@ def test_sweep_over_three_sshd_devices_stores_each_cell_once(fleet_env):
     assert len(rows) == 12 and all(r["status"] == "ok" for r in rows)
 
 
+def test_every_scenario_runs_on_sshd_devices_and_stores_its_figures(fleet_env):
+    scenarios = [
+        "--scenario",
+        "offline,stream,server",
+        "--fps",
+        "15",
+        "--qps",
+        "40",
+        "--latency-target-ms",
+        "50",
+    ]
+    model = MODELS / "dws_cnn.onnx"
+    proc = edgebench(
+        "sweep", model, "--device", "sim01", "--device", "sim02", *scenarios, "--max-batch", "4", "--quick"
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(io.StringIO(edgebench("results", "--format", "csv").stdout)))
+    found = sorted((r["device"], r["scenario"], r["status"]) for r in rows)
+    assert found == sorted((d, s, "ok") for d in ("sim01", "sim02") for s in ("offline", "stream", "server"))
+    by = {(r["device"], r["scenario"]): r for r in rows}
+    assert all(
+        by[(d, "stream")]["sustained_fps"] and by[(d, "server")]["goodput_qps"] for d in ("sim01", "sim02")
+    )
+    assert all(by[(d, "offline")]["offline_batch"] == "4" for d in ("sim01", "sim02"))
+    assert "| stream" in proc.stdout and "| server" in proc.stdout  # the scenario table
+
+
 def test_unknown_host_key_is_refused_until_trusted(fleet_env, monkeypatch):
     known = fleet_env / "known_hosts"
     known.write_text("")

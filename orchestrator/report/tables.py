@@ -35,6 +35,7 @@ from typing import Callable, Dict, List, Optional
 
 import pandas as pd
 
+from ..options import SINGLE_STREAM
 from ..store.queries import RESULT_COLUMNS
 from ..store.runs import (
     CELL_KEY,
@@ -136,7 +137,7 @@ def _with_trial_columns(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _finished_at_key(values: pd.Series) -> pd.Series:
+def finished_at_key(values: pd.Series) -> pd.Series:
     """Parse ``finished_at`` (datetimes or ISO strings) to UTC timestamps."""
     try:
         return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
@@ -150,10 +151,12 @@ def cell_rows(df: pd.DataFrame) -> pd.DataFrame:
     parseable ``finished_at`` lose): the summary of those runs (``store.runs.SUMMARY_COLUMNS``:
     median of the run medians, t intervals, ``runs_unstable``) plus ``CELL_FACTS``."""
     data = _with_trial_columns(df)
+    if "scenario" in data.columns:  # Tables 2 and 3 are single-stream; report/scenarios.py the rest
+        data = data[data["scenario"].fillna(SINGLE_STREAM) == SINGLE_STREAM]
     ok = data[data["status"].map(is_ok).astype(bool)].copy()
     if ok.empty:
         return pd.DataFrame(columns=CELL_KEY + SUMMARY_COLUMNS + CELL_FACTS)
-    ok["_finished"] = _finished_at_key(ok["finished_at"])
+    ok["_finished"] = finished_at_key(ok["finished_at"])
     ok = ok.sort_values("_finished", kind="mergesort", na_position="first").drop(columns="_finished")
     records = ok.to_dict("records")
     latest = {cell_key(r, CELL_KEYS): cell_key(r, ["sweep_id"]) for r in records}  # the last one wins

@@ -8,6 +8,7 @@ from typing import Optional
 from sqlalchemy import func, select
 
 from ..backends import precision_of
+from ..options import SINGLE_STREAM
 from .db import StoreLocked, open_engine, session_factory, store_where
 from .schema import Device, Metrics, Model, Sweep, Trial, utcnow, METRIC_COLUMNS
 
@@ -121,6 +122,7 @@ class Store:
                     precision=precision_of(cell.backend, cell.model, settings),
                     batch=cell.batch,
                     run=cell.run,
+                    scenario=cell.scenario,
                     settings=settings,
                 )
             )
@@ -165,12 +167,17 @@ class Store:
             s.get(Trial, trial_id).host_s = host_s
 
     def ok_cell_keys(self, sweep_id: str) -> set:
-        """(device, model sha256, backend, batch, run) of the sweep's runs that have an ok trial
+        """(device, model sha256, backend, batch, run, scenario) of the sweep's runs that have an ok trial
         (`Cell.key`)."""
         with self.Session() as s:
             rows = s.execute(
                 select(
-                    Trial.device, Trial.model_sha256, Trial.backend, Trial.batch, func.coalesce(Trial.run, 1)
+                    Trial.device,
+                    Trial.model_sha256,
+                    Trial.backend,
+                    Trial.batch,
+                    func.coalesce(Trial.run, 1),
+                    func.coalesce(Trial.scenario, SINGLE_STREAM),
                 ).where(Trial.sweep_id == sweep_id, Trial.status == "ok")
             )
             return {tuple(row) for row in rows}

@@ -4,6 +4,7 @@ its cell's between-run summary (`runs.py`)."""
 import pandas as pd
 from sqlalchemy import func, select
 
+from ..options import SINGLE_STREAM
 from ..stats import accuracy_interval
 from .runs import SUMMARY_COLUMNS, with_cell_columns
 from .schema import Metrics, Model, Trial
@@ -34,6 +35,29 @@ RESULT_COLUMNS = [
     "accuracy",
 ]
 OUTPUT_CHECK_COLUMNS = ("output_max_abs_error", "output_max_rel_error", "outputs_match", "output_check_note")
+# A scenario's own figures (agent/scenarios; null where the scenario has no such figure):
+# stream --fps, server --qps with its batching policy, offline.
+SCENARIO_METRICS = (
+    "scenario_setting",  # what was asked, in words: "15 fps, drop on overrun"
+    "deadline_miss_rate",
+    "frames_dropped",
+    "sustained_fps",
+    "jitter_ms",
+    "stream_passed",
+    "qps_scheduled",
+    "qps_completed",
+    "goodput_qps",
+    "latency_over_target",
+    "queueing_p50_ms",
+    "compute_p50_ms",
+    "policy",
+    "server_valid",
+    "server_invalid_reason",
+    "offline_batch",
+    "max_qps",  # --find-max-qps: the highest valid rate found (null when none passed)
+    "frames_late",
+    "sustained_fps_min",
+)
 EXTRA_COLUMNS = [
     "run",
     "latency_p50_per_sample_ms",
@@ -72,6 +96,9 @@ EXTRA_COLUMNS = [
     "loadavg_after",
     # The outputs for the seeded input against ONNX Runtime fp32 on the host (correctness.py).
     *OUTPUT_CHECK_COLUMNS,
+    # How queries arrived (single-stream, offline, stream, server) and that scenario's figures.
+    "scenario",
+    *SCENARIO_METRICS,
 ]
 # Columns derived at query time from what the agent sent (Metrics.extra): no schema change, so
 # a store made by an older edgebench keeps working (its trials show null here).
@@ -87,6 +114,7 @@ FROM_EXTRA = (
     "loadavg_before",
     "loadavg_after",
     *OUTPUT_CHECK_COLUMNS,
+    *SCENARIO_METRICS,
 )
 
 
@@ -102,6 +130,7 @@ def results_frame(store, sweep_id: str = None) -> pd.DataFrame:
             Trial.precision,
             Trial.batch,
             func.coalesce(Trial.run, 1).label("run"),
+            func.coalesce(Trial.scenario, SINGLE_STREAM).label("scenario"),
             Trial.status,
             Metrics.iterations,
             Metrics.latency_p50_ms,
@@ -143,7 +172,8 @@ def results_frame(store, sweep_id: str = None) -> pd.DataFrame:
         rows = s.execute(query).mappings().all()
     frame = pd.DataFrame([_with_derived(dict(r)) for r in rows], columns=RESULT_COLUMNS + EXTRA_COLUMNS)
     # Nullable integers: a failed trial has no iteration count, and 194 must not print as 194.0.
-    for column in ("batch", "run", "iterations", "params", "accuracy_n", "power_samples"):
+    counts = ("batch", "run", "iterations", "params", "accuracy_n", "power_samples")
+    for column in counts + ("frames_dropped", "latency_over_target", "offline_batch"):
         frame[column] = frame[column].astype("Int64")
     # The null backend has no model: name it so tables do not show an empty model cell.
     frame["model"] = frame["model"].where(frame["model"].notna(), "(none)")
@@ -160,8 +190,9 @@ def _with_derived(row: dict) -> dict:
     interval = accuracy_interval(row.get("accuracy"), row["accuracy_n"])
     row["accuracy_ci95_low"], row["accuracy_ci95_high"] = interval or (None, None)
     p50, batch = row.get("latency_p50_ms"), row.get("batch")
+    single = row.get("scenario") in (None, SINGLE_STREAM)  # else a sample is a query, a frame
     row["latency_p50_per_sample_ms"] = (
-        p50 / batch if p50 is not None and batch else extra.get("latency_p50_per_sample_ms")
+        p50 / batch if p50 is not None and batch and single else extra.get("latency_p50_per_sample_ms")
     )
     return row
 

@@ -21,7 +21,7 @@ from ..stats import finite_values, relative_spread, t_interval
 
 # What identifies a cell. The model's name rides along with its sha256 (one name per sha256 in
 # the store): frames built by hand may share a sha256 between differently named models.
-CELL_KEY = ["sweep_id", "device", "model", "model_sha256", "backend", "precision", "batch"]
+CELL_KEY = ["sweep_id", "device", "model", "model_sha256", "backend", "precision", "batch", "scenario"]
 
 # A cell whose run medians have a standard deviation above 10% of their median is
 # `runs_unstable`: pyperf's `check` rule (std above 10% of the mean), applied to whole runs. A

@@ -61,6 +61,9 @@ class Trial(Base):
     # Which of the cell's independent runs (--repeats) this trial is, from 1; NULL in a store
     # made before repeats existed, read as 1.
     run: Mapped[Optional[int]] = mapped_column(Integer)
+    # How queries arrived (agent/scenarios): NULL in a store made before scenarios, read as
+    # single-stream.
+    scenario: Mapped[Optional[str]] = mapped_column(String(32))
     settings: Mapped[dict] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|running|ok|failed
     error: Mapped[Optional[str]] = mapped_column(Text)

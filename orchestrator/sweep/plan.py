@@ -1,5 +1,5 @@
-"""What a sweep runs: its cells (device x model x backend x batch), its settings, and the job
-each cell becomes for the agent."""
+"""What a sweep runs: its cells (device x model x backend x batch x scenario), its settings,
+and the job each cell becomes for the agent."""
 
 import itertools
 import random
@@ -7,12 +7,13 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Dict, List, Optional
 
 from edgebench.agent.inputs import InputSpecError, resolve_shapes
+from edgebench.agent.scenarios.checks import OWN_KEYS
 from edgebench.agent.serve import trial_deadline_s
 
 from .. import backends
 from ..errors import UserError
 from ..modelinfo import ModelInfo
-from ..options import DEFAULT_REPEATS
+from ..options import DEFAULT_REPEATS, SINGLE_STREAM
 
 HOST_MARGIN_S = 60.0
 
@@ -26,6 +27,7 @@ class Cell:
     # One of the cell's independent runs (--repeats): each is its own trial process. From 1.
     run: int = 1
     runs: int = 1
+    scenario: str = SINGLE_STREAM  # how queries arrive (agent/scenarios): a sweep dimension
 
     @property
     def key(self) -> tuple:
@@ -36,11 +38,13 @@ class Cell:
             self.backend,
             self.batch,
             self.run,
+            self.scenario,
         )
 
     @property
     def label(self) -> str:
         name = "%s b%d" % (self.model.name if self.model else self.backend, self.batch)
+        name += "" if self.scenario == SINGLE_STREAM else " " + self.scenario
         return name if self.runs == 1 else "%s run %d/%d" % (name, self.run, self.runs)
 
     def to_plan(self) -> dict:
@@ -52,6 +56,7 @@ class Cell:
             "batch": self.batch,
             "run": self.run,
             "runs": self.runs,
+            "scenario": self.scenario,
         }
 
 
@@ -71,6 +76,9 @@ class Settings:
     cooldown_timeout_s: float = 600.0
     pin_clocks: bool = False
     nvpmodel_mode: Optional[int] = None
+    # The scenarios' options, sent with every job (agent/scenarios checks and fills them):
+    # fps, on_overrun, qps, latency_target_ms, batching, max_batch, max_queue_delay_ms, ...
+    scenario_options: dict = field(default_factory=dict)
     # Every declared backend's options by name (threads, providers, ...): see backends.py.
     backend_options: dict = field(default_factory=backends.option_defaults)
 
@@ -117,16 +125,25 @@ def check_backend(device, backend: str) -> backends.Backend:
     return declared
 
 
-def plan(devices, models, backend_names, batches, shapes: dict = None, repeats: int = 1, seed: int = 0):
+def plan(
+    devices,
+    models,
+    backend_names,
+    batches,
+    shapes: dict = None,
+    repeats: int = 1,
+    seed: int = 0,
+    scenarios=(SINGLE_STREAM,),
+):
     """Every run of every cell, in the order they run: see `interleave`."""
     for model, batch in itertools.product(models, batches):
         check_inputs(model, batch, shapes or {})
     cells = []
-    for device, backend, batch in itertools.product(devices, backend_names, batches):
+    for device, backend, batch, scenario in itertools.product(devices, backend_names, batches, scenarios):
         if check_backend(device, backend).needs_model:
-            cells.extend(Cell(device, m, backend, batch) for m in models)
+            cells.extend(Cell(device, m, backend, batch, scenario=scenario) for m in models)
         else:
-            cells.append(Cell(device, None, backend, batch))
+            cells.append(Cell(device, None, backend, batch, scenario=scenario))
     return interleave(cells, repeats, seed)
 
 
@@ -179,6 +196,9 @@ def make_job(
         "perf": settings.perf,
         **_conditions(settings),
     }
+    if cell.scenario != SINGLE_STREAM:  # a single-stream job stays as it always was
+        own = OWN_KEYS[cell.scenario]
+        job.update({k: v for k, v in settings.scenario_options.items() if k in own}, scenario=cell.scenario)
     job.update(settings.timing)
     return job
 
@@ -217,6 +237,7 @@ def resume_plan(store, sweep, inventory, inspect_model) -> tuple:
             entry["batch"],
             entry.get("run", 1),  # a plan stored before repeats existed: one run per cell
             entry.get("runs", 1),
+            entry.get("scenario", SINGLE_STREAM),
         )
         if cell.key not in done:
             cells.append(cell)

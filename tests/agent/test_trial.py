@@ -233,3 +233,35 @@ class BadJobTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ScenarioTrialTest(unittest.TestCase):
+    """Scenarios through a whole trial (null backend: the harness only, no runtime needed)."""
+
+    def result_of(self, **extra):
+        emit = Collector()
+        status = run_trial(null_job(**extra), emit)
+        self.assertEqual(status, "ok", emit.records)
+        return emit.records[1]["metrics"]
+
+    def test_offline_finds_its_batch_and_counts_each_input(self):
+        metrics = self.result_of(scenario="offline", max_batch=8)
+        self.assertEqual(metrics["offline_batch"], 8)
+        self.assertEqual([size for size, _ in metrics["batch_sizes_probed"]], [1, 2, 4, 8])
+        # one sample is one call of 8 inputs: per-sample latency is an eighth of the call's
+        self.assertAlmostEqual(metrics["latency_per_sample_ms"], metrics["latency_p50_ms"] / 8)
+
+    def test_a_server_measures_queries_and_the_search_happens_before_the_window(self):
+        metrics = self.result_of(
+            scenario="server", latency_target_ms=50.0, find_max_qps=True, batching="timeout", max_batch=4
+        )
+        self.assertEqual(metrics["scenario"], "server")
+        self.assertGreater(len(metrics["max_qps_tried"]), 0)
+        self.assertEqual(metrics["scenario_setting"], "max qps search, timeout batching, target 50 ms")
+        self.assertEqual(metrics["queries_completed"], metrics["iterations"])  # a sample per query
+
+    def test_a_bad_scenario_option_fails_the_job_in_one_line(self):
+        emit = Collector()
+        status = run_trial(null_job(scenario="stream"), emit)
+        self.assertEqual(status, "failed")
+        self.assertIn("fps", emit.records[-2]["error"])
