@@ -129,6 +129,10 @@ def run(state):
         job, state.run_batch, state.clock, prepared=state.found
     )
     metrics = dict(metrics, scenario_setting=setting_text(job), **state.search)
+    if scenario_of(job) == "stream" and metrics.get("frames"):
+        # frames completed per second of the release schedule (not over the span to the last
+        # completion, which ends early when the last frame is quick)
+        metrics["throughput_ips"] = metrics["frames_completed"] * float(job["fps"]) / metrics["frames"]
     per_sample = int(metrics.get("offline_batch") or 1) if scenario_of(job) == "offline" else 1
     return samples, wall_s, stopped_by, metrics, per_sample
 
