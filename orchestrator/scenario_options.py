@@ -123,6 +123,6 @@ def scenario_settings(measure: dict, batches) -> Tuple[tuple, dict]:
 def _positive(value: Optional[float], option: str) -> Optional[float]:
     if value is None:
         return None
-    if not value > 0 or value != value or value == float("inf"):
+    if not 0 < value < float("inf"):  # NaN fails both comparisons
         raise UserError("%s: give a positive number, got %s" % (option, value))
     return float(value)

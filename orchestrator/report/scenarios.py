@@ -96,7 +96,7 @@ def scenario_table(frame: pd.DataFrame) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame()
     table = pd.DataFrame([_row(runs) for _, runs in rows.groupby(KEYS, dropna=False, sort=True)])
-    table = table.drop(columns=[c for c in _empty_columns(table)])
+    table = table.drop(columns=_empty_columns(table))
     table.attrs["kind"] = "scenario"
     table.attrs["simulated"] = any(flag(v) for v in rows["simulated"])
     table.attrs["emulated"] = any(flag(v) for v in rows["emulated"])
