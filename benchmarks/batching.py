@@ -9,7 +9,7 @@ per load and policy: scheduled and completed qps, goodput (queries/s within the 
 and p99 latency, the queueing and compute split of the median, LoadGen's validity and the
 batch sizes it ran (size:count; the sizes over time stay in the trial's metrics).
 
-  .venv/bin/python benchmarks/batching.py [--model models/dws_cnn.onnx] [--max-batch 8]
+  .venv/bin/python benchmarks/batching.py [--model models/examples/dws_cnn.onnx] [--max-batch 8]
         [--loads 0.5,1,2] [--target-ms MS] [--seconds 3] [--threads 1]
 
 Every run is `edgebench run --scenario server` into a temporary store, as a user would.
@@ -99,7 +99,7 @@ def server_run(args, db: str, qps: float, target_ms: float, chosen: list) -> dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=str(REPO / "models" / "dws_cnn.onnx"))
+    parser.add_argument("--model", default=str(REPO / "models" / "examples" / "dws_cnn.onnx"))
     parser.add_argument("--max-batch", type=int, default=8)
     parser.add_argument("--loads", default="0.5,1,2", help="multiples of the batch-1 capacity")
     parser.add_argument("--target-ms", type=float, default=None, help="default: 5x the single-stream p50")

@@ -7,7 +7,7 @@ machine falls on both alike, each trial in its own process. Prints p50 and p99 p
 the median of the rounds' paired differences with its 95% interval. Target: p50 within 1%,
 p99 within 3%; "met" only when the whole interval lies within the target.
 
-  .venv/bin/python benchmarks/telemetry_overhead.py [--model models/dws_cnn.onnx]
+  .venv/bin/python benchmarks/telemetry_overhead.py [--model models/examples/dws_cnn.onnx]
         [--threads 1] [--seconds 3] [--rounds 12] [--interval-ms 20]
 """
 
@@ -76,7 +76,7 @@ def trial(model: Path, threads: int, seconds: float, telemetry: dict, root: Path
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=REPO / "models" / "dws_cnn.onnx")
+    parser.add_argument("--model", type=Path, default=REPO / "models" / "examples" / "dws_cnn.onnx")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=12)

@@ -1024,7 +1024,7 @@ def testfleet_start(
     emulated = [d.name for d in devices_ if d.emulated]
     if emulated:
         out.print(
-            "emulated devices run tvm and null, e.g.:\n  edgebench sweep models/dws_cnn.onnx --device %s "
+            "emulated devices run tvm and null, e.g.:\n  edgebench sweep models/examples/dws_cnn.onnx --device %s "
             "--backend tvm --quick" % emulated[0],
             highlight=False,
             soft_wrap=True,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-MODELS = REPO / "models"
+MODELS = REPO / "models" / "examples"  # the untrained pair: quick to sweep
 
 # Tests that start torch run it on one thread, in this process and in the ones they start
 # (`edgebench models build`): on a busy machine, threads fighting over the cores made a small

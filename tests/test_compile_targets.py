@@ -88,7 +88,7 @@ def test_the_key_is_computed_without_importing_tvm(tmp_path):
         "m = inspect_model(Path(sys.argv[1])); print(model_relpath(m, 'tvm', 'rpi4')); "
         "assert 'tvm' not in sys.modules, 'tvm was imported'"
     )
-    model = Path(__file__).resolve().parent.parent / "models" / "dws_cnn.onnx"
+    model = Path(__file__).resolve().parent.parent / "models" / "examples" / "dws_cnn.onnx"
     done = subprocess.run([sys.executable, "-c", program, str(model)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith(".so")

@@ -11,7 +11,7 @@ from edgebench.agent.trial import output_check
 from edgebench.orchestrator.correctness import OutputChecker, compare, tolerance
 from edgebench.orchestrator.modelinfo import inspect_model
 
-MODELS = Path(__file__).resolve().parent.parent / "models"
+MODELS = Path(__file__).resolve().parent.parent / "models" / "examples"
 SEED, BATCH = 7, 2
 
 

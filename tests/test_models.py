@@ -13,7 +13,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models" / "examples"
 GENERATE = MODELS_DIR / "generate.py"
 MODEL_NAMES = ["dws_cnn", "baseline_cnn"]
 
@@ -99,7 +99,7 @@ def test_model_contract(name):
     output_dims = [d.dim_param or d.dim_value for d in graph_output.type.tensor_type.shape.dim]
     assert input_dims == ["batch", 3, 32, 32]
     assert output_dims == ["batch", 10]
-    assert metadata(model)["edgebench.recipe"] == "models/generate.py seed=0"
+    assert metadata(model)["edgebench.recipe"] == "models/examples/generate.py seed=0"
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

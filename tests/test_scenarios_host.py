@@ -16,7 +16,7 @@ from edgebench.orchestrator.scenario_options import scenario_settings
 from edgebench.orchestrator.store import Store, results_frame
 from edgebench.orchestrator.sweep.plan import Cell, Settings, make_job, plan
 
-MODELS = Path(__file__).resolve().parent.parent / "models"
+MODELS = Path(__file__).resolve().parent.parent / "models" / "examples"
 MODEL = inspect_model(MODELS / "dws_cnn.onnx")
 LOCAL = Device(name="local", connection="local")
 

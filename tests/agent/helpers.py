@@ -7,7 +7,7 @@ import os
 from agent.protocol import decode_record
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MODELS = os.path.join(REPO, "models")
+MODELS = os.path.join(REPO, "models", "examples")
 DWS_CNN = os.path.join(MODELS, "dws_cnn.onnx")
 
 HAVE_ORT = importlib.util.find_spec("onnxruntime") is not None

@@ -50,7 +50,7 @@ class MakeFeedTest(unittest.TestCase):
 
 
 @unittest.skipUnless(HAVE_ORT and HAVE_NUMPY, "onnxruntime is not installed")
-@unittest.skipUnless(os.path.isfile(DWS_CNN), "models/dws_cnn.onnx is missing")
+@unittest.skipUnless(os.path.isfile(DWS_CNN), "models/examples/dws_cnn.onnx is missing")
 class OnnxTrialTest(unittest.TestCase):
     def trial(self, trial_id, **extra):
         job = {

@@ -1,4 +1,4 @@
-"""TVM backend, on a library compiled from models/dws_cnn.onnx by the host's compile step;
+"""TVM backend, on a library compiled from models/examples/dws_cnn.onnx by the host's compile step;
 skipped where TVM (and numpy) is absent, as under the Jetson's Python 3.6. Its refusal when
 TVM is missing is tested everywhere."""
 
@@ -45,7 +45,7 @@ def compile_native(model_path, folder):
 
 
 @unittest.skipUnless(HAVE_TVM and HAVE_NUMPY, "tvm is not installed")
-@unittest.skipUnless(os.path.isfile(DWS_CNN), "models/dws_cnn.onnx is missing")
+@unittest.skipUnless(os.path.isfile(DWS_CNN), "models/examples/dws_cnn.onnx is missing")
 class TvmTrialTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

@@ -4,7 +4,7 @@ Both models take CIFAR-10 shaped input (N x 3 x 32 x 32, float32) and return
 10 logits. Their weights are random (seeded Kaiming init), not trained: they
 exist to benchmark latency and memory of two architectures on edge devices.
 
-    python models/generate.py [--out DIR] [--seed N]
+    python models/examples/generate.py [--out DIR] [--seed N]
 
 Only numpy and onnx.helper are used (no torch), and nothing in the output
 depends on time or platform, so the same seed gives byte-identical files.
@@ -245,7 +245,7 @@ def assemble_model(spec: ModelSpec, builder: GraphBuilder, seed: int) -> onnx.Mo
         {
             "edgebench.params": str(builder.params),
             "edgebench.description": spec.summary,
-            "edgebench.recipe": f"models/generate.py seed={seed}",
+            "edgebench.recipe": f"models/examples/generate.py seed={seed}",
         },
     )
     return model
@@ -311,7 +311,7 @@ BatchNormalization, Relu, pooling and the Gemm bias are left out.
 
 ## How it was made
 
-- command: `python models/generate.py{seed_flag}`
+- command: `python models/examples/generate.py{seed_flag}`
 - seed: {seed}
 - opset: {OPSET}, IR version: {IR_VERSION}, producer: `{PRODUCER_NAME}`
 - weights: convs Kaiming normal (fan_out, relu; for depthwise convs fan_out = channels x 3 x 3,
