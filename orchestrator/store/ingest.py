@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from ..backends import precision_of
 from ..options import SINGLE_STREAM
 from .db import StoreLocked, open_engine, session_factory, store_where
+from .samples import samples_row
 from .schema import Device, Metrics, Model, Sweep, Trial, utcnow, METRIC_COLUMNS
 
 FINAL_STATUSES = ("ok", "failed")
@@ -149,6 +150,8 @@ class Store:
                 trial.simulated = bool((record.get("metrics") or {}).get("simulated"))
                 trial.emulated = bool((record.get("metrics") or {}).get("emulated"))
                 s.add(_metrics_row(trial.id, record))
+                if record.get("samples_ms") is not None:
+                    s.add(samples_row(trial.id, record["samples_ms"]))
             elif kind == "error" and (trial.error is None or trial.status == "lost"):
                 trial.error = record.get("error")
             elif kind == "trial_end" and trial.status not in FINAL_STATUSES:
@@ -205,8 +208,7 @@ def _metrics_row(trial_id: str, record: dict) -> Metrics:
     values = {name: sent.get(name) for name in METRIC_COLUMNS}
     return Metrics(
         trial_id=trial_id,
-        extra=sent,
-        samples_ms=record.get("samples_ms"),
+        extra=sent,  # the raw samples go to latency_samples (samples.py), compressed
         telemetry=record.get("telemetry"),
         **values,
     )

@@ -3,7 +3,7 @@
 from datetime import datetime, timezone
 from typing import Optional
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -111,8 +111,22 @@ class Metrics(Base):
     throttled: Mapped[Optional[bool]] = mapped_column(Boolean)
     extra: Mapped[Optional[dict]] = mapped_column(JSON)  # every metric the agent sent
     telemetry: Mapped[Optional[dict]] = mapped_column(JSON)  # power time series, snapshots
-    samples_ms: Mapped[Optional[list]] = mapped_column(JSON)  # raw latencies, for re-analysis
+    # Raw latencies as JSON: filled only by an older edgebench (kept readable, store/samples.py);
+    # new trials keep theirs in latency_samples.
+    samples_ms: Mapped[Optional[list]] = mapped_column(JSON)
     trial: Mapped[Trial] = relationship(back_populates="metrics")
+
+
+class LatencySamples(Base):
+    """A trial's raw latencies, one compressed array per trial (store/samples.py encodes and
+    decodes it): a row per iteration would repeat the trial id in every row and cost an insert
+    per sample."""
+
+    __tablename__ = "latency_samples"
+    trial_id: Mapped[str] = mapped_column(ForeignKey("trials.id"), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)  # samples in `data`, checked when decoded
+    encoding: Mapped[str] = mapped_column(String(32))  # how `data` is laid out: samples.ENCODING
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 METRIC_COLUMNS = [
