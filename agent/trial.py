@@ -82,9 +82,10 @@ def _clean(value):
 
 
 def _accuracy(backend, job):
-    """After timing (never inside it): top-1 on the eval set sent with the model, if any."""
+    """After timing (never inside it): top-1 on the eval set sent with the model, if any, and
+    the confusion counts of the same predictions (`accuracy.confusion_metrics`)."""
     if not job.get("eval_set") or not backend.needs_model:
-        return None, None
+        return None, None, {}
     return top1(backend, job["eval_set"], job["batch"])
 
 
@@ -180,7 +181,7 @@ def _measure(job, backend, applied):
     finally:
         telemetry.stop()
     peak_rss = memory.peak_rss_mb()  # before the statistics add their own copies of the samples
-    accuracy, accuracy_samples = _accuracy(backend, job)
+    accuracy, accuracy_samples, confusion = _accuracy(backend, job)
     check = output_check(backend, feed)
     metrics = summarize(samples, per_sample, wall_s)
     metrics.update(scenario_metrics)
@@ -206,6 +207,7 @@ def _measure(job, backend, applied):
             "conditions": applied,
         }
     )
+    metrics.update(confusion)  # accuracy_confusion (rows true class), or a note why not sent
     if perf is not None:
         metrics.update({"perf": perf_counts, "perf_error": perf_error})
     metrics = dict((k, _clean(v)) for k, v in metrics.items())

@@ -6,6 +6,8 @@ reason and left out; it never crashes the sweep or writes garbage.
 
 import numbers
 
+from edgebench.agent.accuracy import CONFUSION_MAX_CLASSES
+
 from .store.schema import METRIC_COLUMNS
 
 MAX_LINE_BYTES = 64 * 1024 * 1024  # 1 M latency samples are ~20 MB of JSON
@@ -33,16 +35,40 @@ def _check_result(record: dict) -> None:
             raise MalformedRecord("bad metric name %.80r" % (name,))
         if name in METRIC_COLUMNS or not isinstance(value, (str, dict, list)):
             _number_or_none(name, value)  # what the store keeps in typed columns must be a number
+    _check_confusion(metrics)
     samples = record.get("samples_ms")
     if samples is not None:
         if not isinstance(samples, list) or len(samples) > MAX_SAMPLES:
             raise MalformedRecord("samples_ms must be a list of at most %d numbers" % MAX_SAMPLES)
-        for value in samples:
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise MalformedRecord("samples_ms holds a non-number: %.80r" % (value,))
+        if not {float, int}.issuperset(map(type, samples)):  # the usual case at C speed, then the culprit
+            for value in samples:
+                if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                    raise MalformedRecord("samples_ms holds a non-number: %.80r" % (value,))
     if record.get("env") is not None and not isinstance(record["env"], dict):
         raise MalformedRecord("env must be an object")
     _check_telemetry(record.get("telemetry"))
+
+
+def _confusion_problem(counts) -> str:
+    """Why `accuracy_confusion` is not a square matrix of counts of at most
+    CONFUSION_MAX_CLASSES classes ("" when it is)."""
+    if not isinstance(counts, list) or not counts or len(counts) > CONFUSION_MAX_CLASSES:
+        return "not a list of 1 to %d rows" % CONFUSION_MAX_CLASSES
+    for row in counts:
+        if not isinstance(row, list) or len(row) != len(counts):
+            return "not a square matrix"
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in row):
+            return "holds something other than counts"
+    return ""
+
+
+def _check_confusion(metrics: dict) -> None:
+    """A malformed confusion matrix is dropped with a note: the trial's timing still stands."""
+    counts = metrics.get("accuracy_confusion")
+    problem = _confusion_problem(counts) if counts is not None else ""
+    if problem:
+        del metrics["accuracy_confusion"]
+        metrics["accuracy_confusion_note"] = "dropped by the host: the confusion matrix is %s" % problem
 
 
 def _check_telemetry(telemetry) -> None:

@@ -259,3 +259,39 @@ def telemetry_rows(series: dict) -> list:
         return "other"
 
     return [{"t_s": t, "power_mw": mw, "phase": phase(t)} for t, mw in series["power"]]
+
+
+def confusion_rows(store, sweep_id: str = None) -> list:
+    """Every ok trial that measured accuracy, oldest first: its cell, simulated / emulated, the
+    accuracy with its n, and the agent's confusion counts (`confusion`: rows the true class,
+    columns the predicted one; None with `confusion_note` saying why, or for an older agent)."""
+    query = (
+        select(
+            Trial.id.label("trial_id"),
+            Trial.sweep_id,
+            Trial.device,
+            Model.name.label("model"),
+            Trial.backend,
+            Trial.precision,
+            Trial.batch,
+            Trial.simulated,
+            func.coalesce(Trial.emulated, False).label("emulated"),
+            Trial.finished_at,
+            Metrics.accuracy,
+            Metrics.extra,
+        )
+        .join(Metrics, Metrics.trial_id == Trial.id)
+        .outerjoin(Model, Model.sha256 == Trial.model_sha256)
+        .where(Trial.status == "ok", Metrics.accuracy.is_not(None))
+        .order_by(Trial.finished_at, Trial.id)
+    )
+    if sweep_id:
+        query = query.where(Trial.sweep_id == sweep_id)
+    with store.Session() as s:
+        rows = [dict(r) for r in s.execute(query).mappings().all()]
+    for row in rows:
+        extra = row.pop("extra", None) or {}
+        row["accuracy_n"] = extra.get("accuracy_samples")
+        row["confusion"] = extra.get("accuracy_confusion")
+        row["confusion_note"] = extra.get("accuracy_confusion_note")
+    return rows
