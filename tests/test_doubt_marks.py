@@ -229,7 +229,7 @@ def test_a_busy_run_flags_its_cell_in_results_and_tables(store):
     busy = frame[frame["run"] == 2].iloc[0]
     assert busy["busy"] == True and busy["other_cpu_cores"] == 1.8  # noqa: E712
     md = t.render(t.device_table(frame), "markdown")
-    assert cells_of(md, 0)[header_of(md).index("Latency (ms)")] == "2.10 ± 0.25 (3 runs)†"
+    assert cells_of(md, 0)[header_of(md).index("Latency (ms)")] == "2.10 ± 0.25†"
     assert "nano01: run 2: device busy (other processes used 1.80 CPU cores)" in md
 
 
@@ -237,7 +237,7 @@ def test_a_three_run_cell_shows_its_interval_and_the_csv_table_its_columns(store
     store_three_runs(store)
     table = t.device_table(results_frame(store))
     md = t.render(table, "markdown")
-    assert cells_of(md, 0)[header_of(md).index("Latency (ms)")] == "2.10 ± 0.25 (3 runs)"
+    assert cells_of(md, 0)[header_of(md).index("Latency (ms)")] == "2.10 ± 0.25"
     assert "Latency ±: 95% t interval over the runs' medians (between-run spread), 3 runs per cell" in md
     assert "†" not in md  # spread 4.8% of the median: under the 10% threshold
     parsed = pd.read_csv(io.StringIO(t.render(table, "csv")), comment="#")
@@ -312,8 +312,8 @@ def test_device_table_marks_each_doubt_with_a_footnote(doubtful_frame):
     assert clean[0] == "a_clean" and not any(m in "".join(clean) for m in "†‡§")
     assert throttled[0] == "b_throttled§"  # the lead cell stands for the whole row
     assert energy[col["Power (mW)"]] == "4200‡" and energy[col["Energy (mJ/inf)"]] == "8.40‡"
-    assert energy[col["Latency (ms)"]] == "2.00 (1 run)"
-    assert unstable[col["Latency (ms)"]] == "2.00 (1 run)†" and unstable[col["Power (mW)"]] == "4200"
+    assert energy[col["Latency (ms)"]] == "2.00"
+    assert unstable[col["Latency (ms)"]] == "2.00†" and unstable[col["Power (mW)"]] == "4200"
 
     notes = md.split("\n\n")[1:]
     assert any(n.startswith("§ Throttled") and "b_throttled: " + THROTTLE_REASON in n for n in notes)
@@ -324,6 +324,7 @@ def test_device_table_marks_each_doubt_with_a_footnote(doubtful_frame):
         for n in notes
     )
     assert not any(n.startswith("Latency ±") for n in notes)  # one run per cell: no interval
+    assert "Latency: the median of one run per cell; one run gives no between-run interval." in notes
 
 
 def test_accuracy_cell_shows_its_wilson_interval(doubtful_frame):
@@ -340,7 +341,8 @@ def test_every_format_marks_and_explains(doubtful_frame):
     assert r"b\_throttled\textsuperscript{\S}" in latex and r"4200\textsuperscript{\ddag}" in latex
     assert r"97.8 $\pm$ 1.1" in latex and r"\textsuperscript{\S} Throttled" in latex
     html = t.render(table, "html")
-    assert "<td>b_throttled§</td>" in html and "<td>4200‡</td>" in html and "<td>2.00 (1 run)†</td>" in html
+    assert "<td>b_throttled§</td>" in html and '<td class="num">4200‡</td>' in html
+    assert '<td class="num">2.00†</td>' in html
     assert '<p class="note">§ Throttled' in html
     assert "§" in t.render(t.model_table(doubtful_frame), "markdown")
 
@@ -349,12 +351,13 @@ def test_csv_table_keeps_numbers_plain_and_adds_flag_columns(doubtful_frame):
     text = t.render(t.device_table(doubtful_frame), "csv")
     assert not any(mark in line for line in text.splitlines() if not line.startswith("#") for mark in "†‡§±")
     parsed = pd.read_csv(io.StringIO(text), comment="#")
-    assert list(parsed.columns[-8:]) == [
+    assert list(parsed.columns[-9:]) == [
         "Runs",
         "Latency CI95 low (ms)",
         "Latency CI95 high (ms)",
         "Accuracy CI95 low (%)",
         "Accuracy CI95 high (%)",
+        "Accuracy n",
         "Latency unstable",
         "Energy unreliable",
         "Throttled",
@@ -364,6 +367,7 @@ def test_csv_table_keeps_numbers_plain_and_adds_flag_columns(doubtful_frame):
     assert by_device.loc["c_energy", "Energy unreliable"] == True  # noqa: E712
     assert by_device.loc["c_energy", "Power (mW)"] == 4200
     assert by_device.loc["a_clean", "Accuracy CI95 low (%)"] == 96.7
+    assert by_device.loc["a_clean", "Accuracy n"] == 1000
     assert "# Throttled = true:" in text
 
 
@@ -376,10 +380,20 @@ def test_latency_says_per_call_and_per_sample_when_a_batch_is_above_1(store):
     call, sample = header.index("Latency (ms/call)"), header.index("Latency (ms/sample)")
     batch8 = cells_of(md, 1)
     assert batch8[header.index("Batch")] == "8"
-    assert (batch8[call], batch8[sample]) == ("10.0 (1 run)", "1.25 (1 run)")
+    assert (batch8[call], batch8[sample]) == ("10.0", "1.25")
 
 
 def test_batch_1_everywhere_keeps_latency_ms(store):
     store_trial(store, device="nano01")
     header = header_of(t.render(t.device_table(results_frame(store)), "markdown"))
     assert "Latency (ms)" in header and "Latency (ms/call)" not in header
+
+
+def test_a_long_reason_is_shortened_at_a_run_boundary_and_says_how_many_runs_it_left_out():
+    from edgebench.orchestrator.report.doubt import clip_reason
+
+    one = "run 1: device busy (other processes used 1.23 CPU cores during the timed window)"
+    two = one.replace("run 1", "run 2")
+    assert clip_reason(one + "; " + two, len(one) + 5) == one + "; and 1 more"
+    assert clip_reason(one, 30) == "run 1: device busy (other\u2026"
+    assert clip_reason(one, 200) == one

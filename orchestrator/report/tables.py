@@ -14,17 +14,21 @@ A row is a cell (device, model, backend, precision, batch) as its runs give it
 (``cell_rows``): the latest sweep with ok runs of the cell, and from those runs
 the median of their medians (latency), of their power, energy and accuracy, with
 the 95% t interval between runs (``store/runs.py``).  A latency reads
-``73.1 ± 2.0 (5 runs)`` (``73.1 (1 run)`` with one run); power and energy carry
-their ± when they have an interval.
+``73.1 ± 2.0``; power and energy carry their ± when they have an interval.  The n
+behind each figure (runs; evaluation samples for accuracy) is said once in a
+footnote when every row shares it, else in each cell: ``73.1 ± 2.0 (5 runs)``,
+``73.1 (1 run)``, ``97.8 ± 1.1 (n = 1,000)``.
 
 Doubt reaches the reader: in markdown, LaTeX and HTML a doubtful number carries a
 footnote mark and the output a footnote line for each mark used (``doubt.py``):
 latency of a ``runs_unstable`` cell, power and energy whose ``energy_reliable``
 is false in a run, and the lead cell (the whole row) of a cell ``throttled`` in
 a run.  The accuracy cell shows ``97.8 ± 0.9`` when its evaluation-set size is
-known.  CSV keeps plain numbers and adds columns instead (see
-``doubt.csv_columns``).  With a batch above 1 anywhere in the table, latency is
-shown per call and per sample.
+known.  CSV is data: plain numbers, and columns instead of marks, ± and suffixes
+(``doubt.csv_columns``: runs, interval ends, accuracy n, flags; ``Simulated`` and
+``Emulated`` columns instead of the lead cell's suffix).  LaTeX is a booktabs float
+ready to paste, its notes one footnote-size block under the tabular.  With a
+batch above 1 anywhere in the table, latency is shown per call and per sample.
 """
 
 from __future__ import annotations
@@ -80,6 +84,8 @@ CELL_FACTS = [
     "peak_rss_mb",
     "model_size_mb",
     "params",
+    "power_runs",
+    "energy_runs",
 ]
 
 DASH = "\u2013"
@@ -177,6 +183,12 @@ def _known(runs: List[dict], column: str) -> pd.Series:
     return _numeric(pd.Series([r.get(column) for r in runs], dtype=object)).dropna()
 
 
+def _runs_with(runs: List[dict], column: str) -> int:
+    """How many of the runs measured ``column``: the n behind its median and interval."""
+    numbers = {run_number(r, i) for i, r in enumerate(runs, 1) if len(_known([r], column))}
+    return len(numbers)
+
+
 def _cell_facts(runs: List[dict]) -> dict:
     """``CELL_FACTS`` of a cell from its ok runs (dicts): doubtful when any run is; memory is
     the median over the runs, the model's size and parameters are the same in every run."""
@@ -198,6 +210,8 @@ def _cell_facts(runs: List[dict]) -> dict:
         "peak_rss_mb": numbers["peak_rss_mb"].median() if len(numbers["peak_rss_mb"]) else None,
         "model_size_mb": numbers["model_size_mb"].iloc[0] if len(numbers["model_size_mb"]) else None,
         "params": numbers["params"].iloc[0] if len(numbers["params"]) else None,
+        "power_runs": _runs_with(runs, "power_mw"),
+        "energy_runs": _runs_with(runs, "energy_mj"),
     }
 
 
@@ -258,6 +272,22 @@ def _metric_intervals(rows: pd.DataFrame) -> Dict[str, list]:
     }
 
 
+def _counts(values: pd.Series) -> list:
+    return [None if pd.isna(v) else int(v) for v in _numeric(values)]
+
+
+def _metric_counts(rows: pd.DataFrame) -> Dict[str, list]:
+    """The n behind each header's figure and interval, per row: the runs that measured it."""
+    runs = _counts(rows["runs"])
+    return {
+        "Latency (ms)": runs,
+        LATENCY_PER_CALL: runs,
+        LATENCY_PER_SAMPLE: runs,
+        "Power (mW)": _counts(rows["power_runs"]),
+        "Energy (mJ/inf)": _counts(rows["energy_runs"]),
+    }
+
+
 def _varying(rows: pd.DataFrame, column: str) -> bool:
     """True when ``column`` takes more than one value (NaN counts) in rows. A batch other
     than 1 is always shown: its latency is per call of that batch, not per image."""
@@ -299,7 +329,9 @@ def _build_table(
     table.attrs["kind"] = kind
     table.attrs["simulated"] = bool(simulated.any())
     table.attrs["emulated"] = bool(emulated.any())
-    table.attrs.update(doubt.row_doubts(rows, _metric_intervals(rows)))
+    table.attrs["simulated_rows"] = simulated.tolist()
+    table.attrs["emulated_rows"] = emulated.tolist()
+    table.attrs.update(doubt.row_doubts(rows, _metric_intervals(rows), _metric_counts(rows)))
     return table
 
 
@@ -448,6 +480,9 @@ _LATEX_ESCAPES = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
     DASH: "--",
     "\u00b1": r"$\pm$",
     doubt.UNSTABLE_MARK: r"\textsuperscript{\dag}",
@@ -462,7 +497,17 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in str(text))
 
 
+LATEX_PREAMBLE_NOTE = "% edgebench table: needs \\usepackage{booktabs} in the preamble"
+LATEX_LABELS = {
+    "device": "tab:edgebench-devices",
+    "model": "tab:edgebench-models",
+    "scenario": "tab:edgebench-scenarios",
+}
+
+
 def _render_latex(table: pd.DataFrame, caption: str, notes: List[str]) -> str:
+    """A float ready to paste: booktabs rules, every cell escaped, the notes as one footnote-size
+    block under the tabular (core LaTeX only besides booktabs)."""
     cells = _shown_cells(table)
     spec = "".join("r" if _is_numeric_column(c) else "l" for c in cells.columns)
 
@@ -470,9 +515,11 @@ def _render_latex(table: pd.DataFrame, caption: str, notes: List[str]) -> str:
         return " & ".join(latex_escape(v) for v in values) + r" \\"
 
     lines = [
+        LATEX_PREAMBLE_NOTE,
         r"\begin{table}[ht]",
         r"\centering",
         r"\caption{" + latex_escape(caption) + "}",
+        r"\label{" + LATEX_LABELS.get(table.attrs.get("kind"), "tab:edgebench") + "}",
         r"\begin{tabular}{" + spec + "}",
         r"\toprule",
         row(list(cells.columns)),
@@ -480,23 +527,51 @@ def _render_latex(table: pd.DataFrame, caption: str, notes: List[str]) -> str:
     ]
     lines += [row(list(r)) for r in cells.itertuples(index=False, name=None)]
     lines += [r"\bottomrule", r"\end{tabular}"]
-    for note in notes:
-        lines.append(r"\par\smallskip{\footnotesize " + latex_escape(note) + "}")
+    if notes:
+        lines += [r"\par\smallskip", r"{\footnotesize\raggedright"]
+        lines += [latex_escape(note) + r"\par" for note in notes]
+        lines[-1] += "}"
     lines.append(r"\end{table}")
     return "\n".join(lines)
 
 
+def _row_flags(table: pd.DataFrame, attr: str, suffix: str) -> List[bool]:
+    """Which rows are simulated (or emulated): kept by ``_build_table``, else read off the lead."""
+    known = table.attrs.get(attr + "_rows")
+    if known is not None and len(known) == len(table):
+        return [bool(v) for v in known]
+    lead = table[table.columns[0]]
+    return [isinstance(v, str) and suffix in v for v in lead]
+
+
 def _render_csv(table: pd.DataFrame) -> str:
+    """Data, not a picture of the table: plain numbers, intervals and counts in columns of
+    their own (``doubt.csv_columns``), the lead cell without its "(simulated)" and instead a
+    ``Simulated`` (``Emulated``) column of true / false when any row is."""
     cells = doubt.csv_columns(table, _format_cells(table, ""))
+    lead = cells.columns[0]
+    for attr, suffix, column in (
+        ("simulated", SIM_SUFFIX, "Simulated"),
+        ("emulated", EMU_SUFFIX, "Emulated"),
+    ):
+        flags = _row_flags(table, attr, suffix)
+        if any(flags):
+            cells[column] = ["true" if f else "false" for f in flags]
+        cells[lead] = [text.replace(suffix, "") for text in cells[lead]]
     return cells.to_csv(index=False, lineterminator="\n").rstrip("\n")
 
 
 def _render_html(table: pd.DataFrame, caption: str) -> str:
     cells = _shown_cells(table)
     esc = html.escape
-    head = "".join(f"<th>{esc(str(c))}</th>" for c in cells.columns)
+    numeric = [_is_numeric_column(c) for c in cells.columns]
+
+    def cell(tag: str, text: object, is_number: bool) -> str:
+        return "<%s%s>%s</%s>" % (tag, ' class="num"' if is_number else "", esc(str(text)), tag)
+
+    head = "".join(cell("th", c, n) for c, n in zip(cells.columns, numeric))
     body = [
-        "<tr>" + "".join(f"<td>{esc(v)}</td>" for v in r) + "</tr>"
+        "<tr>" + "".join(cell("td", v, n) for v, n in zip(r, numeric)) + "</tr>"
         for r in cells.itertuples(index=False, name=None)
     ]
     return "\n".join(
