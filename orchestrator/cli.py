@@ -821,13 +821,28 @@ def report(
     sweep_id: Optional[str] = typer.Option(None, "--sweep", help="Only this sweep (default: all)."),
     model: Optional[str] = typer.Option(None, "--model", help="Device table: only this model."),
     device: Optional[str] = typer.Option(None, "--device", help="Model table: only this device."),
+    html_dir: Optional[Path] = typer.Option(
+        None,
+        "--html",
+        help="Write a static page to this folder instead: DIR/index.html with both tables, the figures "
+        "and each row's provenance (replaces an earlier report there; --sweep applies).",
+    ),
     db: Optional[str] = DbOpt,
 ):
-    """Paper-style tables: each cell from the runs of the latest sweep that measured it."""
+    """Paper-style tables: each cell from the runs of the latest sweep that measured it; with
+    --html DIR, one static page holding both tables, the figures and each row's provenance."""
     options.check_choice(table, ("device", "model", "scenario"), "--table")
     options.check_choice(fmt, ("markdown", "latex", "csv", "html"), "--format")
+    if html_dir is not None and out_file is not None:
+        raise UserError("--html writes a folder, --out one table: give one of them")
     store = Store(db, create=False)
     _require_sweep(store, sweep_id)
+    if html_dir is not None:
+        from .report.html import write_html_report
+
+        written = write_html_report(store, html_dir, sweep_id)
+        _say("wrote %s (%d figures, %d not drawn)" % (written.page, written.figures, written.skipped))
+        return
     frame = results_frame(store, sweep_id)
     if table == "scenario":
         text = render(scenario_table(frame), fmt, caption=SCENARIO_CAPTION)
@@ -866,6 +881,78 @@ def plot_power_command(
         doubts=doubts_of(series),
     )
     _say("wrote %s" % path)
+
+
+# `edgebench plot KIND`: the paper's figures (report/figures.py), one command per kind.
+FIGURE_HELP = {
+    "tradeoff": "Latency (median of runs, 95% interval) vs top-1 accuracy, with each device's Pareto front.",
+    "radar": "Throughput, latency, power, size and accuracy per model, each axis relative to the best.",
+    "platform": "Inference time and power per device, grouped bars per model.",
+    "confusion": "Confusion matrix of the predictions made on the device (the latest trial of a model).",
+    "latency": "Latency distribution per device and model, from the raw samples.",
+    "batch": "Latency per call and per sample, and throughput, against the batch size.",
+}
+
+
+def _figure_params(kind: str) -> list:
+    param = options.Param
+    found = [
+        param(
+            "sweep_id", Optional[str], typer.Option(None, "--sweep", help="Only this sweep (default: all).")
+        ),
+        param("device", Optional[str], typer.Option(None, "--device", "-d", help="Only this device.")),
+        param(
+            "model", Optional[str], typer.Option(None, "--model", "-m", help="Only this model (its name).")
+        ),
+    ]
+    if kind != "batch":
+        help_text = "Only cells at this batch size (default: the smallest)."
+        if kind in ("confusion", "latency"):
+            help_text = "Only cells at this batch size."
+        found.append(param("batch", Optional[int], typer.Option(None, "--batch", help=help_text)))
+    if kind == "confusion":
+        found.append(
+            param("trial", Optional[str], typer.Option(None, "--trial", help="This trial's predictions."))
+        )
+    out_help = "Image file to write, .png, .svg or .pdf (default: results/figures/%s.png)." % kind
+    return found + [
+        param("out_file", Optional[Path], typer.Option(None, "--out", "-o", help=out_help)),
+        param("db", Optional[str], DbOpt),
+    ]
+
+
+def _figure_command(kind: str):
+    def command(given: dict = None):
+        _draw_figure(kind, **given)
+
+    command.__doc__ = FIGURE_HELP[kind]
+    return options.shared(_figure_params(kind), into="given")(command)
+
+
+def _draw_figure(kind: str, sweep_id=None, out_file=None, db=None, **figure_options) -> None:
+    from .report.figures import draw
+
+    store = Store(db, create=False)
+    _require_sweep(store, sweep_id)
+    if figure_options.get("batch") is not None:
+        options.check_batches([figure_options["batch"]])
+    made = []  # the default folder's parts that this command creates
+    if out_file is None:
+        out_file = Path("results", "figures", "%s.png" % kind)
+        made = [p for p in reversed(out_file.parents) if p != Path(".") and not p.exists()]
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path = draw(kind, store, out_file, sweep_id, **figure_options)
+    except UserError:
+        for folder in reversed(made):  # nothing drawn: no empty folder left behind
+            if not any(folder.iterdir()):
+                folder.rmdir()
+        raise
+    _say("wrote %s" % path)
+
+
+for _kind in FIGURE_HELP:
+    plot_app.command(_kind)(_figure_command(_kind))
 
 
 telemetry_app = typer.Typer(
@@ -1053,6 +1140,77 @@ def testfleet_link(
     if device not in by_name:
         raise UserError("no simulated device %r in %s (have: %s)" % (device, directory, ", ".join(by_name)))
     testfleet.set_link(by_name[device], state == "up")
+
+
+# Paragraphs one string each: rich keeps a docstring's line breaks in --help.
+COMPARE_HELP = "\n\n".join(
+    [
+        "Which cells got slower or faster from A to B; exit status 1 when any got slower.",
+        "Per cell: B/A of the median latency (the median of the runs' medians) with a 95% bootstrap "
+        "interval that resamples the runs, then the samples within each. Slower: the interval lies "
+        "above 1 and B/A is at least 1 + threshold; faster: below 1 and at most 1 - threshold.",
+        "Two sweeps: edgebench compare previous latest, or two sweep ids. Two devices or backends in "
+        "one sweep: edgebench compare device=pi1 device=pi2 --sweep ID, or backend=onnxruntime "
+        "backend=tvm. Cells match on model, precision, batch and scenario, and on device and backend "
+        "unless those are compared (backends: not on precision either).",
+        "A cell with one run on either side is listed, not judged; runs that kept no raw samples "
+        "(the null backend) are compared on their medians.",
+    ]
+)
+
+
+@app.command(help=COMPARE_HELP)
+def compare(
+    a: str = typer.Argument(
+        ..., metavar="A", help="The baseline: a sweep id, latest or previous; or device=NAME or backend=NAME."
+    ),
+    b: str = typer.Argument(..., metavar="B", help="Compared with A, named the same way."),
+    sweep_id: Optional[str] = typer.Option(
+        None, "--sweep", help="With device=/backend= sides: the sweep they are in (default: latest)."
+    ),
+    threshold: float = typer.Option(
+        5.0, "--threshold", help="Percent: smaller changes are 'same' even when significant."
+    ),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, markdown, csv or json."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap (same store, same seed: same output)."),
+    resamples: int = typer.Option(2000, "--resamples", help="Bootstrap resamples per cell."),
+    db: Optional[str] = DbOpt,
+):
+    from .report import compare as comparing
+
+    options.check_choice(fmt, comparing.FORMATS, "--format")
+    comparing.check_options(threshold, resamples)
+    options.check_seed(seed)
+    store = Store(db, create=False)
+    frame = comparing.compare_cells(
+        store, a, b, threshold / 100.0, sweep=sweep_id, resamples=resamples, seed=seed
+    )
+    if fmt == "table":
+        _print_comparison_table(frame)
+    elif fmt == "markdown":
+        sys.stdout.write(comparing.render_markdown(frame))
+    elif fmt == "csv":
+        sys.stdout.write(comparing.render_csv(frame))
+        _say(comparing.summary(frame))  # stdout stays a CSV file
+    else:
+        sys.stdout.write(comparing.render_json(frame))
+    if (frame["verdict"] == comparing.SLOWER).any():
+        raise typer.Exit(1)
+
+
+def _print_comparison_table(frame) -> None:
+    from rich.markup import escape
+
+    from .report import compare as comparing
+
+    headers, rows = comparing.display_rows(frame)
+    table = Table(title=comparing.heading(frame), title_justify="left")
+    for header in headers:
+        table.add_column(header, justify="right" if header in comparing.NUMERIC_HEADERS else "left")
+    for row in rows:
+        table.add_row(*(escape(cell) for cell in row))
+    out.print(table)
+    out.print(comparing.summary(frame), markup=False, highlight=False)
 
 
 def _log_path() -> Path:

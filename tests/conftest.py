@@ -122,6 +122,8 @@ INTEGRATION_MODULES = {
     "test_emulated_pi.py",
     "test_compile_tvm.py",
     "test_tvm.py",  # tests/agent/: compiles a model with TVM first
+    "test_figures_drawn.py",  # matplotlib: about a second a figure
+    "test_compare_sweeps.py",
 }
 
 
