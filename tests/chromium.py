@@ -122,7 +122,9 @@ class DevToolsPipe:
             self.events.append(message)
         return message
 
-    def call(self, method: str, params: Optional[dict] = None, session: Optional[str] = None, timeout_s=30.0):
+    def call(
+        self, method: str, params: Optional[dict] = None, session: Optional[str] = None, timeout_s=120.0
+    ):
         """Sends one command and returns its result; events that arrive meanwhile are kept."""
         self._next_id += 1
         command = {"id": self._next_id, "method": method, "params": params or {}}
@@ -137,9 +139,14 @@ class DevToolsPipe:
                     raise RuntimeError("%s failed: %s" % (method, message["error"]))
                 return message.get("result", {})
 
-    def wait_for_event(self, method: str, session: str, timeout_s: float) -> None:
+    def wait_for_event(self, method: str, session: str, timeout_s: float, since: int = 0) -> None:
+        """Until `method` arrives for `session` among the events from index `since` on."""
         deadline = time.monotonic() + timeout_s
-        while not any(e["method"] == method and e.get("sessionId") == session for e in self.events):
+
+        def arrived() -> bool:
+            return any(e["method"] == method and e.get("sessionId") == session for e in self.events[since:])
+
+        while not arrived():
             self._next(deadline)
 
     def close(self) -> None:
@@ -152,7 +159,7 @@ class DevToolsPipe:
 class Chromium:
     """One headless Chromium with a private profile, stopped by its PID on exit."""
 
-    def __init__(self, binary: Optional[str] = None, timeout_s: float = 60.0):
+    def __init__(self, binary: Optional[str] = None, timeout_s: float = 180.0):
         self.binary = binary or find_chromium()
         if not self.binary:
             raise FileNotFoundError("no chromium on PATH")
@@ -188,6 +195,14 @@ class Chromium:
         self.pipe.close()
         self._profile.cleanup()
 
+    def _wait_until_loaded(self, session: str, url: str) -> None:
+        """Polls, with a deadline, until the page itself (not about:blank) has loaded."""
+        deadline = time.monotonic() + self.timeout_s
+        while not _loaded(self.pipe, session, url):
+            if time.monotonic() > deadline:
+                raise TimeoutError("chromium: %s did not finish loading in %.0f s" % (url, self.timeout_s))
+            time.sleep(0.05)
+
     def open(self, page: Path) -> PageReport:
         """Loads `page` in a new tab, waits for its load event, and reports what went wrong."""
         pipe = self.pipe
@@ -195,12 +210,25 @@ class Chromium:
         session = pipe.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Runtime", "Log", "Page", "Network"):
             pipe.call(domain + ".enable", session=session)
-        pipe.call("Page.navigate", {"url": Path(page).resolve().as_uri()}, session=session)
-        pipe.wait_for_event("Page.loadEventFired", session, self.timeout_s)
+        since = len(pipe.events)  # about:blank's own load event, if late, is not the page's
+        url = Path(page).resolve().as_uri()
+        pipe.call("Page.navigate", {"url": url}, session=session)
+        pipe.wait_for_event("Page.loadEventFired", session, self.timeout_s, since=since)
+        self._wait_until_loaded(session, url)
         answer = pipe.call("Runtime.evaluate", {"expression": CHECKS, "returnByValue": True}, session=session)
         checks = json.loads(answer["result"]["value"])
         events = [e for e in pipe.events if e.get("sessionId") == session]
         return PageReport(problems_in(events) + broken_images(checks), checks)
+
+
+LOADED = "document.readyState === 'complete' && location.href === %s"
+
+
+def _loaded(pipe, session: str, url: str) -> bool:
+    answer = pipe.call(
+        "Runtime.evaluate", {"expression": LOADED % json.dumps(url), "returnByValue": True}, session=session
+    )
+    return answer["result"].get("value") is True
 
 
 def problems_in(events: List[dict]) -> List[str]:

@@ -349,6 +349,5 @@ def test_the_report_of_a_fleet_sweep_says_where_each_row_came_from(swept_report)
     ):
         assert needle in text, needle
     assert "repeats=2" in text and "simulated" in text
-    assert "–" in text  # what was not measured is a dash, never 0
     for target in page.images:
         assert (swept_report / target).stat().st_size > 1000

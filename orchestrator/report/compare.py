@@ -335,7 +335,7 @@ def _sortable(key: tuple) -> tuple:
 def side_cells(store, side: Side, match: List[str]) -> Dict[tuple, SideCell]:
     """The side's cells (keyed by the `match` columns' values) from its successful trials."""
     from ..store import results_frame
-    from ..store.runs import cell_key, flag, is_ok
+    from ..store.runs import cell_key, flag, is_ok, one_trial_per_run
     from ..store.samples import trial_samples
 
     frame = results_frame(store, side.sweep_id)
@@ -351,6 +351,7 @@ def side_cells(store, side: Side, match: List[str]) -> Dict[tuple, SideCell]:
         grouped.setdefault(cell_key(row, match), []).append(row)
     cells = {}
     for key, trials in grouped.items():
+        trials = one_trial_per_run(trials)  # a run recovered twice counts once, as in the tables
         runs = [_run_values(row, samples) for row in trials]
         runs = [run for run in runs if run is not None]
         if runs:

@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import pandas as pd
 
 from ..store.queries import results_frame
-from ..store.runs import cell_key, is_ok, ok_runs_by_cell, run_number
+from ..store.runs import cell_key, is_ok, ok_runs_by_cell, one_trial_per_run
 from .figure_kit import NothingToDraw
 from .tables import cell_rows
 
@@ -37,7 +37,7 @@ def cells(store, sweep_id=None, device=None, model=None, batch=None) -> pd.DataF
     if rows.empty:
         raise NothingToDraw("nothing to draw: no ok single-stream trial%s" % _where(device, model, sweep_id))
     rows = rows.sort_values(SORTED_BY, key=_sort_key, kind="mergesort")
-    runs = {key: _one_trial_per_run(trials) for key, trials in ok_runs_by_cell(frame).items()}
+    runs = {key: one_trial_per_run(trials) for key, trials in ok_runs_by_cell(frame).items()}
     keys = [cell_key(row) for row in rows.to_dict("records")]
     out = rows.reset_index(drop=True)
     out["throughput_runs"] = [_median([r.get("throughput_ips") for r in runs[k]]) for k in keys]
@@ -81,15 +81,6 @@ def _where(device=None, model=None, sweep_id=None) -> str:
     ]
     text = " ".join(p for p in parts if p)
     return " " + text if text else ""
-
-
-def _one_trial_per_run(trials: List[dict]) -> List[dict]:
-    """One ok trial per run number, the later one standing for a run recovered twice: the same
-    runs `store.runs` summarises, so samples are not counted twice."""
-    by_run = {}
-    for position, trial in enumerate(trials, 1):
-        by_run[run_number(trial, position)] = trial
-    return [by_run[number] for number in sorted(by_run)]
 
 
 def _median(values) -> float:
@@ -181,7 +172,9 @@ def latest_confusions(rows: List[dict], device=None, model=None, batch=None, tri
             continue
         if any(value is not None and row[key] != value for key, value in wanted.items()):
             continue
-        latest[tuple(row.get(c) for c in ("device", "model", "backend", "precision", "batch"))] = row
+        key = tuple(row.get(c) for c in ("device", "model", "backend", "precision", "batch"))
+        latest.pop(key, None)  # re-inserted: the dict's order is then that of each cell's latest trial
+        latest[key] = row
     return list(reversed(list(latest.values())))
 
 

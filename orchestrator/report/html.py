@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..errors import UserError
 from ..options import SINGLE_STREAM
-from ..store.runs import cell_key, flag, is_ok
+from ..store.runs import cell_key, flag, is_ok, one_trial_per_run
 from . import scenarios, tables
 
 PAGE = "index.html"
@@ -344,7 +344,7 @@ def _provenance(store, frame: pd.DataFrame) -> dict:
                 "label": _label(key),
                 "sweep": key[0],
                 "model_sha256": _short(runs["model_sha256"].iloc[0])[:12],
-                "runs": len(found),
+                "runs": len(one_trial_per_run(runs.to_dict("records"))),  # a run recovered twice: once
                 "trial_ids": ", ".join(sorted(str(t) for t in runs["trial_id"])),
                 "measured": "%s to %s"
                 % (

@@ -157,7 +157,7 @@ def _instability(runs: List[dict], spread: Optional[float]) -> tuple:
     return (False if known else None), None
 
 
-def _one_trial_per_run(trials: List[dict]) -> List[dict]:
+def one_trial_per_run(trials: List[dict]) -> List[dict]:
     """A cell's ok trials in run order, one per run number: should a run have two ok trials (a
     spool recovered after a retry), the later one in the frame stands for it."""
     by_run = {}
@@ -168,7 +168,7 @@ def _one_trial_per_run(trials: List[dict]) -> List[dict]:
 
 def _summary(runs: List[dict]) -> dict:
     """SUMMARY_COLUMNS of one cell from its ok runs."""
-    runs = _one_trial_per_run(runs)
+    runs = one_trial_per_run(runs)
     out = {"runs": len(runs)}
     for base in LATENCIES:
         values = [r.get(base + "_ms") for r in runs]
