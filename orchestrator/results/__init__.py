@@ -13,8 +13,9 @@ not the repository's: pass the path then). `sweep` is a sweep id, as `edgebench 
 them; None takes every sweep.
 
 The store is only read: a missing one is an error, never created, and nothing is written while
-a sweep may be writing it. A store made by an older edgebench gets the tables and columns it
-lacks added in place (as any `edgebench` command does); its rows are never changed.
+a sweep may be writing it. Nor is its schema ever changed: a store made by an older edgebench
+raises StoreOutdated (a StoreError) saying to run `edgebench db upgrade --db URL` first, and one
+made by a newer edgebench StoreTooNew.
 
 This package is `edgebench.results` (pyproject.toml maps this folder): it imports the
 orchestrator by absolute names.
@@ -46,7 +47,8 @@ def frame(db: Db = None, sweep: Optional[str] = None):
 
     db: a database URL or the path of a .db file (default: $EDGEBENCH_DB, else
     sqlite:///results/edgebench.db). sweep: only this sweep's trials (default: all).
-    Raises StoreError when there is no store there, UserError for an unknown sweep."""
+    Raises StoreError when there is no store there or its schema is not this edgebench's,
+    UserError for an unknown sweep."""
     with _reading(db, sweep) as store:
         return results_frame(store, sweep)
 

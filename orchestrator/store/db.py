@@ -5,22 +5,29 @@ folder, a place that cannot be written, a driver not installed) is one line nami
 nothing is created beside it: SQLite would leave an empty `-wal` beside a file it then finds
 damaged. Errors while the store is in use (locked for longer than the busy timeout, a disk
 that fills up) become one `StoreError` line too, never an SQL statement with its parameters.
+
+Every store records its schema revision (store/migrations). A command that writes brings the
+store to this edgebench's revision as it opens it (a new store made at it; an older one upgraded
+in place, under the store's write lock, with one line on stderr); a command that only reads never
+changes a schema and refuses a store at another revision, naming `edgebench db upgrade`.
 """
 
 import math
 import os
 import sqlite3
+import sys
 from pathlib import Path
 from typing import Optional
 from urllib.parse import quote
 
-from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from ..errors import UserError
-from .schema import Base
+from . import migrations
+from .schema import json_text
 
 DEFAULT_URL = "sqlite:///results/edgebench.db"
 # How long a write waits for a store another process holds (SQLite's busy timeout).
@@ -46,6 +53,15 @@ class StoreError(UserError):
 
 class StoreLocked(StoreError):
     """Another process held the store for longer than the busy timeout."""
+
+
+class StoreOutdated(StoreError):
+    """The store's schema is older than this edgebench's, and this command may not change it:
+    `edgebench db upgrade` does."""
+
+
+class StoreTooNew(StoreError):
+    """The store's schema revision is one this edgebench does not know: a newer one made it."""
 
 
 def resolve_url(url: str = None) -> str:
@@ -75,17 +91,21 @@ def _sqlite_pragmas(dbapi_connection, _record):
     cursor.close()
 
 
-def open_engine(url: str = None, create: bool = True, write: Optional[bool] = None) -> Engine:
+def open_engine(
+    url: str = None, create: bool = True, write: Optional[bool] = None, check_schema: bool = True
+) -> Engine:
     """`create`: a store that does not exist yet is made; `write` (default: `create`): the
-    command writes, so the store must be writable. A store only read, in a folder that
-    cannot be written, is opened read-only."""
+    command writes, so the store must be writable, and an older store's schema is upgraded
+    (saying so on stderr); a store only read is never altered, and one in a folder that cannot
+    be written is opened read-only. `check_schema` False: the schema is left to the caller
+    (`edgebench db`)."""
     url = resolve_url(url)
     parsed = _parse(url)
     write = create if write is None else write
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         if parsed.query.get("uri") is None:  # a file:...?mode= URI is taken as given
-            return _open_sqlite_file(url, Path(parsed.database), create, write)
-    return _prepared(_engine(url, parsed), _where(parsed), upgrade=True)
+            return _open_sqlite_file(url, Path(parsed.database), create, write, check_schema)
+    return _prepared(_engine(url, parsed), _where(parsed), write, check_schema)
 
 
 def _parse(url: str) -> URL:
@@ -109,7 +129,7 @@ def _parse(url: str) -> URL:
 
 def _engine(url: str, parsed: URL, **options) -> Engine:
     try:
-        return create_engine(url, **options)
+        return create_engine(url, json_serializer=json_text, **options)
     except ImportError as exc:
         raise _driver_missing(parsed, exc) from None
 
@@ -136,7 +156,7 @@ def _where(parsed: URL) -> str:
 # -- SQLite ----------------------------------------------------------------------------------
 
 
-def _open_sqlite_file(url: str, path: Path, create: bool, write: bool) -> Engine:
+def _open_sqlite_file(url: str, path: Path, create: bool, write: bool, check_schema: bool) -> Engine:
     where = str(path)
     if path.is_dir():
         raise StoreError(
@@ -155,10 +175,10 @@ def _open_sqlite_file(url: str, path: Path, create: bool, write: bool) -> Engine
                     "results store %s cannot be written here (its folder or the file is read-only); "
                     "copy it to a folder you can write, or pass another --db" % where
                 )
-            return _prepared(_read_only_engine(path), where, upgrade=False)
+            return _prepared(_read_only_engine(path), where, False, check_schema, upgradable=False)
     engine = _engine(url, make_url(url), connect_args={"timeout": busy_timeout_s()})
     event.listen(engine, "connect", _sqlite_pragmas)
-    engine = _prepared(engine, where, upgrade=True)
+    engine = _prepared(engine, where, write, check_schema)
     if write:
         _wait_for_writing(engine, where)
     return engine
@@ -286,31 +306,108 @@ def _read_only_engine(path: Path) -> Engine:
 # -- any database ----------------------------------------------------------------------------
 
 
-def _prepared(engine: Engine, where: str, upgrade: bool) -> Engine:
-    """`upgrade`: missing tables and columns are added (not to a store opened read-only)."""
+def _prepared(engine: Engine, where: str, write: bool, check_schema: bool, upgradable: bool = True) -> Engine:
     event.listen(engine, "handle_error", _one_line_errors(where))
-    if upgrade:
-        Base.metadata.create_all(engine)
-        _add_missing_columns(engine)
-    else:
-        _refuse_older_layout(engine, where)
+    if check_schema:
+        try:
+            _check_schema(engine, where, write, upgradable)
+        except BaseException:
+            engine.dispose()
+            raise
     return engine
 
 
-def _refuse_older_layout(engine: Engine, where: str) -> None:
-    """A store that cannot be upgraded in place (read-only) must already have every column."""
-    existing = inspect(engine)
-    for table in Base.metadata.sorted_tables:
-        if not existing.has_table(table.name):
-            continue
-        have = {c["name"] for c in existing.get_columns(table.name)}
-        missing = [c.name for c in table.columns if c.name not in have]
-        if missing:
+def _check_schema(engine: Engine, where: str, write: bool, upgradable: bool) -> None:
+    """A command that writes brings the store to this edgebench's revision (an empty store made
+    at it, an older one upgraded, saying so); one that reads only never changes a schema: it
+    reads a store at this revision, recorded or not, and refuses any other."""
+    state = schema_state(engine, where)
+    if state.current and (state.recorded or not write):
+        return
+    _refuse_newer(state, where)
+    if not write:
+        if state.empty:
             raise StoreError(
-                "results store %s was made by an older edgebench (no column %s.%s) and cannot be "
-                "upgraded where it is (read-only); copy it to a folder you can write and use that copy"
-                % (where, table.name, missing[0])
+                "results store %s holds no results yet (run a sweep first, or pass another --db)" % where
             )
+        raise StoreOutdated(_outdated(state, where, upgradable))
+    change = _brought_to_head(engine, where)
+    if change.applied:
+        _notice(
+            "edgebench: upgraded the schema of the store %s from revision %s to %s: %s"
+            % (where, change.before.revision, migrations.HEAD, "; ".join(doc for _, doc in change.applied))
+        )
+
+
+def schema_state(engine: Engine, where: str) -> "migrations.SchemaState":
+    """The store's revision, as recorded or read from its tables."""
+    with engine.connect() as conn:
+        try:
+            return migrations.read_state(conn)
+        except migrations.ForeignTables as exc:
+            raise _foreign(where, exc) from None
+
+
+def _brought_to_head(engine: Engine, where: str) -> "migrations.Change":
+    try:
+        change = migrations.bring_to_head(engine)
+    except migrations.ForeignTables as exc:
+        raise _foreign(where, exc) from None
+    _refuse_newer(change.before, where)  # another edgebench may have changed it meanwhile
+    return change
+
+
+def _foreign(where: str, exc: "migrations.ForeignTables") -> StoreError:
+    return StoreError(
+        "results store %s holds tables edgebench did not make (%s): pass another --db" % (where, exc)
+    )
+
+
+def _refuse_newer(state: "migrations.SchemaState", where: str) -> None:
+    if state.newer:
+        raise StoreTooNew(
+            "the store %s has schema revision %s, newer than this edgebench knows (%s): use a newer "
+            "edgebench with it" % (where, state.revision, migrations.HEAD)
+        )
+
+
+def _outdated(state: "migrations.SchemaState", where: str, upgradable: bool) -> str:
+    found, needed = state.describe(), migrations.HEAD
+    said = "the store %s has schema revision %s, this edgebench needs %s" % (where, found, needed)
+    if not upgradable:
+        return (
+            "%s, and it cannot be upgraded where it is (read-only): copy it to a folder you can write "
+            "and run edgebench db upgrade --db sqlite:///COPY" % said
+        )
+    return "%s: run edgebench db upgrade --db %s" % (said, db_option(where))
+
+
+def db_option(where: str) -> str:
+    """What --db takes for the store named `where` in messages (a password stays hidden)."""
+    return where if "://" in where else "sqlite:///" + where
+
+
+def _notice(line: str) -> None:
+    sys.stderr.write(line + "\n")
+
+
+def upgrade_store(url: str = None) -> "migrations.Change":
+    """`edgebench db upgrade`: the store brought to this edgebench's revision; an empty one is
+    made at it, a missing SQLite file is refused."""
+    engine = open_engine(url, create=False, write=True, check_schema=False)
+    try:
+        return _brought_to_head(engine, store_where(url))
+    finally:
+        engine.dispose()
+
+
+def read_schema_state(url: str = None) -> "migrations.SchemaState":
+    """`edgebench db status`: the store's revision, read without changing anything."""
+    engine = open_engine(url, create=False, write=False, check_schema=False)
+    try:
+        return schema_state(engine, store_where(url))
+    finally:
+        engine.dispose()
 
 
 def _one_line_errors(where: str):
@@ -334,19 +431,6 @@ def store_error(where: str, original: BaseException) -> StoreError:
             "the command again (%s)" % (where, busy_timeout_s(), BUSY_ENV, RESUME_HINT)
         )
     return StoreError("results store %s: %s" % (where, reason))
-
-
-def _add_missing_columns(engine: Engine) -> None:
-    """A store made by an older edgebench keeps its rows: new nullable columns are added in
-    place (create_all only creates missing tables)."""
-    existing = inspect(engine)
-    with engine.begin() as conn:
-        for table in Base.metadata.sorted_tables:
-            have = {c["name"] for c in existing.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in have and column.nullable:
-                    kind = column.type.compile(dialect=engine.dialect)
-                    conn.execute(text("ALTER TABLE %s ADD COLUMN %s %s" % (table.name, column.name, kind)))
 
 
 def session_factory(engine: Engine) -> sessionmaker:

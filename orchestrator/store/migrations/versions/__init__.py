@@ -1,0 +1,1 @@
+"""The store's schema revisions, one file each, in order (see the package's docstring)."""
