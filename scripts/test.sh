@@ -3,7 +3,7 @@
 # agent/ stays 3.6-compatible, then the whole suite under the project's Python with pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh test,train,plot,tvm
+bash scripts/setup.sh test,train,plot,tvm,postgres
 
 PY36=${EDGEBENCH_PY36:-$(pyenv root 2>/dev/null || echo /root/.pyenv)/versions/3.6.15/bin/python}
 if [ -x "$PY36" ]; then

@@ -1,9 +1,10 @@
 """`edgebench.results`, the notebook entry point: `frame` (the columns of `edgebench results
 --format csv`) and `samples` (one row per timed call), read from a store that is never created
-or written."""
+or written. The tests taking `db_url` run on SQLite and on PostgreSQL (tests/conftest.py)."""
 
 import hashlib
 import io
+import re
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,7 @@ from edgebench.orchestrator.errors import UserError
 from edgebench.orchestrator.inventory import Device
 from edgebench.orchestrator.modelinfo import inspect_model
 from edgebench.orchestrator.store import Store, results_frame
-from edgebench.orchestrator.store.db import StoreError
+from edgebench.orchestrator.store.db import StoreError, store_where
 from edgebench.orchestrator.store.samples import SAMPLE_COLUMNS, samples_frame
 from edgebench.orchestrator.sweep import Cell
 
@@ -36,11 +37,9 @@ def stored_sweep(store, device, model, values) -> tuple:
     return sweep_id, trial_id
 
 
-@pytest.fixture
-def two_sweeps(tmp_path):
-    """A store file with two sweeps of dws_cnn on `local`; (path, [(sweep id, trial id)])."""
-    path = tmp_path / "runs" / "bench.db"
-    store = Store("sqlite:///%s" % path)
+def store_two_sweeps(url: str) -> list:
+    """Two sweeps of dws_cnn on `local` stored at `url`: [(sweep id, trial id)]."""
+    store = Store(url)
     device, model = Device(name="local", connection="local"), inspect_model(MODELS / "dws_cnn.onnx")
     store.upsert_device(device)
     store.upsert_model(model)
@@ -49,7 +48,20 @@ def two_sweeps(tmp_path):
         stored_sweep(store, device, model, [0.9, 1.1]),
     ]
     store.close()
-    return path, sweeps
+    return sweeps
+
+
+@pytest.fixture
+def two_sweeps(tmp_path):
+    """A store file with two sweeps of dws_cnn on `local`; (path, [(sweep id, trial id)])."""
+    path = tmp_path / "runs" / "bench.db"
+    return path, store_two_sweeps("sqlite:///%s" % path)
+
+
+@pytest.fixture
+def two_sweeps_at(db_url):
+    """The same two sweeps in an SQLite file, then in a PostgreSQL database; (url, sweeps)."""
+    return db_url, store_two_sweeps(db_url)
 
 
 def digest(path) -> str:
@@ -65,8 +77,18 @@ def test_frame_is_the_results_commands_frame(two_sweeps):
         pd.testing.assert_frame_equal(results.frame(db), expected)
 
 
-def test_frame_and_samples_of_one_sweep(two_sweeps):
-    path, [(first_sweep, first_trial), (second_sweep, second_trial)] = two_sweeps
+def test_frame_is_the_results_commands_frame_in_any_store(two_sweeps_at):
+    url, sweeps = two_sweeps_at
+    store = Store(url, create=False)
+    expected = results_frame(store)
+    store.close()
+    pd.testing.assert_frame_equal(results.frame(url), expected)
+    assert expected["trial_id"].tolist() == [trial for _, trial in sweeps]
+    assert expected["created_at"].dt.tz is None  # naive UTC from either database, as SQLite gives
+
+
+def test_frame_and_samples_of_one_sweep(two_sweeps_at):
+    path, [(first_sweep, first_trial), (second_sweep, second_trial)] = two_sweeps_at
     frame = results.frame(path, sweep=second_sweep)
     assert frame["trial_id"].tolist() == [second_trial] and frame["iterations"].tolist() == [2]
     raw = results.samples(path, sweep=first_sweep)
@@ -80,12 +102,12 @@ def test_frame_and_samples_of_one_sweep(two_sweeps):
     assert len(results.samples(path)) == 5
 
 
-def test_the_default_store_is_the_commands(two_sweeps, tmp_path, monkeypatch):
-    path, _ = two_sweeps
-    monkeypatch.setenv("EDGEBENCH_DB", "sqlite:///%s" % path)
+def test_the_default_store_is_the_commands(two_sweeps_at, tmp_path, monkeypatch):
+    url, _ = two_sweeps_at
+    monkeypatch.setenv("EDGEBENCH_DB", url)
     assert len(results.frame()) == 2
     monkeypatch.delenv("EDGEBENCH_DB")
-    monkeypatch.chdir(path.parent.parent)  # sqlite:///results/edgebench.db, from here: none
+    monkeypatch.chdir(tmp_path)  # sqlite:///results/edgebench.db, from here: none
     with pytest.raises(
         StoreError, match="no results database at %s" % (tmp_path / "results" / "edgebench.db")
     ):
@@ -108,10 +130,10 @@ def test_a_missing_store_is_an_error_and_is_not_created(tmp_path):
     assert not missing.parent.exists()
 
 
-def test_an_unknown_sweep_is_named(two_sweeps):
-    path, _ = two_sweeps
-    with pytest.raises(UserError, match="no sweep 'nope' in %s" % path):
-        results.samples(path, sweep="nope")
+def test_an_unknown_sweep_is_named(two_sweeps_at):
+    url, _ = two_sweeps_at
+    with pytest.raises(UserError, match="no sweep 'nope' in %s" % re.escape(store_where(url))):
+        results.samples(url, sweep="nope")
 
 
 @pytest.mark.integration

@@ -1,13 +1,16 @@
-"""The results store: WAL mode, idempotent ingest on the trial id, null stays null."""
+"""The results store: WAL mode, idempotent ingest on the trial id, null stays null. The tests
+taking `db_url` run on SQLite and on PostgreSQL (tests/conftest.py)."""
 
 import sqlite3
 
 import pytest
+from sqlalchemy import func, select
 
 from edgebench.agent.protocol import make_record
 from edgebench.orchestrator.inventory import Device
 from edgebench.orchestrator.modelinfo import inspect_model
 from edgebench.orchestrator.store import Store, results_frame
+from edgebench.orchestrator.store.schema import Metrics
 from edgebench.orchestrator.sweep import Cell
 
 from .conftest import MODELS
@@ -50,8 +53,8 @@ def test_sqlite_store_runs_in_wal_mode(tmp_path):
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_ingesting_the_same_records_twice_stores_them_once(tmp_path):
-    store = make_store(tmp_path)
+def test_ingesting_the_same_records_twice_stores_them_once(db_url):
+    store = Store(db_url)
     trial_id = new_trial(store)
     for record in records_for(trial_id) * 2:
         store.ingest(record)
@@ -59,12 +62,12 @@ def test_ingesting_the_same_records_twice_stores_them_once(tmp_path):
     assert len(frame) == 1
     row = frame.iloc[0]
     assert row["status"] == "ok" and row["latency_p50_ms"] == 1.25 and row["iterations"] == 50
-    with sqlite3.connect(tmp_path / "r.db") as conn:
-        assert conn.execute("select count(*) from metrics").fetchone()[0] == 1
+    with store.Session() as s:
+        assert s.scalar(select(func.count()).select_from(Metrics)) == 1
 
 
-def test_unmeasured_metrics_are_null_not_zero(tmp_path):
-    store = make_store(tmp_path)
+def test_unmeasured_metrics_are_null_not_zero(db_url):
+    store = Store(db_url)
     trial_id = new_trial(store)
     for record in records_for(trial_id):
         store.ingest(record)
@@ -73,8 +76,8 @@ def test_unmeasured_metrics_are_null_not_zero(tmp_path):
         assert row[column] is None or row[column] != row[column], column  # None or NaN
 
 
-def test_a_failed_trial_keeps_its_first_error(tmp_path):
-    store = make_store(tmp_path)
+def test_a_failed_trial_keeps_its_first_error(db_url):
+    store = Store(db_url)
     trial_id = new_trial(store)
     store.ingest(make_record("error", trial_id=trial_id, error="first", kind="x"))
     store.ingest(make_record("error", trial_id=trial_id, error="second", kind="x"))
@@ -84,17 +87,17 @@ def test_a_failed_trial_keeps_its_first_error(tmp_path):
     assert row["status"] == "failed" and row["error"] == "first"
 
 
-def test_records_for_unknown_trials_are_ignored(tmp_path):
-    store = make_store(tmp_path)
+def test_records_for_unknown_trials_are_ignored(db_url):
+    store = Store(db_url)
     for record in records_for("not-a-trial"):
         store.ingest(record)
     assert len(results_frame(store)) == 0
 
 
-def test_doubts_and_conditions_come_back_from_what_the_agent_sent(tmp_path):
+def test_doubts_and_conditions_come_back_from_what_the_agent_sent(db_url):
     from edgebench.orchestrator.store.queries import trial_conditions, trial_telemetry
 
-    store = make_store(tmp_path)
+    store = Store(db_url)
     device = Device(name="local", connection="local")
     model = inspect_model(MODELS / "dws_cnn.onnx")
     store.upsert_device(device)
@@ -178,19 +181,24 @@ def test_a_store_in_a_read_only_folder_is_read_as_it_is(tmp_path, monkeypatch):
 
 def test_an_older_store_in_a_read_only_folder_says_why_it_cannot_be_read(tmp_path, monkeypatch):
     from edgebench.orchestrator.store import db
-    from edgebench.orchestrator.store.db import StoreError
+    from edgebench.orchestrator.store.db import StoreOutdated
 
     store = make_store(tmp_path)
     new_trial(store)
     store.close()
     old = sqlite3.connect(str(tmp_path / "r.db"))
-    old.execute("ALTER TABLE trials DROP COLUMN run")  # as a store made before repeats existed
+    old.execute("ALTER TABLE trials DROP COLUMN run")  # as a store made before repeats existed,
+    old.execute("DROP TABLE alembic_version")  # which recorded no schema revision
     old.close()
     monkeypatch.setattr(db, "_writable", lambda path: False)
-    with pytest.raises(StoreError, match=r"r.db was made by an older edgebench \(no column trials.run\)"):
+    with pytest.raises(
+        StoreOutdated, match=r"r.db has schema revision 0003 .*cannot be upgraded where it is"
+    ):
         Store("sqlite:///%s" % (tmp_path / "r.db"), create=False)
     monkeypatch.undo()
-    upgraded = Store("sqlite:///%s" % (tmp_path / "r.db"), create=False)  # writable: upgraded in place
+    with pytest.raises(StoreOutdated, match=r"run edgebench db upgrade --db sqlite:///.*r.db"):
+        Store("sqlite:///%s" % (tmp_path / "r.db"), create=False)  # only read: never upgraded
+    upgraded = Store("sqlite:///%s" % (tmp_path / "r.db"), create=False, write=True)  # a writer upgrades it
     assert list(results_frame(upgraded)["run"]) == [1]
     upgraded.close()
 

@@ -1,6 +1,7 @@
 """The sweep engine's faults through the fake transport (orchestrator/transport/fake.py): lost
 links, dead and silent agents, retries, --fail-fast and resume, on a virtual clock. No sshd,
-no processes, no real sleeps; tests/test_fleet.py runs the same paths over real SSH."""
+no processes, no real sleeps; tests/test_fleet.py runs the same paths over real SSH. The tests
+marked `both_stores` store into SQLite and into PostgreSQL (tests/conftest.py)."""
 
 import json
 
@@ -37,6 +38,12 @@ from edgebench.orchestrator.transport.fake import (
     trial_lines,
 )
 
+from .conftest import STORE_KINDS, store_url
+
+# The tests that write most kinds of store rows (trials of every status, resumes, runs): run
+# against each kind of database; the rest use SQLite.
+both_stores = pytest.mark.parametrize("bench", STORE_KINDS, indirect=True)
+
 
 @pytest.fixture(scope="session")
 def agent_cache(tmp_path_factory):
@@ -65,11 +72,11 @@ class Notes(Progress):
 class Bench:
     """A store, a fake fleet on a fake clock, and models made of a few bytes each."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, url):
         self.tmp = tmp_path
         self.clock = FakeClock()
         self.fleet = FakeFleet(self.clock)
-        self.store = Store("sqlite:///%s" % (tmp_path / "results.db"))
+        self.store = Store(url)
         self.progress = Notes(self.clock)
         self.seams = Seams(connect=self.fleet.connect, clock=self.clock.monotonic, sleep=self.clock.sleep)
 
@@ -121,8 +128,8 @@ class Bench:
 
 
 @pytest.fixture
-def bench(tmp_path):
-    b = Bench(tmp_path)
+def bench(request, tmp_path):
+    b = Bench(tmp_path, store_url(getattr(request, "param", "sqlite"), request, tmp_path))
     yield b
     b.store.close()
 
@@ -132,6 +139,7 @@ def statuses(outcomes) -> list:
 
 
 # -- the plain path -------------------------------------------------------------------------
+@both_stores
 def test_every_cell_runs_once_per_device_and_the_facts_are_stored(bench):
     devices = [bench.device("nano"), bench.device("pi")]
     sweep_id, outcomes = bench.sweep(bench.cells(devices, [bench.model("a"), bench.model("b")]))
@@ -158,6 +166,7 @@ def test_the_job_carries_only_its_backends_options(bench):
     )
 
 
+@both_stores
 def test_a_device_without_the_runtime_fails_its_cells_at_once_and_nothing_is_pushed(bench):
     nano = bench.device("nano", ok(), ok())
     bench.fleet.devices["nano"].facts = dict(
@@ -181,6 +190,7 @@ def test_a_device_without_the_runtime_fails_its_cells_at_once_and_nothing_is_pus
 
 
 # -- a lost link ----------------------------------------------------------------------------
+@both_stores
 def test_link_lost_mid_trial_the_devices_spool_settles_it(bench):
     nano = bench.device("nano", drop_link(after=1))
     _, outcomes = bench.sweep(bench.cells([nano]))
@@ -204,6 +214,7 @@ def test_link_lost_then_unreachable_reconnects_with_backoff(bench):
     assert bench.progress.said("reconnecting in 0.5 s") and bench.progress.said("reconnecting in 2.0 s")
 
 
+@both_stores
 def test_unreachable_for_longer_than_a_trial_marks_it_lost_and_resume_fetches_it(bench):
     nano = bench.device("nano", drop_link(after=1, down_for=None))
     cells = bench.cells([nano], [bench.model("a"), bench.model("b")])
@@ -230,6 +241,7 @@ def test_unreachable_for_longer_than_a_trial_marks_it_lost_and_resume_fetches_it
 
 
 # -- a dead agent, a dying trial process, a silent agent ------------------------------------
+@both_stores
 def test_dead_agent_fails_the_trial_and_a_retry_runs_it_again(bench):
     nano = bench.device("nano", agent_exits(after=1))
     _, outcomes = bench.sweep(bench.cells([nano]), retries=1)
@@ -286,6 +298,7 @@ def test_silent_agent_whose_trial_died_is_retried(bench):
 
 
 # -- the sweep as a whole -------------------------------------------------------------------
+@both_stores
 def test_fail_fast_stops_every_queue_at_the_first_failure(bench):
     nano = bench.device("nano", fail("bad model"))
     cells = bench.cells([nano], [bench.model("a"), bench.model("b")])
@@ -310,6 +323,7 @@ def test_an_unreachable_device_fails_only_its_own_cells(bench):
     assert bench.clock.sleeps == []
 
 
+@both_stores
 def test_an_unknown_host_key_stops_the_sweep_before_anything_is_stored(bench):
     nano, pi = bench.device("nano"), bench.device("pi")
     bench.fleet.devices["pi"].refuse_host_key()
@@ -319,6 +333,7 @@ def test_an_unknown_host_key_stops_the_sweep_before_anything_is_stored(bench):
         assert s.query(Sweep).count() == 0 and s.query(Trial).count() == 0
 
 
+@both_stores
 def test_resume_after_a_killed_controller_ingests_the_spool_and_runs_only_the_rest(bench):
     nano = bench.device("nano")
     cells = bench.cells([nano], [bench.model("a"), bench.model("b")])
@@ -341,6 +356,7 @@ def test_resume_after_a_killed_controller_ingests_the_spool_and_runs_only_the_re
 
 
 # -- probe and deploy through the same seam -------------------------------------------------
+@both_stores
 def test_probe_all_stores_facts_and_lists_the_unreachable(bench):
     nano, pi = bench.device("nano"), bench.device("pi")
     bench.fleet.devices["pi"].unreachable()
@@ -410,6 +426,7 @@ class _Inventory:
 
 
 # -- repeated runs --------------------------------------------------------------------------
+@both_stores
 def test_each_cell_runs_repeats_times_as_separate_trials_numbered_by_run(bench):
     nano = bench.device("nano")
     cells = plan([nano], [bench.model("a"), bench.model("b")], ["onnxruntime"], [1], repeats=3, seed=7)
@@ -423,6 +440,7 @@ def test_each_cell_runs_repeats_times_as_separate_trials_numbered_by_run(bench):
     assert len(set(jobs)) == 6  # every run its own trial, its own process on the device
 
 
+@both_stores
 def test_resume_runs_only_the_runs_without_an_ok_trial(bench):
     nano = bench.device("nano")
     cells = plan([nano], [bench.model("a")], ["onnxruntime"], [1], repeats=3, seed=1)
@@ -445,6 +463,7 @@ def test_resume_runs_only_the_runs_without_an_ok_trial(bench):
     assert statuses(outcomes) == ["ok", "ok"] and bench.runs("nano") == 2
 
 
+@both_stores
 def test_a_sweep_stored_before_repeats_resumes_with_one_run_per_cell(bench):
     """A store made by an older edgebench: plan entries without `run`, trials whose run is NULL."""
     nano = bench.device("nano")

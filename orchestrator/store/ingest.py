@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from typing import Optional
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from ..backends import precision_of
 from ..options import SINGLE_STREAM
@@ -53,8 +54,19 @@ class Store:
     def close(self):
         self.engine.dispose()
 
+    def _upsert(self, write) -> None:
+        """`write(session)` adds a row shared by every controller (a device, a model) unless it
+        is there. Two controllers on one store can both find it missing and both insert it:
+        the second's insert fails on the key, and its write, run again, finds the row."""
+        try:
+            with self.writing() as s:
+                write(s)
+        except IntegrityError:
+            with self.writing() as s:
+                write(s)
+
     def upsert_device(self, device, facts: Optional[dict] = None) -> None:
-        with self.writing() as s:
+        def write(s):
             row = s.get(Device, device.name) or Device(name=device.name)
             row.connection = device.connection
             row.platform = device.platform
@@ -64,8 +76,10 @@ class Store:
                 row.emulated = bool(facts.get("emulated"))  # the emulator's command, or null
             s.add(row)
 
+        self._upsert(write)
+
     def upsert_model(self, info) -> None:
-        with self.writing() as s:
+        def write(s):
             if s.get(Model, info.sha256) is None:
                 s.add(
                     Model(
@@ -79,6 +93,8 @@ class Store:
                         opset=info.opset,
                     )
                 )
+
+        self._upsert(write)
 
     def create_sweep(self, settings: dict) -> str:
         sweep_id = new_id()
@@ -144,7 +160,7 @@ class Store:
                 return
             kind = record["type"]
             if kind == "trial_start" and trial.status == "pending":
-                trial.status, trial.agent_version = "running", record.get("agent_version")
+                trial.status, trial.agent_version = "running", _agent_version(record)
             elif kind == "result" and trial.status not in FINAL_STATUSES and s.get(Metrics, trial.id) is None:
                 trial.env = record.get("env")
                 trial.simulated = bool((record.get("metrics") or {}).get("simulated"))
@@ -201,6 +217,12 @@ class Store:
     def trial_status(self, trial_id: str) -> Optional[str]:
         with self.Session() as s:
             return s.scalar(select(Trial.status).where(Trial.id == trial_id))
+
+
+def _agent_version(record: dict) -> Optional[str]:
+    """As the device said it, cut to its column's length (PostgreSQL refuses a longer one)."""
+    version = record.get("agent_version")
+    return None if version is None else str(version)[: Trial.agent_version.type.length]
 
 
 def _metrics_row(trial_id: str, record: dict) -> Metrics:

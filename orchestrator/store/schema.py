@@ -1,14 +1,68 @@
-"""Tables of the results store (SQLAlchemy 2.x ORM)."""
+"""Tables of the results store (SQLAlchemy 2.x ORM), the same on SQLite and PostgreSQL."""
 
+import json
+import math
 from datetime import datetime, timezone
 from typing import Optional
 
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+class UtcDateTime(TypeDecorator):
+    """A moment in UTC, read back as a naive UTC datetime from any database: SQLite keeps no
+    offset and gives naive values, PostgreSQL's timestamptz gives aware ones in the session's
+    time zone. A naive value written is taken as UTC (never as the server's local time). The
+    column is DateTime(timezone=True) as before."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+    def process_result_value(self, value, dialect):
+        if value is None or value.tzinfo is None:
+            return value
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+class NulFreeText(TypeDecorator):
+    """Text a device may send (an error message): PostgreSQL refuses a NUL character in text,
+    SQLite keeps it; it is written as U+FFFD, as undecodable bytes are."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
+def json_text(value) -> str:
+    """The JSON columns' serializer: NaN and infinities become null, as everywhere in edgebench.
+    The agent never sends them, but the host's JSON parser accepts them from a device, and
+    PostgreSQL refuses them in JSON."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(value), allow_nan=False)
+
+
+def _finite(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 class Base(DeclarativeBase):
@@ -21,7 +75,7 @@ class Device(Base):
     connection: Mapped[str] = mapped_column(String(16))
     platform: Mapped[str] = mapped_column(String(32))
     facts: Mapped[Optional[dict]] = mapped_column(JSON)  # latest probe snapshot
-    facts_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    facts_at: Mapped[Optional[datetime]] = mapped_column(UtcDateTime)
     simulated: Mapped[bool] = mapped_column(Boolean, default=False)
     # Ran under an emulator (qemu-user): nullable so an older store gets it in place (NULL: no).
     emulated: Mapped[Optional[bool]] = mapped_column(Boolean, default=False)
@@ -42,8 +96,8 @@ class Model(Base):
 class Sweep(Base):
     __tablename__ = "sweeps"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    finished_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    finished_at: Mapped[Optional[datetime]] = mapped_column(UtcDateTime)
     settings: Mapped[dict] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="running")
     trials: Mapped[list["Trial"]] = relationship(back_populates="sweep")
@@ -66,13 +120,13 @@ class Trial(Base):
     scenario: Mapped[Optional[str]] = mapped_column(String(32))
     settings: Mapped[dict] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|running|ok|failed
-    error: Mapped[Optional[str]] = mapped_column(Text)
+    error: Mapped[Optional[str]] = mapped_column(NulFreeText)
     agent_version: Mapped[Optional[str]] = mapped_column(String(32))
     env: Mapped[Optional[dict]] = mapped_column(JSON)  # runtime version, providers, threads
     simulated: Mapped[bool] = mapped_column(Boolean, default=False)
     emulated: Mapped[Optional[bool]] = mapped_column(Boolean, default=False)  # as Device.emulated
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    finished_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    finished_at: Mapped[Optional[datetime]] = mapped_column(UtcDateTime)
     # Seconds: the agent's own time for the trial, and the host's from request to trial_end.
     agent_s: Mapped[Optional[float]] = mapped_column(Float)
     host_s: Mapped[Optional[float]] = mapped_column(Float)
