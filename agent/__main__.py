@@ -4,7 +4,8 @@
   python3 edgebench-agent.pyz run JOB.json|-         one trial; records on stdout and spooled
   python3 edgebench-agent.pyz serve                  trial requests as JSON lines on stdin
   python3 edgebench-agent.pyz fetch TRIAL            print a trial's spooled records
-  python3 edgebench-agent.pyz busy                   "busy" while a trial is being measured, else "idle"
+  python3 edgebench-agent.pyz busy                   "busy" while a trial is being measured (and, on a
+                                                     second line, its holder as JSON when known), else "idle"
   python3 edgebench-agent.pyz sample CONFIG_JSON     the sampler helper of a trial (started by the trial)
 
 Records go to stdout; diagnostics to stderr. Exit status 0 when the command (or the trial) did
@@ -18,7 +19,7 @@ import sys
 
 from . import sysroot
 from .errorlog import log_exception, one_line
-from .lock import DeviceLock, device_busy
+from .lock import DeviceLock, device_busy, read_holder
 from .probe import collect_facts, runtime_cache
 from .protocol import make_record, encode
 from .serve import serve
@@ -73,6 +74,15 @@ def _fetch(workdir, trial_id):
     return 0
 
 
+def _busy(workdir):
+    if not device_busy(workdir):
+        sys.stdout.write("idle\n")
+        return 0
+    holder = read_holder(workdir)
+    sys.stdout.write("busy\n" + ("" if holder is None else json.dumps(holder, sort_keys=True) + "\n"))
+    return 0
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
     try:
@@ -91,7 +101,8 @@ def _command(args):
     if args.command == "run":
         tee = Tee(sys.stdout, args.workdir)
         job = _read_job(args.job)
-        with DeviceLock(args.workdir):
+        trial_id = job.get("trial_id") if isinstance(job, dict) else None
+        with DeviceLock(args.workdir, holder={"trial": trial_id} if isinstance(trial_id, str) else None):
             status = run_trial(job, tee.emit, tee.workdir)
         return 0 if status == "ok" else 1
     if args.command == "serve":
@@ -103,8 +114,7 @@ def _command(args):
 
         return sampler_main(args.config)
     if args.command == "busy":
-        sys.stdout.write("busy\n" if device_busy(args.workdir) else "idle\n")
-        return 0
+        return _busy(args.workdir)
     _parser().print_help(sys.stderr)
     return 2
 

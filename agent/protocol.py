@@ -7,16 +7,21 @@ Types the agent writes:
   trial_start  a trial began: trial_id, job (the settings as the agent understood them)
   result       the measurement: trial_id, metrics, env, samples_ms
   error        something failed: trial_id (or null), error (one line), kind
-  trial_end    the trial is over: trial_id, status ("ok" or "failed")
+  trial_end    the trial is over: trial_id, status ("ok", "failed", or "skipped": not run, the
+               device was busy with another sweep and the host asked to skip)
+  busy         the device's lock is held by another trial: trial_id (the one waiting), holder
+               (what the holder wrote: host, user, pid, sweep, trial, since_unix; null when
+               unknown), waited_s, on_busy ("wait" or "skip"); sent at once, then every 10 s
   pong / bye   answers to ping / exit
-Requests the host writes to `serve`: {"op": "run", "job": {...}}, {"op": "probe"},
+Requests the host writes to `serve`: {"op": "run", "job": {...}, "controller": {"host", "user",
+"pid", "sweep"}, "on_busy": "wait" | "skip"} (the last two optional), {"op": "probe"},
 {"op": "ping"}, {"op": "exit"}.
 """
 
 import json
 
 PROTOCOL_VERSION = 1
-RECORD_TYPES = ("hello", "facts", "trial_start", "result", "error", "trial_end", "pong", "bye")
+RECORD_TYPES = ("hello", "facts", "trial_start", "result", "error", "trial_end", "busy", "pong", "bye")
 
 
 class ProtocolError(ValueError):

@@ -19,7 +19,7 @@ from .child import agent_command
 from .errorlog import log_exception, one_line
 from .probe import collect_facts, runtime_cache
 from .protocol import ProtocolError, decode, encode, make_record
-from .lock import HELD_ENV, DeviceLock, LockTimeout
+from .lock import HELD_ENV, DeviceBusy, DeviceLock, LockTimeout, describe_holder
 from .spool import Tee
 
 TRIAL_END_PREFIX = '{"v":1,"type":"trial_end"'
@@ -28,6 +28,8 @@ LOAD_ALLOWANCE_S = 300.0
 # model takes many minutes on a Jetson Nano.
 BUILD_ALLOWANCE_S = {"tensorrt": 1800.0}
 MAX_WAIT_S = 86400.0
+# Who a controller says it is, in a run request's "controller" (written into the device's lock).
+CONTROLLER_KEYS = ("host", "user", "pid", "sweep")
 
 
 def child_command(workdir):
@@ -87,16 +89,75 @@ def _kill_group(child):
         pass
 
 
-def run_in_child(job, tee):
+def _controller(value):
+    """Who the host says it is (host, user, pid, sweep): plain values, kept short, since they
+    are written into the lock and shown to other controllers."""
+    kept = {}
+    for key in CONTROLLER_KEYS:
+        item = value.get(key) if isinstance(value, dict) else None
+        if isinstance(item, str):
+            kept[key] = item[:100]
+        elif isinstance(item, int) and not isinstance(item, bool):
+            kept[key] = item
+    return kept
+
+
+def _holder(controller, trial_id, job):
+    """What this trial writes into the lock: the controller, the trial, how long it may hold it."""
+    holder = dict(controller, deadline_s=trial_deadline_s(job))
+    if isinstance(trial_id, str):
+        holder["trial"] = trial_id[:128]
+    return holder
+
+
+def _same_sweep(holder, controller):
+    """The holder is a trial of our own sweep (left running by a lost link or by an earlier
+    controller of it): it is waited for even under skip, it is ours."""
+    return bool(holder and controller.get("sweep") and holder.get("sweep") == controller["sweep"])
+
+
+def _busy_reporter(tee, trial_id, controller, on_busy):
+    """Tells the host who holds the device (a `busy` record, not spooled: it is about the
+    device, not the trial); gives way under skip."""
+
+    def report(holder, waited_s):
+        skip = on_busy == "skip" and not _same_sweep(holder, controller)
+        record = make_record(
+            "busy", trial_id=trial_id, holder=holder, waited_s=waited_s, on_busy="skip" if skip else "wait"
+        )
+        tee.relay(encode(record))
+        if skip:
+            raise DeviceBusy(holder)
+
+    return report
+
+
+def _end_with_error(tee, trial_id, received, kind, error, status="failed"):
+    tee.emit(make_record("error", trial_id=trial_id, kind=kind, error=error))
+    tee.emit(make_record("trial_end", trial_id=trial_id, status=status, agent_s=time.monotonic() - received))
+
+
+def _take_lock(job, tee, trial_id, received, controller, on_busy):
+    """The device's lock, or None when the trial will not run (its end already sent)."""
+    lock = DeviceLock(tee.workdir, timeout_s=trial_deadline_s(job), holder=_holder(controller, trial_id, job))
+    try:
+        return lock.acquire(_busy_reporter(tee, trial_id, controller, on_busy))
+    except LockTimeout as exc:
+        _end_with_error(tee, trial_id, received, "busy", str(exc))
+    except DeviceBusy as exc:
+        reason = "not run: the device is busy with %s (--on-busy skip)" % describe_holder(exc.args[0])
+        _end_with_error(tee, trial_id, received, "busy", reason, "skipped")
+    return None
+
+
+def run_in_child(job, tee, controller=None, on_busy="wait"):
+    """One trial in a child process. `controller` (host, user, pid, sweep) is written into the
+    device's lock for others to read; `on_busy`: "wait" for the device, or "skip" (the trial
+    ends "skipped" at once) when another sweep holds it."""
     received = time.monotonic()
     trial_id = job.get("trial_id") if isinstance(job, dict) else None
-    try:
-        lock = DeviceLock(tee.workdir, timeout_s=trial_deadline_s(job)).__enter__()
-    except LockTimeout as exc:
-        tee.emit(make_record("error", trial_id=trial_id, kind="busy", error=str(exc)))
-        tee.emit(
-            make_record("trial_end", trial_id=trial_id, status="failed", agent_s=time.monotonic() - received)
-        )
+    lock = _take_lock(job, tee, trial_id, received, _controller(controller), on_busy)
+    if lock is None:
         return
     try:
         env = dict(os.environ, **{HELD_ENV: "1"})
@@ -109,6 +170,7 @@ def run_in_child(job, tee):
             env=env,
             start_new_session=True,
         )
+        lock.name_holder(child.pid)  # the lock lives as long as the trial process now
     finally:
         lock.__exit__()  # the child holds the lock now, as long as it lives
     watchdog = threading.Timer(trial_deadline_s(job), _kill_group, (child,))
@@ -132,20 +194,18 @@ def run_in_child(job, tee):
         return
     # The child died mid-trial: say so, in the stream and in the spool.
     if timed_out:
-        kind, error = "timeout", "trial process killed after %.0f s" % trial_deadline_s(job)
+        _end_with_error(
+            tee, trial_id, received, "timeout", "trial process killed after %.0f s" % trial_deadline_s(job)
+        )
     else:
-        kind, error = "died", "trial process died with status %s" % status
-    tee.emit(make_record("error", trial_id=trial_id, kind=kind, error=error))
-    tee.emit(
-        make_record("trial_end", trial_id=trial_id, status="failed", agent_s=time.monotonic() - received)
-    )
+        _end_with_error(tee, trial_id, received, "died", "trial process died with status %s" % status)
 
 
 def _answer(request, tee, out):
     """Handles one request; returns False when the host asked to stop."""
     op = request.get("op")
     if op == "run":
-        run_in_child(request.get("job"), tee)
+        run_in_child(request.get("job"), tee, request.get("controller"), request.get("on_busy"))
     elif op == "probe":
         facts = collect_facts(sysroot.root(), runtime_cache(tee.workdir), request.get("telemetry"))
         tee.relay(encode(make_record("facts", facts=facts)))

@@ -91,7 +91,7 @@ def _check_telemetry(telemetry) -> None:
 def validate(record: dict) -> dict:
     """Returns the record if it is well-formed for its type; raises MalformedRecord."""
     kind = record.get("type")
-    if kind in ("trial_start", "result", "error", "trial_end") and not isinstance(
+    if kind in ("trial_start", "result", "error", "trial_end", "busy") and not isinstance(
         record.get("trial_id"), str
     ):
         raise MalformedRecord("%s record without a trial_id" % kind)
@@ -102,9 +102,11 @@ def validate(record: dict) -> dict:
             raise MalformedRecord("error record without an error text")
         record["error"] = record["error"][:MAX_TEXT]
     elif kind == "trial_end":
-        if record.get("status") not in ("ok", "failed"):
+        if record.get("status") not in ("ok", "failed", "skipped"):  # skipped: --on-busy skip
             raise MalformedRecord("trial_end with status %.40r" % (record.get("status"),))
         _number_or_none("agent_s", record.get("agent_s"))
+    elif kind == "busy" and not isinstance(record.get("holder"), (dict, type(None))):
+        raise MalformedRecord("busy record whose holder is not an object")
     elif kind == "facts" and not isinstance(record.get("facts"), dict):
         raise MalformedRecord("facts record without a facts object")
     return record

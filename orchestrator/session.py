@@ -1,7 +1,10 @@
 """One long-lived agent per device per sweep: trials are requests on an open channel, so a
 trial costs a message, not a new process or SSH session (docs/DESIGN.md)."""
 
+import getpass
 import json
+import os
+import socket
 import time
 from typing import Callable, List, Optional
 
@@ -84,12 +87,15 @@ class AgentSession:
         self._send({"op": "probe", "telemetry": telemetry or {}})
         return self._expect("facts", timeout)["facts"]
 
-    def run_trial(self, job: dict, on_record: Callable[[dict], None], timeout: float) -> tuple:
-        """Sends one job; hands each record of that trial to `on_record` as it arrives.
-        Returns (final status, host seconds from request to trial_end). `timeout` bounds the
-        silence between two records."""
+    def run_trial(
+        self, job: dict, on_record: Callable[[dict], None], timeout: float, claim: Optional[dict] = None
+    ) -> tuple:
+        """Sends one job; hands each record of that trial to `on_record` as it arrives (`busy`
+        ones too, while the device's lock is held by another trial). Returns (final status,
+        host seconds from request to trial_end). `timeout` bounds the silence between two
+        records. `claim` (see `claim` below): who we are, and whether to wait for a busy device."""
         start = time.monotonic()
-        self._send({"op": "run", "job": job})
+        self._send(dict(claim or {}, op="run", job=job))
         while True:
             record = self._next_record(timeout)
             if record.get("trial_id") != job["trial_id"]:
@@ -141,5 +147,22 @@ def fetch_spool(conn: Connection, python: str, agent_path: str, workdir: str, tr
 
 
 def device_busy(conn: Connection, python: str, agent_path: str, workdir: str) -> bool:
+    """Whether a trial holds the device's lock (the agent prints the holder on a second line)."""
     result = conn.run(agent_argv(python, agent_path, workdir, "busy"), timeout=60)
-    return result.ok and result.stdout.strip() == "busy"
+    lines = result.stdout.splitlines() if result.ok else []
+    return bool(lines) and lines[0].strip() == "busy"
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name anywhere (a container without one): the uid says who
+        return str(os.getuid())
+
+
+def claim(sweep_id: str, on_busy: str = "wait") -> dict:
+    """What a run request adds about this controller: the agent writes it into the device's
+    lock, so that another controller finding the device busy can say who holds it; and
+    whether to wait for a busy device or skip the trial."""
+    controller = {"host": socket.gethostname(), "user": _user(), "pid": os.getpid(), "sweep": sweep_id}
+    return {"controller": controller, "on_busy": on_busy}

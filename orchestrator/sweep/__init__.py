@@ -12,6 +12,7 @@ a sweep whose controller died is resumed from its stored plan.
   worker.py    DeviceWorker: one device's cells, attempts and retries
   link.py      DeviceLink: connection, agent session, workdir; reconnects
   recovery.py  a trial whose records did not all arrive, settled from the device's spool
+  busy.py      a device another sweep holds: who, said once; why its cells are skipped (--on-busy)
   progress.py  what a display is told (Progress, Outcome)
   seams.py     connect, clock and sleep, injected (tests pass transport/fake.py's)
   backoff.py   the one backoff

@@ -65,7 +65,8 @@ def run_queue(
             outcome = worker.run_cell(cell, sweep_id)
         outcomes.append(outcome)
         progress.finished(outcome)
-        if outcome.status != "ok" and worker is not None and worker.options.fail_fast:
+        # A device skipped because another sweep held it (--on-busy skip) is not a failure.
+        if outcome.status not in ("ok", "skipped") and worker is not None and worker.options.fail_fast:
             stop.set()
     return outcomes
 

@@ -104,6 +104,8 @@ class FleetOptions:
     retries: int = 0
     fail_fast: bool = False
     accept_new: bool = False
+    # A device whose lock another sweep's trial holds: wait for it, or skip its cells.
+    on_busy: str = "wait"
 
 
 def check_inputs(model: ModelInfo, batch: int, shapes: dict) -> None:

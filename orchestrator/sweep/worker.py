@@ -6,6 +6,8 @@ from typing import Callable, List, Optional
 from .. import backends
 from ..correctness import OutputChecker
 from ..errors import CellRefused, CompileFailed, DeviceError, LinkLost, RuntimeMissing, UserError
+from ..session import claim
+from .busy import BusyNotes
 from .link import DeviceLink
 from .plan import Cell, FleetOptions, Settings, make_job, trial_timeout
 from .progress import Outcome, Progress
@@ -20,14 +22,25 @@ INTERRUPTED = "interrupted on the host"
 class TrialRecords:
     """A trial's stream as it passes to the store (through the writer), and what it said."""
 
-    def __init__(self, writer: BackgroundWriter, store, device: str, prepare: Callable[[dict], dict] = None):
+    def __init__(
+        self,
+        writer: BackgroundWriter,
+        store,
+        device: str,
+        prepare: Callable[[dict], dict] = None,
+        on_busy: Callable[[dict], None] = None,
+    ):
         self.writer, self.store, self.device = writer, store, device
         self.prepare = prepare or (lambda record: record)
+        self.on_busy = on_busy or (lambda record: None)
         self.errors: List[str] = []
         self.kinds: List[Optional[str]] = []
         self.has_result = False
 
     def __call__(self, record: dict) -> None:
+        if record["type"] == "busy":  # about the device's lock, not this trial: not stored
+            self.on_busy(record)
+            return
         if record["type"] == "error":
             self.errors.append(record["error"])
             self.kinds.append(record.get("kind"))
@@ -63,6 +76,9 @@ class DeviceWorker:
         self.checker = OutputChecker()  # this device's outputs against ONNX Runtime on the host
         self.compile_failures: dict = {}  # (model sha256, backend) -> why its artifact failed
         self.writer = BackgroundWriter()
+        self.busy_notes = BusyNotes(device.name, self.note, options.on_busy)
+        # Why this device's remaining cells are not run (another sweep held it, --on-busy skip).
+        self.skipping: Optional[str] = None
         try:
             self.link.ensure_session()  # a wrong python or workdir shows now, before the sweep is stored
         except BaseException:
@@ -115,8 +131,10 @@ class DeviceWorker:
             record, cell.model, cell.batch, settings.shapes, settings.seed, precision
         )
 
-    def _run_job(self, session, job: dict, seen: TrialRecords) -> str:
-        status, host_s = session.run_trial(job, seen, trial_timeout(job))
+    def _run_job(self, session, job: dict, seen: TrialRecords, sweep_id: str) -> str:
+        status, host_s = session.run_trial(
+            job, seen, trial_timeout(job), claim(sweep_id, self.options.on_busy)
+        )
         self.writer.put(self.store.set_host_time, job["trial_id"], host_s)
         return "failed" if status == "ok" and not seen.has_result else status  # as the store sees it
 
@@ -142,9 +160,15 @@ class DeviceWorker:
             raise RuntimeMissing(missing)
         job = self._new_trial(cell, sweep_id)
         trial_id = job["trial_id"]
-        seen = TrialRecords(self.writer, self.store, self.device.name, self._output_check(cell))
+        seen = TrialRecords(
+            self.writer,
+            self.store,
+            self.device.name,
+            self._output_check(cell),
+            lambda record: self.busy_notes.seen(record, sweep_id),
+        )
         try:
-            status = self._run_job(session, job, seen)
+            status = self._run_job(session, job, seen, sweep_id)
         except DeviceError as exc:
             self.writer.drain()
             if self.aborted:
@@ -159,11 +183,23 @@ class DeviceWorker:
         self._pass_on_warnings(session)
         if seen.process_died:
             raise TrialNotFinished(seen.errors[0], trial_id)
+        if status == "skipped":
+            return self._skip_from_now(cell, trial_id, seen)
         error = None if status == "ok" else (seen.errors[0] if seen.errors else status)
         return Outcome(cell, trial_id, status, error)
 
+    def _skip_from_now(self, cell: Cell, trial_id: str, seen: TrialRecords) -> Outcome:
+        """Another sweep held the device and we were told to skip: this cell and the device's
+        remaining ones are not run (a resume runs them)."""
+        self.skipping = self.busy_notes.skip_reason or next(
+            (e for e in seen.errors if e), "not run: the device was busy (--on-busy skip)"
+        )
+        return Outcome(cell, trial_id, "skipped", self.skipping)
+
     # -- a cell, with retries ---------------------------------------------------------------
     def run_cell(self, cell: Cell, sweep_id: str) -> Outcome:
+        if self.skipping:
+            return Outcome(cell, None, "skipped", self.skipping)
         last = None
         for _ in range(self.options.retries + 1):
             if self.aborted:
