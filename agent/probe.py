@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import re
+import sys
 
 from . import AGENT_VERSION
 from .child import emulator
@@ -170,3 +171,23 @@ def collect_facts(root="/", cache_path=None, telemetry=None):
     }
     facts.update(power_facts(root, telemetry))
     return facts
+
+
+def main(workdir, telemetry_json="{}"):
+    """The host's probe in one command (orchestrator/fleet.py imports this module straight from
+    the zipapp: no `serve`, no second Python, nothing a trial needs): the facts record on
+    stdout, exit status 0; on failure one line on stderr (the traceback in the workdir's log)
+    and exit status 1."""
+    from . import sysroot
+    from .protocol import encode, make_record
+
+    try:
+        telemetry = json.loads(telemetry_json) or None
+        facts = collect_facts(sysroot.root(), runtime_cache(workdir), telemetry)
+        sys.stdout.write(encode(make_record("facts", facts=facts)))
+        return 0
+    except Exception as exc:  # the host shows the one line; the frames stay on the device
+        from .errorlog import log_exception, one_line
+
+        sys.stderr.write("edgebench-agent: %s\n" % one_line(exc, log_exception(workdir)))
+        return 1

@@ -96,9 +96,14 @@ def _sshd_config(
     sysroot: Optional[Path],
     jump: bool = False,
     also_v6: bool = False,
+    light_shell: bool = False,
 ) -> Path:
     config = dev_dir / "sshd_config"
-    extra = ["SetEnv EDGEBENCH_SYSROOT=%s" % sysroot] if sysroot else []
+    setenv = ["EDGEBENCH_SYSROOT=%s" % sysroot] if sysroot else []
+    # bash reads ~/.bashrc for a command run by sshd only while SHLVL < 2: starting at 1 keeps a
+    # heavy rc (pyenv init: ~0.1 s) out of every command, as on a board with a plain shell.
+    setenv += ["SHLVL=1"] if light_shell else []
+    extra = ["SetEnv %s" % " ".join(setenv)] if setenv else []  # sshd keeps only the first SetEnv line
     # A jump host logs each channel it forwards (debug1: "server_request_direct_tcpip: ...
     # target 127.0.0.1 port N"), so that a test can tell which way a connection went.
     extra += ["AllowTcpForwarding yes", "LogLevel DEBUG1"] if jump else ["LogLevel ERROR"]
@@ -170,6 +175,7 @@ def _start_device(
     board: Optional[str],
     python: str,
     role: str = "device",
+    light_shell: bool = False,
 ) -> SimDevice:
     name = "sim%02d" % index if role == "device" else "%s%d" % (role, index)
     dev_dir = root / name
@@ -184,7 +190,16 @@ def _start_device(
         port = 22
     else:
         host, port = "127.0.0.1", _free_port_both() if also_v6 else _free_port()
-    config = _sshd_config(dev_dir, host, port, authorized_keys, sysroot, jump=role == "jump", also_v6=also_v6)
+    config = _sshd_config(
+        dev_dir,
+        host,
+        port,
+        authorized_keys,
+        sysroot,
+        jump=role == "jump",
+        also_v6=also_v6,
+        light_shell=light_shell,
+    )
     log = dev_dir / "sshd.log"
     argv = [SSHD, "-D", "-e", "-f", str(config)]
     if ns:
@@ -252,8 +267,10 @@ def start(
     boards: List[str] = (),
     jump_hosts: int = 0,
     emulate: List[str] = (),
+    light_shell: bool = False,
 ) -> List[SimDevice]:
     """Starts `count` devices under `root`; writes inventory.yaml, known_hosts, fleet.json.
+    `light_shell`: commands skip the login shell's ~/.bashrc (`SetEnv SHLVL=1`).
     `boards` gives the first devices simulated boards (jetson-nano, rpi4), in order; `emulate`
     makes the devices after those emulated (rpi4), building the aarch64 sysroot on first use.
     `jump_hosts` more sshd (jump1, ...) are named in DIR/ssh_config. Returns the devices."""
@@ -279,7 +296,7 @@ def start(
         for index in range(1, count + 1):
             board = boards[index - 1] if index <= len(boards) else None
             kind = emulated_kinds[index - 1] if index <= len(emulated_kinds) else None
-            device = _start_device(root, index, authorized, netns, board, python)
+            device = _start_device(root, index, authorized, netns, board, python, light_shell=light_shell)
             if kind:
                 device.emulated, device.python = kind, emulated_pythons[kind]
             devices.append(device)

@@ -8,10 +8,11 @@ with no sshd, no processes and no real sleeps.
     run_sweep(cells, store, settings,
               seams=Seams(connect=fleet.connect, clock=clock.monotonic, sleep=clock.sleep))
 
-A FakeDevice plays a device with the agent on it. It answers the workdir lookup, takes files
-(put, the sha256 check, the rename), runs `agent serve` (hello; facts for a probe; one trial
-per run request, scripted by the next cue of `trials`, `ok()` once they are used up), spools
-every trial and answers `fetch` and `busy`. Each cue says what the trial does:
+A FakeDevice plays a device with the agent on it. It answers the workdir lookup and the probe in
+one command (fleet.PROBE), takes files (put, the sha256 check, the rename), runs `agent serve`
+(hello; facts for a probe; one trial per run request, scripted by the next cue of `trials`,
+`ok()` once they are used up), spools every trial and answers `fetch` and `busy`. Each cue
+says what the trial does:
 
     ok(metrics=None)               trial_start, result, trial_end ok
     fail(error)                    the agent reports the trial failed (the host does not retry)
@@ -272,6 +273,12 @@ def _programs() -> tuple:
     return OPEN, SHA256
 
 
+def _probe_program() -> str:
+    from ..fleet import PROBE  # the probe in one command, recognised by its text
+
+    return PROBE
+
+
 class FakeChannel(Channel):
     """`agent serve` (or the workdir lookup that becomes it) on a FakeDevice."""
 
@@ -382,6 +389,14 @@ class FakeConnection(Connection):
         present = {rel: len(files[path]) if path in files else False for rel, path in paths.items()}
         return json.dumps({"workdir": workdir, "files": present}), size >= 0 and present[agent_rel] == size
 
+    def _probe(self, args: list) -> tuple:
+        """fleet.PROBE: the facts record, or the workdir lookup while the agent is not there."""
+        workdir, agent_rel, size, telemetry = _workdir(args[0]), args[1], int(args[2]), json.loads(args[3])
+        agent = self.device.files.get(posixpath.join(workdir, agent_rel))
+        if agent is None or len(agent) != size:
+            return 0, json.dumps({"workdir": workdir, "files": {}}) + "\n", ""
+        return 0, self.device.answer({"op": "probe", "telemetry": telemetry})[0] + "\n", ""
+
     def _agent_there(self, path: str) -> bool:
         return path in self.device.files
 
@@ -393,6 +408,8 @@ class FakeConnection(Connection):
                 return 0, self._lookup(argv[3:])[0] + "\n", ""
             if argv[2] == sha_program and argv[3] in files:
                 return 0, hashlib.sha256(files[argv[3]]).hexdigest() + "\n", ""
+            if argv[2] == _probe_program():
+                return self._probe(argv[3:])
             return 1, "", "fake device: no such program or file"
         if argv[:2] == ["mv", "-f"] and argv[2] in files:
             files[argv[3]] = files.pop(argv[2])

@@ -28,6 +28,7 @@ import math
 import os
 import shlex
 import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence
@@ -59,19 +60,63 @@ def ssh_config_files() -> List[str]:
     return [p for p in (os.path.expanduser("~/.ssh/config"), SYSTEM_SSH_CONFIG) if os.path.isfile(p)]
 
 
-def fabric_config(timeout: float = CONNECT_TIMEOUT_S) -> fabric.Config:
-    """fabric's configuration: the ssh_config files parsed once (given to fabric as an object,
-    which its clones copy; a fabric Config that loads the files itself parses them again on
-    every clone, once per hop) and nothing else (no fabric.yaml, no environment)."""
+class ParsedOnce:
+    """What files parse to, kept while their content stays the same (read again on each use: a
+    few kB, where a file's time may not change between two quick writes): a fan-out over many
+    devices parses known_hosts and the ssh_config once, not per device. The value is shared by
+    threads and must not be changed by them."""
+
+    def __init__(self, parse):
+        self._parse, self._lock, self._kept = parse, threading.Lock(), {}
+
+    def get(self, paths: Sequence[str]):
+        key, stamp = tuple(paths), tuple(_stamp(path) for path in paths)
+        with self._lock:
+            kept = self._kept.get(key)
+        if kept is not None and kept[0] == stamp:
+            return kept[1]
+        value = self._parse(paths)
+        with self._lock:
+            self._kept[key] = (stamp, value)
+        return value
+
+
+def _stamp(path: str) -> Optional[bytes]:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _parse_ssh_config(paths: Sequence[str]) -> paramiko.SSHConfig:
     ssh_config = paramiko.SSHConfig()
-    for path in ssh_config_files():
+    for path in paths:
         try:
             with open(path) as f:
                 ssh_config.parse(f)
         except (OSError, UnicodeDecodeError, paramiko.ssh_exception.ConfigParseError) as exc:
             raise UserError("cannot read the ssh_config %s: %s" % (path, exc)) from None
+    return ssh_config
+
+
+def _parse_known_hosts(paths: Sequence[str]) -> tuple:
+    """known_hosts' entries (paramiko's `load` compares each line with every earlier one)."""
+    return tuple(hostkeys.load_known_hosts(Path(paths[0]))._entries)
+
+
+SSH_CONFIGS = ParsedOnce(_parse_ssh_config)
+KNOWN_HOSTS = ParsedOnce(_parse_known_hosts)
+
+
+def fabric_config(timeout: float = CONNECT_TIMEOUT_S) -> fabric.Config:
+    """fabric's configuration: the ssh_config files parsed once (given to fabric as an object,
+    which its clones copy; a fabric Config that loads the files itself parses them again on
+    every clone, once per hop) and nothing else (no fabric.yaml, no environment)."""
     return fabric.Config(
-        lazy=True, ssh_config=ssh_config, overrides={"timeouts": {"connect": max(1, math.ceil(timeout))}}
+        lazy=True,
+        ssh_config=SSH_CONFIGS.get(ssh_config_files()),
+        overrides={"timeouts": {"connect": max(1, math.ceil(timeout))}},
     )
 
 
@@ -162,8 +207,9 @@ class Hop(fabric.Connection):
         self.client.set_missing_host_key_policy(
             hostkeys.AcceptNew(rules.known_hosts) if rules.accept_new else hostkeys.RefuseUnknown()
         )
-        if rules.known_hosts.exists():
-            self.client.load_host_keys(str(rules.known_hosts))
+        # known_hosts as parsed once; each client gets its own list (`trust` adds to it).
+        # (paramiko's HostKeys has kept its entries in `_entries` since 1.x.)
+        self.client.get_host_keys()._entries.extend(KNOWN_HOSTS.get([str(rules.known_hosts)]))
 
     def derive_shorthand(self, host_string):
         return parse_hop(host_string)

@@ -1,0 +1,226 @@
+"""Fleet fan-out (orchestrator/fleet.py, display.py): probe and deploy over many devices, a
+bounded number at once, one connection and (with the agent there) one command per device, a
+summary line instead of a bar per device. Through the fake transport; the probe's one command
+also runs for real, under this Python and under the agent's oldest (3.6)."""
+
+import base64
+import io
+import json
+import struct
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from edgebench.orchestrator import fleet
+from edgebench.orchestrator.agent_build import build_agent
+from edgebench.orchestrator.deploy import agent_relpath
+from edgebench.orchestrator.display import MANY_DEVICES, LiveProgress, fleet_line, fleet_summary
+from edgebench.orchestrator.fleet import BackgroundStore, deploy_devices, probe_all
+from edgebench.orchestrator.inventory import Device
+from edgebench.orchestrator.sweep.plan import plan
+from edgebench.orchestrator.sweep.progress import Outcome
+from edgebench.orchestrator.transport import ssh
+from edgebench.orchestrator.transport.fake import FakeFleet
+
+PYTHON36 = Path("/root/.pyenv/versions/3.6.15/bin/python")
+WAIT_S = 60.0  # a generous deadline for threads meeting; never reached when all is well
+
+
+@pytest.fixture(autouse=True)
+def agent_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+class Stored:
+    """A store stand-in: the facts written, by device name (from the fan-out's threads)."""
+
+    def __init__(self):
+        self.facts, self._lock = {}, threading.Lock()
+
+    def upsert_device(self, device, facts=None):
+        with self._lock:
+            self.facts[device.name] = facts
+
+
+def devices(fake: FakeFleet, count: int, unreachable=()) -> list:
+    found = []
+    for index in range(1, count + 1):
+        name = "dev%02d" % index
+        fake.add(name)
+        if name in unreachable:
+            fake.devices[name].unreachable()
+        found.append(Device(name=name, connection="ssh", host="fake", python="python3", workdir="~/eb"))
+    return found
+
+
+class CountedConnects:
+    """`connect` that counts the connections open at once. The first `parallel` wait for one
+    another, so the fan-out must reach that many at once (and, bounded, no more)."""
+
+    def __init__(self, fake: FakeFleet, parallel: int):
+        self.fake, self.open, self.most = fake, 0, 0
+        self._lock = threading.Lock()
+        self._meet = threading.Barrier(parallel, timeout=WAIT_S)
+
+    def __call__(self, device, accept_new=False):
+        conn = self.fake.connect(device, accept_new)
+        with self._lock:
+            self.open += 1
+            self.most = max(self.most, self.open)
+        self._meet.wait()
+        closing = conn.close
+
+        def close():
+            with self._lock:
+                self.open -= 1
+            closing()
+
+        conn.close = close
+        return conn
+
+
+def probe_commands(fake: FakeFleet, name: str) -> list:
+    return [argv for argv in fake.devices[name].commands if argv[2:3] == [fleet.PROBE]]
+
+
+def test_probe_all_holds_at_most_parallel_connections_and_connects_each_device_once():
+    fake = FakeFleet()
+    fleet_devices = devices(fake, 64)
+    deploy_devices(fleet_devices, [], connect=fake.connect)  # the agent is on every device
+    counted, stored = CountedConnects(fake, 8), Stored()
+    results = probe_all(fleet_devices, stored, parallel=8, connect=counted)
+    assert all(r.ok for r in results) and counted.most == 8 and counted.open == 0
+    assert [r.device.name for r in results] == [d.name for d in fleet_devices]  # the devices' order
+    assert set(stored.facts) == {d.name for d in fleet_devices}
+    assert all(fake.devices[d.name].connects == 2 for d in fleet_devices)  # deploy's, the probe's
+
+
+def test_a_probe_is_one_command_once_the_agent_is_there():
+    fake = FakeFleet()
+    (device,) = devices(fake, 1)
+    first = fleet.probe_device(device, connect=fake.connect)  # no agent yet: sent, then probed
+    commands = fake.devices["dev01"].commands
+    assert first["board"] == "fake board" and len(probe_commands(fake, "dev01")) == 2
+    assert any(argv[0] == "put" for argv in commands)
+    commands.clear()
+    again = fleet.probe_device(device, connect=fake.connect)
+    assert again == first and commands == probe_commands(fake, "dev01") and len(commands) == 1
+
+
+def test_the_summary_line_counts_devices_done_and_unreachable():
+    fake = FakeFleet()
+    fleet_devices = devices(fake, 64, unreachable={"dev07", "dev40"})
+    console = Console(file=io.StringIO(), width=100)  # not a terminal: the last state, once
+    with fleet_line("probed", len(fleet_devices), console) as line:
+        results = probe_all(fleet_devices, Stored(), connect=fake.connect, done=line.done)
+    assert console.file.getvalue() == "probed 64/64, 2 unreachable\n"
+    assert sorted(r.device.name for r in results if not r.ok) == ["dev07", "dev40"]
+
+
+def test_the_summary_line_is_live_on_a_terminal_and_absent_for_one_device():
+    fake = FakeFleet()
+    fleet_devices = devices(fake, 3)
+    console = Console(file=io.StringIO(), width=100, force_terminal=True)
+    with fleet_line("deployed", 3, console, failure="failed") as line:
+        deploy_devices(fleet_devices, [], connect=fake.connect, done=line.done)
+    assert "deployed 3/3" in console.file.getvalue()
+    quiet = Console(file=io.StringIO())
+    with fleet_line("probed", 1, quiet) as line:
+        probe_all(fleet_devices[:1], Stored(), connect=fake.connect, done=line.done)
+    assert quiet.file.getvalue() == ""
+    assert fleet_summary("probed", 41, 64, 0) == "probed 41/64"
+
+
+def test_a_sweep_over_many_devices_shows_one_summary_not_a_bar_each(tmp_path):
+    fake = FakeFleet()
+    fleet_devices = devices(fake, MANY_DEVICES + 2)
+    cells = plan(fleet_devices, [], ["null"], [1, 2])
+    console = Console(file=io.StringIO(), width=120, force_terminal=True)
+    with LiveProgress(cells, console) as shown:
+        for cell in cells:
+            shown.started(cell)
+            unreachable = cell.device.name == "dev01"
+            error = "device unreachable: connection refused (fake)" if unreachable else None
+            shown.finished(Outcome(cell, None, "failed" if unreachable else "ok", error))
+    text = console.file.getvalue()
+    assert "10/10 devices done, 0 working, 1 unreachable" in text and "20/20" in text
+    assert "dev02" not in text  # no bar of its own
+
+
+def test_the_store_opens_while_the_devices_are_probed():
+    fake = FakeFleet()
+    fleet_devices = devices(fake, 4)
+    stored, opened = Stored(), threading.Event()
+
+    def open_store():
+        opened.set()
+        return stored
+
+    results = probe_all(fleet_devices, BackgroundStore(open_store), connect=fake.connect)
+    assert opened.is_set() and all(r.ok for r in results) and len(stored.facts) == 4
+
+    def cannot_open():
+        raise OSError("no such database")
+
+    failing = BackgroundStore(cannot_open)
+    with pytest.raises(OSError, match="no such database"):
+        failing.get()
+
+
+def run_probe_program(python: str, workdir: Path, agent: Path) -> subprocess.CompletedProcess:
+    argv = [python, "-c", fleet.PROBE, str(workdir), agent_relpath(agent), str(agent.stat().st_size), "{}"]
+    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+
+
+def test_the_probe_program_asks_for_the_agent_then_probes_from_it_unpacked(tmp_path):
+    # The agent's oldest Python where there is one (and no runtimes to import: quick).
+    python = str(PYTHON36) if PYTHON36.exists() else sys.executable
+    agent = build_agent()
+    workdir = tmp_path / "work"
+    missing = run_probe_program(python, workdir, agent)
+    assert missing.returncode == 0 and json.loads(missing.stdout) == {"workdir": str(workdir), "files": {}}
+    (workdir / "agents").mkdir()
+    (workdir / agent_relpath(agent)).write_bytes(agent.read_bytes())
+    for _ in range(2):  # unpacks it, then uses what it unpacked
+        probed = run_probe_program(python, workdir, agent)
+        assert probed.returncode == 0, probed.stderr
+        record = json.loads(probed.stdout.splitlines()[-1])
+        assert record["type"] == "facts" and record["facts"]["python"] == python_version(python)
+    assert (workdir / agent_relpath(agent)[: -len(".pyz")] / "edgebench_agent" / "probe.py").is_file()
+    assert [p.name for p in (workdir / "agents").iterdir() if ".tmp-" in p.name] == []
+
+
+def python_version(python: str) -> str:
+    return subprocess.run(
+        [python, "-c", "import platform; print(platform.python_version())"],
+        stdout=subprocess.PIPE,
+        universal_newlines=True,
+    ).stdout.strip()
+
+
+def known_hosts_line(entry: str, seed: int) -> str:
+    """An ed25519 key line (32 bytes of its own) for `entry`."""
+    blob = b"".join(struct.pack(">I", len(part)) + part for part in (b"ssh-ed25519", bytes([seed]) * 32))
+    return "%s ssh-ed25519 %s\n" % (entry, base64.b64encode(blob).decode())
+
+
+def test_known_hosts_is_parsed_once_and_read_again_when_it_changes(tmp_path, monkeypatch):
+    known = tmp_path / "known_hosts"
+    known.write_text("".join(known_hosts_line("[10.0.0.%d]:22%02d" % (i, i), i) for i in range(1, 65)))
+    monkeypatch.setenv("EDGEBENCH_KNOWN_HOSTS", str(known))
+    board = Device(name="b", connection="ssh", host="10.0.0.7", port=2207)
+    first, second = ssh.route_to(board), ssh.route_to(board)
+    assert ssh.KNOWN_HOSTS.get([str(known)]) is ssh.KNOWN_HOSTS.get([str(known)])  # parsed once
+    key = first.client.get_host_keys().lookup("[10.0.0.7]:2207")["ssh-ed25519"]
+    assert key == second.client.get_host_keys().lookup("[10.0.0.7]:2207")["ssh-ed25519"]
+    known.write_text(
+        known.read_text().replace(
+            known_hosts_line("[10.0.0.7]:2207", 7), known_hosts_line("[10.0.0.7]:2207", 99)
+        )
+    )
+    changed = ssh.route_to(board).client.get_host_keys().lookup("[10.0.0.7]:2207")["ssh-ed25519"]
+    assert changed != key  # the same size, written at once: still seen
