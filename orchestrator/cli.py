@@ -5,28 +5,27 @@ import functools
 import sys
 import traceback
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import TYPE_CHECKING, List, Optional, Tuple
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import backends, options, scenario_options, usage
+# Only light modules here: `--help`, `devices` and argument errors must answer at once, so
+# pandas, SQLAlchemy (the store), the reports and the sweep are imported by the commands that
+# use them, and plain option values are checked without pydantic (quickparams.py;
+# tests/test_cli_startup.py).
+from . import backends, options, quickparams, scenario_options, usage
 from .compile import targets as compile_targets
 from .errors import DeviceError, UserError
 from .inventory import load_inventory
 from .modelinfo import find_models, inspect_model
-from .report.doubt import truth
-from .report.scenarios import CAPTION as SCENARIO_CAPTION
-from .report.scenarios import scenario_table
-from .report.tables import device_table, model_table, render
-from .store import Store, results_frame
-from .store.runs import cell_key, runs_disagree
-from .store.queries import telemetry_rows, trial_conditions, trial_telemetry
-from .display import LiveProgress
-from .sweep import FleetOptions, Settings, plan, resume_plan, run_sweep
-from .sweep.plan import check_backend
+
+if TYPE_CHECKING:
+    from .store import Store
+    from .sweep import FleetOptions, Settings
+
+quickparams.install()
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Benchmark ML models across a fleet of edge devices."
@@ -38,7 +37,8 @@ InventoryOpt = typer.Option(
     None,
     "--inventory",
     envvar="EDGEBENCH_INVENTORY",
-    help="Inventory file (default: ./inventory.yaml, else the shipped one).",
+    help="Inventory file: edgebench's YAML, or an Ansible inventory (INI or YAML) "
+    "(default: ./inventory.yaml, else the shipped one).",
 )
 DbOpt = typer.Option(
     None, "--db", envvar="EDGEBENCH_DB", help="Results store URL (default: sqlite:///results/edgebench.db)."
@@ -46,8 +46,24 @@ DbOpt = typer.Option(
 
 
 @app.command()
-def devices(inventory: Optional[Path] = InventoryOpt):
+def devices(
+    inventory: Optional[Path] = InventoryOpt,
+    from_ansible: Optional[Path] = typer.Option(
+        None,
+        "--from-ansible",
+        metavar="FILE",
+        help="Print the edgebench inventory equivalent to this Ansible inventory (INI or YAML), "
+        "to save as inventory.yaml; --inventory FILE also reads one directly.",
+    ),
+):
     """List the devices of the inventory."""
+    if from_ansible is not None:
+        from .ansible_inventory import convert
+
+        text, note = convert(from_ansible)
+        sys.stdout.write(text)
+        _say(note)
+        return
     inv = load_inventory(inventory)
     table = Table(title="devices in %s" % inv.where)
     for column in ("name", "connection", "address", "platform", "python", "workdir", "groups", "backends"):
@@ -113,19 +129,30 @@ def probe(
     group: Optional[str] = typer.Option(None, "--group", "-g", help="Every device of this group."),
     all_: bool = typer.Option(False, "--all", help="Every device of the inventory."),
     as_json: bool = typer.Option(False, "--json", help="Print the facts as JSON."),
-    parallel: int = typer.Option(16, "--parallel", help="Devices probed at once."),
+    parallel: int = typer.Option(32, "--parallel", help="Devices probed at once."),
     accept_new: bool = AcceptNewOpt,
     inventory: Optional[Path] = InventoryOpt,
     db: Optional[str] = DbOpt,
 ):
     """Show devices' facts (board, OS, CPUs, memory, Python, runtimes) and store them."""
-    from .fleet import probe_all
+    from .display import MANY_DEVICES, fleet_line
+    from .fleet import BackgroundStore, probe_all
+
+    def open_store():
+        from .store import Store
+
+        return Store(db)
 
     devices_ = _select(inventory, device, group, all_)
-    results = probe_all(devices_, Store(db), parallel=parallel, accept_new=accept_new)
+    store = BackgroundStore(open_store)  # opened while the first devices are probed
+    with fleet_line("probed", len(devices_), err) as line:
+        results = probe_all(devices_, store, parallel=parallel, accept_new=accept_new, done=line.done)
+    store.get()  # a store that cannot be opened is an error even when no device answered
     if as_json:
         payload = {r.device.name: r.value if r.ok else {"error": r.error} for r in results}
-        out.print_json(json.dumps(payload[devices_[0].name] if len(devices_) == 1 else payload))
+        _print_json(payload[devices_[0].name] if len(devices_) == 1 else payload)
+    elif len(results) > MANY_DEVICES:
+        out.print(_fleet_facts_table([r for r in results if r.ok]))
     else:
         for r in (r for r in results if r.ok):
             table = Table(title="device %s" % r.device.name, show_header=False)
@@ -138,6 +165,39 @@ def probe(
         _say("unreachable: %s: %s" % (r.device.name, r.error))
     if failed:
         raise typer.Exit(1)
+
+
+def _print_json(payload) -> None:
+    """rich's print_json on a terminal (colours); the same text written plainly elsewhere, where
+    highlighting a fleet's facts took longer than probing it."""
+    if out.is_terminal:
+        out.print_json(json.dumps(payload))
+    else:
+        sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+
+
+def _fleet_facts_table(results) -> Table:
+    """Many devices: a row each (`probe --device NAME` or `--json` gives every fact)."""
+    table = Table(title="%d devices" % len(results))
+    for column in ("device", "board", "os", "arch", "cpus", "memory MB", "python", "runtimes", "power"):
+        table.add_column(column)
+    for r in results:
+        facts = r.value
+        runtimes = ", ".join(
+            "%s %s" % (name, info.get("version") or "?")
+            for name, info in (facts.get("runtimes") or {}).items()
+            if info
+        )
+        memory = facts.get("memory_total_mb")
+        table.add_row(
+            r.device.name,
+            *(str(facts.get(key) or "–") for key in ("board", "os", "arch", "cpus")),
+            "%.0f" % memory if memory else "–",
+            str(facts.get("python") or "–"),
+            runtimes or "–",
+            (facts.get("power_sensor") or {}).get("sensor") or "–",
+        )
+    return table
 
 
 def _power_sentence(name: str, facts: dict) -> str:
@@ -177,11 +237,12 @@ def deploy(
     model: List[Path] = typer.Option(
         [], "--model", "-m", help="Model file or folder to push too (repeatable)."
     ),
-    parallel: int = ParallelOpt,
+    parallel: int = typer.Option(32, "--parallel", help="Devices worked on at once."),
     accept_new: bool = AcceptNewOpt,
     inventory: Optional[Path] = InventoryOpt,
 ):
     """Push the agent (and models) to devices; what a device already has is not sent again."""
+    from .display import fleet_line
     from .fleet import deploy_devices
 
     if not (device or group or all_):
@@ -189,7 +250,10 @@ def deploy(
     devices_ = _select(inventory, device, group, all_)
     models = [m for path in model for m in find_models(path)]
     note = (lambda name, message: _say("%s: %s" % (name, message))) if models else None
-    results = deploy_devices(devices_, models, parallel=parallel, accept_new=accept_new, note=note)
+    with fleet_line("deployed", len(devices_), err, failure="failed") as line:
+        results = deploy_devices(
+            devices_, models, parallel=parallel, accept_new=accept_new, note=note, done=line.done
+        )
     for r in results:
         if r.ok:
             report = r.value
@@ -403,6 +467,12 @@ def _measurement_params() -> list:
 
 measurement_options = options.shared(_measurement_params(), into="measure")
 RetriesOpt = typer.Option(0, "--retries", help="Retries of a trial whose agent or device died.")
+OnBusyOpt = typer.Option(
+    "wait",
+    "--on-busy",
+    help="A device another sweep is measuring on (its lock names the holder): wait for it, or skip "
+    "its runs (they are left for `sweep --resume`).",
+)
 BACKEND_NAMES = ", ".join(backends.names())
 NO_MODEL = ", ".join("--backend %s" % b.name for b in backends.BACKENDS.values() if not b.needs_model)
 
@@ -413,8 +483,10 @@ def _conditions(measure: dict) -> dict:
     )
 
 
-def _settings(measure: dict, conditions: dict, batches) -> Tuple[Settings, tuple]:
+def _settings(measure: dict, conditions: dict, batches) -> Tuple["Settings", tuple]:
     """The sweep's settings and its scenarios (a dimension of the plan)."""
+    from .sweep import Settings
+
     scenarios, scenario_settings = scenario_options.scenario_settings(measure, batches)
     return Settings(
         quick=measure["quick"],
@@ -440,12 +512,16 @@ def run(
     backend: str = typer.Option("onnxruntime", "--backend", "-b", help="One of: %s." % BACKEND_NAMES),
     batch: int = typer.Option(1, "--batch", help="Batch size (the model's dynamic first dimension)."),
     retries: int = RetriesOpt,
+    on_busy: str = OnBusyOpt,
     accept_new: bool = AcceptNewOpt,
     inventory: Optional[Path] = InventoryOpt,
     db: Optional[str] = DbOpt,
     measure: dict = None,
 ):
     """Measure one model on one device (in --repeats independent runs) and store it."""
+    from .sweep import FleetOptions, plan
+    from .sweep.plan import check_backend
+
     options.check_batches([batch])
     conditions = _conditions(measure)
     dev = load_inventory(inventory).device(device)
@@ -457,7 +533,10 @@ def run(
         [dev], models, [backend], [batch], settings.shapes, settings.repeats, settings.seed, scenarios
     )
     fleet = FleetOptions(
-        parallel=1, retries=options.check_non_negative(retries, "--retries"), accept_new=accept_new
+        parallel=1,
+        retries=options.check_non_negative(retries, "--retries"),
+        accept_new=accept_new,
+        on_busy=options.check_on_busy(on_busy),
     )
     _execute(cells, settings, fleet, db, {"command": "run"})
 
@@ -480,6 +559,7 @@ def sweep(
     parallel: int = ParallelOpt,
     retries: int = RetriesOpt,
     fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first failed trial."),
+    on_busy: str = OnBusyOpt,
     resume: bool = typer.Option(
         False, "--resume", help="Run the cells of a stored sweep that have no successful trial."
     ),
@@ -489,11 +569,14 @@ def sweep(
     measure: dict = None,
 ):
     """Benchmark every model in DIR on the chosen devices, backends and batch sizes."""
+    from .sweep import FleetOptions, plan
+
     fleet = FleetOptions(
         parallel=options.check_positive(parallel, "--parallel"),
         retries=options.check_non_negative(retries, "--retries"),
         fail_fast=fail_fast,
         accept_new=accept_new,
+        on_busy=options.check_on_busy(on_busy),
     )
     conditions = _conditions(measure)
     if resume and conditions != options.conditions(None, None, False, None):
@@ -516,7 +599,10 @@ def sweep(
     _execute(cells, settings, fleet, db, {"command": "sweep", "models_dir": str(target)})
 
 
-def _resume(sweep_id: Optional[str], fleet: FleetOptions, inventory, db) -> None:
+def _resume(sweep_id: Optional[str], fleet: "FleetOptions", inventory, db) -> None:
+    from .store import Store
+    from .sweep import resume_plan
+
     store = Store(db, create=False, write=True)
     stored = store.sweep(sweep_id)
     if stored is None and sweep_id:
@@ -533,13 +619,17 @@ def _resume(sweep_id: Optional[str], fleet: FleetOptions, inventory, db) -> None
 
 def _execute(
     cells,
-    settings: Settings,
-    fleet: FleetOptions,
+    settings: "Settings",
+    fleet: "FleetOptions",
     db: Optional[str],
     context: dict,
     resume_id: Optional[str] = None,
-    store: Optional[Store] = None,
+    store: Optional["Store"] = None,
 ) -> None:
+    from .display import LiveProgress
+    from .store import Store
+    from .sweep import run_sweep
+
     store = store or Store(db)
     sweep_settings = dict(settings.as_dict(), **context)
     with LiveProgress(cells, err) as progress:
@@ -556,6 +646,11 @@ def _execute(
 
 
 def _print_summary(store, sweep_id, outcomes) -> None:
+    from .report.scenarios import CAPTION as SCENARIO_CAPTION
+    from .report.scenarios import scenario_table
+    from .report.tables import model_table, render
+    from .store import results_frame
+
     ok = sum(1 for o in outcomes if o.status == "ok")
     skipped = sum(1 for o in outcomes if o.status == "skipped")
     recovered = sum(1 for o in outcomes if o.recovered)
@@ -596,6 +691,9 @@ def results(
 ):
     """Print stored trials, one row per trial (one per run), each with its cell's between-run
     figures."""
+    from .store import Store, results_frame
+    from .store.queries import trial_conditions, trial_telemetry
+
     options.check_choice(fmt, ("table", "csv", "json"), "--format")
     store = Store(db, create=False)
     _require_sweep(store, sweep_id)
@@ -624,6 +722,10 @@ def _require_sweep(store, sweep_id: Optional[str]) -> None:
 
 
 def _print_telemetry(series: dict, fmt: str) -> None:
+    import pandas as pd
+
+    from .store.queries import telemetry_rows
+
     rows = telemetry_rows(series)
     if fmt == "json":
         payload = {k: v for k, v in series.items() if k != "power"}
@@ -650,6 +752,10 @@ def _print_telemetry(series: dict, fmt: str) -> None:
 
 
 def _print_results_table(frame) -> None:
+    import pandas as pd
+
+    from .store.runs import cell_key
+
     # "2/5": the run and how many runs its cell has (the most the store shows of it).
     keys = [cell_key(r) for r in frame.to_dict("records")]
     most: dict = {}
@@ -690,6 +796,9 @@ def _print_results_table(frame) -> None:
 def _doubts(row) -> list:
     """What makes a trial's numbers doubtful, in words (the tables mark the same with footnotes):
     its own, and its cell's runs disagreeing."""
+    from .report.doubt import truth
+    from .store.runs import runs_disagree
+
     found = ["simulated"] if truth(row["simulated"]) else []
     found += ["emulated (its latencies say nothing about the board)"] if truth(row["emulated"]) else []
     found += ["latency unstable"] if truth(row["unstable"]) else []
@@ -709,6 +818,10 @@ def _doubts(row) -> list:
 
 def _output_check_text(row) -> str:
     """The seeded input's outputs against ONNX Runtime fp32 on the host, in words."""
+    import pandas as pd
+
+    from .report.doubt import truth
+
     verdict = {True: "match", False: "DIFFER", None: "not compared"}[truth(row["outputs_match"])]
     text = "outputs vs ONNX Runtime fp32 on the host: %s" % verdict
     if not pd.isna(row["output_max_abs_error"]):
@@ -722,6 +835,9 @@ def _output_check_text(row) -> str:
 
 def _print_trial_details(row, conditions: dict) -> None:
     """`results --trial ID`: the doubts with their reasons, and the conditions it ran under."""
+    import pandas as pd
+
+    from .report.doubt import truth
 
     def line(text):
         out.print(text, markup=False, highlight=False, soft_wrap=True)
@@ -801,6 +917,8 @@ def _print_trial_details(row, conditions: dict) -> None:
 
 
 def _cell(value) -> str:
+    import pandas as pd
+
     if value is None or pd.isna(value):
         return "–"
     return "%.4g" % value if isinstance(value, float) else str(value)
@@ -831,6 +949,11 @@ def report(
 ):
     """Paper-style tables: each cell from the runs of the latest sweep that measured it; with
     --html DIR, one static page holding both tables, the figures and each row's provenance."""
+    from .report.scenarios import CAPTION as SCENARIO_CAPTION
+    from .report.scenarios import scenario_table
+    from .report.tables import device_table, model_table, render
+    from .store import Store, results_frame
+
     options.check_choice(table, ("device", "model", "scenario"), "--table")
     options.check_choice(fmt, ("markdown", "latex", "csv", "html"), "--format")
     if html_dir is not None and out_file is not None:
@@ -867,6 +990,8 @@ def plot_power_command(
 ):
     """Power over time during a trial, the timed window shaded, the idle baseline dashed."""
     from .report.plots import doubts_of, plot_power
+    from .store import Store
+    from .store.queries import trial_telemetry
 
     series = trial_telemetry(Store(db, create=False), trial_id)
     origin_free = [(t, mw) for t, mw in series["power"]]
@@ -931,6 +1056,7 @@ def _figure_command(kind: str):
 
 def _draw_figure(kind: str, sweep_id=None, out_file=None, db=None, **figure_options) -> None:
     from .report.figures import draw
+    from .store import Store
 
     store = Store(db, create=False)
     _require_sweep(store, sweep_id)
@@ -1177,6 +1303,7 @@ def compare(
     db: Optional[str] = DbOpt,
 ):
     from .report import compare as comparing
+    from .store import Store
 
     options.check_choice(fmt, comparing.FORMATS, "--format")
     comparing.check_options(threshold, resamples)
@@ -1211,6 +1338,53 @@ def _print_comparison_table(frame) -> None:
         table.add_row(*(escape(cell) for cell in row))
     out.print(table)
     out.print(comparing.summary(frame), markup=False, highlight=False)
+
+
+# `edgebench db`: the store's schema revision (orchestrator/store/migrations).
+db_app = typer.Typer(no_args_is_help=True, help="The results store's schema: its revision, and upgrading it.")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: Optional[str] = DbOpt):
+    """Upgrade the store's schema in place to this edgebench's revision (every row kept)."""
+    from .store import db as store_db
+
+    where = store_db.store_where(db)
+    change = store_db.upgrade_store(db)
+    head = store_db.migrations.HEAD
+    if change.created:
+        _print_plain("%s: made the store's tables at schema revision %s" % (where, head))
+    elif change.before.current and change.before.recorded:
+        _print_plain("%s: schema revision %s, the newest this edgebench knows: nothing to do" % (where, head))
+    else:
+        done = "" if change.applied else ": recorded it"
+        _print_plain("%s: schema revision %s -> %s%s" % (where, change.before.describe(), head, done))
+        for revision, what in change.applied:
+            _print_plain("  %s  %s" % (revision, what))
+
+
+@db_app.command("status")
+def db_status(db: Optional[str] = DbOpt):
+    """Show the store's schema revision beside this edgebench's, and what an upgrade would change."""
+    from .store import db as store_db
+
+    where = store_db.store_where(db)
+    state = store_db.read_schema_state(db)
+    head = store_db.migrations.HEAD
+    _print_plain("%s: schema revision %s; this edgebench: %s" % (where, state.describe(), head))
+    if state.newer:
+        _print_plain("newer than this edgebench knows: use a newer edgebench with it")
+    elif state.older:
+        from .store.migrations.apply import changes, config
+
+        for revision, what in changes(config(), state.revision):
+            _print_plain("  %s  %s" % (revision, what))
+        _print_plain("to upgrade it: edgebench db upgrade --db %s" % store_db.db_option(where))
+
+
+def _print_plain(line: str) -> None:
+    out.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _log_path() -> Path:
@@ -1266,6 +1440,7 @@ for _command in (
     + plot_app.registered_commands
     + telemetry_app.registered_commands
     + models_app.registered_commands
+    + db_app.registered_commands
 ):
     _command.callback = guarded(_command.callback)
 

@@ -45,6 +45,8 @@ DEFAULT_SSH_PORT = 22
 LOCAL_DEVICE = "local"
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# A top-level key only edgebench's inventory has: without one, the file may be Ansible's.
+_EDGEBENCH_TOP_KEY = re.compile(r"^(version|devices|defaults)\s*:", re.M)
 TOP_LEVEL_KEYS = ("version", "defaults", "devices", "groups")
 DEVICE_FIELDS = (
     "connection",
@@ -253,7 +255,14 @@ def load_inventory(path: Union[str, "os.PathLike[str]", None] = None) -> Invento
     chosen = resolve_inventory_path(path)
     if chosen is None:
         return builtin_inventory()
-    return parse_inventory(_read_text(chosen), chosen)
+    text = _read_text(chosen)
+    if not _EDGEBENCH_TOP_KEY.search(text):  # may be an Ansible inventory (INI or YAML)
+        from .ansible_inventory import ansible_kind, load_ansible
+
+        kind = ansible_kind(chosen, text)
+        if kind is not None:
+            return load_ansible(text, chosen, kind)
+    return parse_inventory(text, chosen)
 
 
 def resolve_inventory_path(path: Union[str, "os.PathLike[str]", None] = None) -> Optional[Path]:

@@ -23,6 +23,8 @@ DEFAULT_COOLDOWN_TIMEOUT_S = 600.0
 DEFAULT_REPEATS = 5
 # The scenario of a trial that names none (and of every trial stored before scenarios).
 SINGLE_STREAM = "single-stream"
+# --on-busy: what a sweep does with a device whose lock another sweep's trial holds.
+ON_BUSY = ("wait", "skip")
 
 
 def parse_list(text: str, option: str) -> list:
@@ -192,6 +194,10 @@ def parse_shapes(items) -> dict:
             raise UserError("--shape: dimensions must be from 1 to %d in %r" % (MAX_DIMENSION, item))
         shapes[match.group(1)] = dims
     return shapes
+
+
+def check_on_busy(value: str) -> str:
+    return check_choice(value, ON_BUSY, "--on-busy")
 
 
 def check_choice(value: str, choices, option: str) -> str:

@@ -105,11 +105,53 @@ def workspace(tmp_path, monkeypatch):
     return Workspace
 
 
+# -- results stores: SQLite and PostgreSQL (tests/pg.py) ----------------------------------------
+STORE_KINDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One PostgreSQL server for the session, the tests' own (tests/pg.py). Skipped where
+    PostgreSQL is not installed; in CI (CI=true) that is a failure, not a skip."""
+    from . import pg
+
+    problem = pg.why_unavailable()
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must test the PostgreSQL store: %s" % problem)
+        pytest.skip(problem)
+    server = pg.PgServer.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server):
+    """A fresh, empty PostgreSQL database of its own for one test, dropped after it."""
+    name = pg_server.create_database()
+    yield pg_server.url(name)
+    pg_server.drop_database(name)
+
+
+def store_url(kind: str, request, tmp_path: Path) -> str:
+    """A fresh store's URL of one kind of database (STORE_KINDS)."""
+    if kind == "postgresql":
+        return request.getfixturevalue("pg_url")
+    return "sqlite:///%s" % (tmp_path / "store.db")
+
+
+@pytest.fixture(params=STORE_KINDS)
+def db_url(request, tmp_path):
+    """Runs a test once on an SQLite file and once on a PostgreSQL database, each fresh."""
+    return store_url(request.param, request, tmp_path)
+
+
 # Tests that start real servers (sshd), run the command line end to end in subprocesses, or
 # train models: `pytest -m "not integration"` leaves them out (the quick loop while coding);
 # CI runs everything.
 INTEGRATION_MODULES = {
     "test_fleet.py",
+    "test_two_controllers.py",  # two `edgebench sweep` processes into one PostgreSQL store
     "test_fabric_transport.py",
     "test_end_to_end.py",
     "test_cli_errors.py",
@@ -124,6 +166,7 @@ INTEGRATION_MODULES = {
     "test_tvm.py",  # tests/agent/: compiles a model with TVM first
     "test_figures_drawn.py",  # matplotlib: about a second a figure
     "test_compare_sweeps.py",
+    "test_on_busy.py",  # real agents on `local`, held and released
 }
 
 
@@ -133,5 +176,14 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if item.path.name in INTEGRATION_MODULES:
+        if item.path.name in INTEGRATION_MODULES or uses_postgresql(item):
             item.add_marker(pytest.mark.integration)
+
+
+def uses_postgresql(item) -> bool:
+    """A test on the tests' PostgreSQL server (it starts one): through `pg_server` or `pg_url`,
+    or a store parametrized as "postgresql" (`db_url`, or a fixture taking STORE_KINDS)."""
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params.values() if callspec is not None else ()
+    postgresql = any(isinstance(value, str) and value == "postgresql" for value in params)
+    return postgresql or "pg_server" in getattr(item, "fixturenames", ())

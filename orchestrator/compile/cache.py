@@ -16,7 +16,6 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -36,6 +35,8 @@ def compile_key(fields: Dict[str, Any]) -> str:
 def package_version(distribution: str) -> Optional[str]:
     """An installed distribution's version from its metadata (no import of the package: TVM
     takes seconds to import); None when it is not installed."""
+    from importlib import metadata  # here: importing it slows every command's start
+
     try:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
