@@ -128,13 +128,13 @@ class _Parsed:
 
 def ansible_kind(path: Path, text: str) -> Optional[str]:
     """The format of an Ansible inventory, "ini" or "yaml"; None for an edgebench one. An .ini/.cfg file
-    is INI; a YAML file with a top-level `version:`, `devices:` or `defaults:` is edgebench's,
-    one with groups of `hosts:`/`children:`/`vars:` Ansible's; a file without a YAML suffix
+    is INI; a YAML file with a top-level `version:` is edgebench's, and so is one with `devices:`
+    or `defaults:` unless it has groups of `hosts:`/`children:`/`vars:` (then Ansible's); a file without a YAML suffix
     (Ansible's `hosts`) is INI unless its first line reads as YAML."""
     suffix = path.suffix.lower()
     if suffix in INI_SUFFIXES:
         return "ini"
-    if eb._EDGEBENCH_TOP_KEY.search(text):
+    if eb.reads_as_edgebench(text):
         return None
     if suffix in YAML_SUFFIXES or _YAML_FIRST_LINE.match(_first_meaningful_line(text)):
         return "yaml" if _ANSIBLE_YAML_KEY.search(text) else None

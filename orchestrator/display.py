@@ -122,7 +122,7 @@ class LiveProgress:
         name = outcome.cell.device.name
         with self._lock:
             self._left[name] -= 1
-            if outcome.status != "ok":
+            if outcome.status not in ("ok", "skipped"):  # skipped: --on-busy skip, not a failure
                 self._failed[name] += 1
             if (outcome.error or "").startswith(UNREACHABLE):
                 self._unreachable.add(name)

@@ -47,6 +47,19 @@ LOCAL_DEVICE = "local"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 # A top-level key only edgebench's inventory has: without one, the file may be Ansible's.
 _EDGEBENCH_TOP_KEY = re.compile(r"^(version|devices|defaults)\s*:", re.M)
+_VERSION_TOP_KEY = re.compile(r"^version\s*:", re.M)
+# Keys of an Ansible YAML group (`devices:` is a natural group name in an edge lab too).
+_ANSIBLE_GROUP_KEY = re.compile(r"^\s+(hosts|children|vars)\s*:", re.M)
+
+
+def reads_as_edgebench(text: str) -> bool:
+    """An edgebench inventory: a top-level `version:`, or `devices:`/`defaults:` whose entries
+    are not Ansible groups (`hosts:`, `children:`, `vars:`)."""
+    if _VERSION_TOP_KEY.search(text):
+        return True
+    return bool(_EDGEBENCH_TOP_KEY.search(text)) and not _ANSIBLE_GROUP_KEY.search(text)
+
+
 TOP_LEVEL_KEYS = ("version", "defaults", "devices", "groups")
 DEVICE_FIELDS = (
     "connection",
@@ -256,7 +269,7 @@ def load_inventory(path: Union[str, "os.PathLike[str]", None] = None) -> Invento
     if chosen is None:
         return builtin_inventory()
     text = _read_text(chosen)
-    if not _EDGEBENCH_TOP_KEY.search(text):  # may be an Ansible inventory (INI or YAML)
+    if not reads_as_edgebench(text):  # may be an Ansible inventory (INI or YAML)
         from .ansible_inventory import ansible_kind, load_ansible
 
         kind = ansible_kind(chosen, text)

@@ -158,7 +158,10 @@ def install() -> bool:
             or not _is_plain(descriptor.parameter_info)
         ):
             return typers_own(descriptor)
-        return PlainRuntimeParam(descriptor, check)
+        try:
+            return PlainRuntimeParam(descriptor, check)
+        except Exception:  # a typer whose RuntimeParam is built differently: its own check, as before
+            return typers_own(descriptor)
 
     build_runtime_param.plain_checks = True
     core.build_runtime_param = build_runtime_param

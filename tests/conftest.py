@@ -49,7 +49,7 @@ def trial_started(workdir: Path) -> bool:
     return False
 
 
-def wait_for(condition, timeout_s: float = 60.0, what: str = "the condition") -> None:
+def wait_for(condition, timeout_s: float = 600.0, what: str = "the condition") -> None:
     """Polls `condition()` until it holds; fails after a generous deadline, never sooner."""
     deadline = time.monotonic() + timeout_s
     while not condition():

@@ -241,3 +241,13 @@ def test_cli_devices_reads_an_ini_inventory_and_prints_one(tmp_path):
         "edgebench: error: %s:2: host 'web1': ansible_ssh_pass: passwords are not allowed in the "
         "inventory; use identity_file, ssh-agent or an ssh_config alias" % bad
     )
+
+
+def test_an_ansible_group_named_devices_is_read_as_ansible_and_edgebench_files_stay_edgebench(tmp_path):
+    ansible = tmp_path / "lab.yaml"
+    ansible.write_text("devices:\n  hosts:\n    pi1:\n      ansible_host: 10.0.0.5\n      ansible_user: pi\n")
+    device = load_inventory(ansible).devices["pi1"]
+    assert (device.host, device.user, device.groups) == ("10.0.0.5", "pi", ("devices",))
+    edgebench = tmp_path / "inventory.yaml"
+    edgebench.write_text("devices:\n  pi1:\n    connection: ssh\n    host: 10.0.0.5\n")
+    assert load_inventory(edgebench).devices["pi1"].host == "10.0.0.5"

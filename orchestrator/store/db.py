@@ -105,7 +105,9 @@ def open_engine(
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         if parsed.query.get("uri") is None:  # a file:...?mode= URI is taken as given
             return _open_sqlite_file(url, Path(parsed.database), create, write, check_schema)
-    return _prepared(_engine(url, parsed), _where(parsed), write, check_schema)
+    # A server's pooled connection can go stale during a long trial (an idle timeout, a restart):
+    # checked before use, so the next write reconnects instead of failing the sweep.
+    return _prepared(_engine(url, parsed, pool_pre_ping=True), _where(parsed), write, check_schema)
 
 
 def _parse(url: str) -> URL:

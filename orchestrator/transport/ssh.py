@@ -60,6 +60,13 @@ def ssh_config_files() -> List[str]:
     return [p for p in (os.path.expanduser("~/.ssh/config"), SYSTEM_SSH_CONFIG) if os.path.isfile(p)]
 
 
+def _command_label(argv) -> str:
+    """A command as one short line for a message: a program passed inline (`python3 -c` with
+    the probe) is named by its first words, not printed whole."""
+    text = shlex.join(argv)
+    return text if len(text) <= 120 and "\n" not in text else text.replace("\n", " ")[:100] + "\u2026"
+
+
 class ParsedOnce:
     """What files parse to, kept while their content stays the same (read again on each use: a
     few kB, where a file's time may not change between two quick writes): a fan-out over many
@@ -474,14 +481,14 @@ class SSHConnection(Connection):
             status = chan.recv_exit_status()
         except socket.timeout:
             raise DeviceError(
-                "%s: command timed out after %.0f s: %s" % (self.name, timeout, shlex.join(argv))
+                "%s: command timed out after %.0f s: %s" % (self.name, timeout, _command_label(argv))
             ) from None
         except LINK_ERRORS as exc:
             raise LinkLost("SSH connection to %s lost during %s: %s" % (self.name, argv[0], exc)) from None
         finally:
             chan.close()
         if status == -1:  # no exit status: the connection died, not the command
-            raise LinkLost("SSH connection to %s lost during %s" % (self.name, shlex.join(argv)))
+            raise LinkLost("SSH connection to %s lost during %s" % (self.name, _command_label(argv)))
         return Result(list(argv), status, stdout, stderr)
 
     def sftp(self) -> paramiko.SFTPClient:
