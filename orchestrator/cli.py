@@ -176,28 +176,54 @@ def _print_json(payload) -> None:
         sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
 
 
+FLEET_FACTS = ("board", "os", "arch", "cpus", "memory MB", "python", "runtimes", "power")
+FEW_KINDS = 3  # up to this many kinds of device: a column each, the facts down the side
+
+
 def _fleet_facts_table(results) -> Table:
-    """Many devices: a row each (`probe --device NAME` or `--json` gives every fact)."""
-    table = Table(title="%d devices" % len(results))
-    for column in ("device", "board", "os", "arch", "cpus", "memory MB", "python", "runtimes", "power"):
-        table.add_column(column)
+    """Many devices, grouped by the facts shown here (a fleet is mostly alike; `probe --device
+    NAME` or `--json` gives every fact of each): a few kinds side by side, so that no fact is
+    cut on an 80-column terminal; more kinds, a row each."""
+    kinds = {}  # the facts shown -> the devices that have them, in the inventory's order
     for r in results:
-        facts = r.value
-        runtimes = ", ".join(
-            "%s %s" % (name, info.get("version") or "?")
-            for name, info in (facts.get("runtimes") or {}).items()
-            if info
-        )
-        memory = facts.get("memory_total_mb")
-        table.add_row(
-            r.device.name,
-            *(str(facts.get(key) or "–") for key in ("board", "os", "arch", "cpus")),
-            "%.0f" % memory if memory else "–",
-            str(facts.get("python") or "–"),
-            runtimes or "–",
-            (facts.get("power_sensor") or {}).get("sensor") or "–",
-        )
+        kinds.setdefault(_fleet_facts_row(r.value), []).append(r.device.name)
+    table = Table(title="%d devices" % len(results))
+    if len(kinds) <= FEW_KINDS:
+        table.add_column("")
+        for devices in kinds.values():
+            table.add_column(_devices_cell(devices), overflow="fold")
+        for index, fact in enumerate(FLEET_FACTS):
+            table.add_row(fact, *(kind[index] for kind in kinds))
+        return table
+    table.add_column("device", overflow="fold")  # the names are what a reader looks for: never cut
+    for fact in FLEET_FACTS:
+        table.add_column(fact)
+    for kind, devices in kinds.items():
+        table.add_row(_devices_cell(devices), *kind)
     return table
+
+
+def _devices_cell(names: List[str]) -> str:
+    """'sim01 – sim64 (64)'; one device's name alone."""
+    from .display import compact_names
+
+    return compact_names(names) + (" (%d)" % len(names) if len(names) > 1 else "")
+
+
+def _fleet_facts_row(facts: dict) -> tuple:
+    runtimes = ", ".join(
+        "%s %s" % (name, info.get("version") or "?")
+        for name, info in (facts.get("runtimes") or {}).items()
+        if info
+    )
+    memory = facts.get("memory_total_mb")
+    return (
+        *(str(facts.get(key) or "–") for key in ("board", "os", "arch", "cpus")),
+        "%.0f" % memory if memory else "–",
+        str(facts.get("python") or "–"),
+        runtimes or "–",
+        (facts.get("power_sensor") or {}).get("sensor") or "–",
+    )
 
 
 def _power_sentence(name: str, facts: dict) -> str:

@@ -3,6 +3,7 @@ past MANY_DEVICES devices, one bar for the whole sweep with a summary line. Prob
 across devices: one summary line ("probed 41/64, 2 unreachable"). Off a terminal (a log), the
 last state is printed once, at the end."""
 
+import re
 import threading
 from collections import Counter
 from typing import TYPE_CHECKING
@@ -22,6 +23,39 @@ UNREACHABLE = "device unreachable"  # how the sweep engine words an unreachable 
 def fleet_summary(verb: str, finished: int, total: int, failed: int, failure: str = "unreachable") -> str:
     """One line for a fleet-wide command: 'probed 41/64, 2 unreachable'."""
     return "%s %d/%d%s" % (verb, finished, total, ", %d %s" % (failed, failure) if failed else "")
+
+
+def compact_names(names) -> str:
+    """Device names in a short form, in their order: a run of numbered names with nothing
+    missing between them as its ends ('nano01 – nano64', spaced so that a narrow column wraps
+    it), the rest listed ('pi4, sim02')."""
+    parts, run = [], []  # run: [(prefix, digits)] numbered alike and consecutive
+
+    def close_run():
+        if len(run) > 2:
+            parts.append("%s%s – %s%s" % (run[0] + run[-1]))
+        else:
+            parts.extend(prefix + digits for prefix, digits in run)
+        run.clear()
+
+    for name in names:
+        match = re.fullmatch(r"(.*?)(\d+)", name)
+        numbered = (match.group(1), match.group(2)) if match else None
+        if numbered and run and _follows(run[-1], numbered):
+            run.append(numbered)
+            continue
+        close_run()
+        if numbered:
+            run.append(numbered)
+        else:
+            parts.append(name)
+    close_run()
+    return ", ".join(parts)
+
+
+def _follows(last, this) -> bool:
+    """`this` is the name after `last`: same prefix, same width, one more."""
+    return this[0] == last[0] and len(this[1]) == len(last[1]) and int(this[1]) == int(last[1]) + 1
 
 
 def sweep_summary(devices: int, done: int, working: int, unreachable: int, failed: int) -> str:

@@ -18,8 +18,15 @@ from rich.console import Console
 from edgebench.orchestrator import fleet
 from edgebench.orchestrator.agent_build import build_agent
 from edgebench.orchestrator.deploy import agent_relpath
-from edgebench.orchestrator.display import MANY_DEVICES, LiveProgress, fleet_line, fleet_summary
-from edgebench.orchestrator.fleet import BackgroundStore, deploy_devices, probe_all
+from edgebench.orchestrator.cli import _fleet_facts_table
+from edgebench.orchestrator.display import (
+    MANY_DEVICES,
+    LiveProgress,
+    compact_names,
+    fleet_line,
+    fleet_summary,
+)
+from edgebench.orchestrator.fleet import BackgroundStore, DeviceResult, deploy_devices, probe_all
 from edgebench.orchestrator.inventory import Device
 from edgebench.orchestrator.sweep.plan import plan
 from edgebench.orchestrator.sweep.progress import Outcome
@@ -135,6 +142,52 @@ def test_the_summary_line_is_live_on_a_terminal_and_absent_for_one_device():
     assert fleet_summary("probed", 41, 64, 0) == "probed 41/64"
 
 
+def test_device_names_are_shortened_only_where_nothing_between_them_is_missing():
+    assert compact_names(["sim%02d" % i for i in range(1, 65)]) == "sim01 – sim64"
+    names = ["nano01", "nano02", "nano04", "pi4", "nano05", "nano06", "nano07", "x", "a9", "a10", "a11"]
+    assert compact_names(names) == "nano01, nano02, nano04, pi4, nano05 – nano07, x, a9, a10, a11"
+    assert compact_names(["n1", "n2"]) == "n1, n2" and compact_names(["solo"]) == "solo"
+
+
+def fleet_facts(python):
+    runtimes = {"onnxruntime": {"version": "1.16.3"}, "tvm": None}
+    return {
+        "os": "Debian",
+        "arch": "aarch64",
+        "cpus": 4,
+        "memory_total_mb": 3956.0,
+        "python": python,
+        "runtimes": runtimes,
+    }
+
+
+def printed_fleet_table(pythons) -> list:
+    results = [
+        DeviceResult(Device(name="nano%02d" % i, connection="ssh"), True, fleet_facts(python))
+        for i, python in enumerate(pythons, 1)
+    ]
+    console = Console(file=io.StringIO(), width=80)
+    console.print(_fleet_facts_table(results))
+    return console.file.getvalue().splitlines()
+
+
+def test_devices_alike_share_a_column_and_the_odd_one_has_its_own():
+    lines = printed_fleet_table(["3.8.10" if i == 7 else "3.6.9" for i in range(1, 13)])
+    assert "12 devices" in lines[0]
+    assert "nano01 – nano06, nano08 – nano12 (11)" in lines[2] and "nano07" in lines[2]
+    cells = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]] for line in lines[4:-1]}
+    assert cells["python"] == ["3.6.9", "3.8.10"] and cells["arch"] == ["aarch64", "aarch64"]
+    assert cells["runtimes"] == ["onnxruntime 1.16.3"] * 2  # an absent runtime is not listed
+    assert cells["power"] == ["–", "–"] and cells["memory MB"] == ["3956", "3956"]
+
+
+def test_many_kinds_of_device_are_a_row_each():
+    lines = printed_fleet_table(["3.%d" % i for i in range(1, 6)])
+    assert "5 devices" in lines[0] and "power" in lines[3]  # every column in 80 characters
+    rows = [line for line in lines if line.startswith("│ nano")]
+    assert [row.split("│")[1].strip() for row in rows] == ["nano%02d" % i for i in range(1, 6)]
+
+
 def test_a_sweep_over_many_devices_shows_one_summary_not_a_bar_each(tmp_path):
     fake = FakeFleet()
     fleet_devices = devices(fake, MANY_DEVICES + 2)
@@ -192,6 +245,38 @@ def test_the_probe_program_asks_for_the_agent_then_probes_from_it_unpacked(tmp_p
         assert record["type"] == "facts" and record["facts"]["python"] == python_version(python)
     assert (workdir / agent_relpath(agent)[: -len(".pyz")] / "edgebench_agent" / "probe.py").is_file()
     assert [p.name for p in (workdir / "agents").iterdir() if ".tmp-" in p.name] == []
+
+
+def test_the_probe_imports_no_more_than_it_uses(tmp_path):
+    """64 devices import the probe at once on a fleet: what only a trial needs (subprocess, the
+    tegrastats and vcgencmd parsers) stays out of it on a board without those programs, once the
+    runtimes' versions are cached."""
+    workdir = tmp_path / "work"
+    (workdir / "agents").mkdir(parents=True)
+    agent = build_agent()
+    (workdir / agent_relpath(agent)).write_bytes(agent.read_bytes())
+    program = fleet.PROBE.replace(
+        "sys.exit(main(w, sys.argv[4]))",
+        "main(w, sys.argv[4]); print(json.dumps(sorted(sys.modules)))",
+    ).replace("import os,sys", "import os,sys,json")
+    argv = [
+        sys.executable,
+        "-c",
+        program,
+        str(workdir),
+        agent_relpath(agent),
+        str(agent.stat().st_size),
+        "{}",
+    ]
+    for _ in range(2):  # the first imports the runtimes to learn their versions; later ones read them
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+        assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert json.loads(lines[-2])["type"] == "facts"
+    imported = set(json.loads(lines[-1]))
+    assert "edgebench_agent.probe" in imported
+    left_out = {"subprocess", "edgebench_agent.telemetry.tegrastats", "edgebench_agent.telemetry.vcgencmd"}
+    assert imported & left_out == set()
 
 
 def python_version(python: str) -> str:

@@ -13,10 +13,12 @@ the first available in AUTO_ORDER. None when there is none: power stays null.
 """
 
 import os
-import subprocess
 import time
 
-from . import sysfs_power, tegrastats
+from . import sysfs_power
+
+# subprocess and tegrastats (its parser compiles some twenty patterns) are imported where a
+# trial uses them: `edgebench probe` imports this module on every device, 64 at once on a fleet.
 
 AUTO_ORDER = ("ina3221x_iio", "ina3221_hwmon", "tegrastats", "jtop", "ina2xx_hwmon", "rapl")
 DEFAULT_INTERVAL_MS = {"tegrastats": 100, "jtop": 500}
@@ -122,6 +124,8 @@ class Tegrastats(object):
         return {"sensor": "tegrastats", "total_rail": rule, "interval_ms": self.interval_ms}
 
     def start(self):
+        import subprocess
+
         self._proc = subprocess.Popen(
             [self.path, "--interval", str(self.interval_ms)],
             stdout=subprocess.PIPE,
@@ -141,6 +145,8 @@ class Tegrastats(object):
         data = os.read(self.fileno(), 65536)
         if not data:
             return None
+        from . import tegrastats
+
         lines = (self._pending + data).split(b"\n")
         self._pending = lines.pop()
         readings = []
@@ -160,6 +166,8 @@ class Tegrastats(object):
         if self._proc is None:
             return
         if self._proc.poll() is None:
+            import subprocess
+
             self._proc.terminate()
             try:
                 self._proc.wait(timeout=5)

@@ -6,9 +6,9 @@ Everything is read under `root` (tests and simulated boards pass a tree); progra
 
 import glob
 import os
-import subprocess
 
-from . import vcgencmd
+# subprocess and vcgencmd are imported where a program is run: `edgebench probe` imports this
+# module on every device and, without nvpmodel or vcgencmd, runs none.
 
 BIN_FOLDERS = ("usr/bin", "usr/sbin", "usr/local/bin", "opt/vc/bin")
 GPU_FREQ_FILES = (
@@ -104,6 +104,8 @@ def find_program(root, name):
 
 
 def _run(argv):
+    import subprocess
+
     try:
         proc = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True
@@ -163,6 +165,8 @@ def pi_firmware(root="/"):
     program = find_program(root, "vcgencmd")
     if not program:
         return None
+    from . import vcgencmd
+
     throttled, reason = vcgencmd.parse("get_throttled", _run([program, "get_throttled"]) or "")
     temp, _ = vcgencmd.parse("measure_temp", _run([program, "measure_temp"]) or "")
     return {"throttled": throttled, "throttled_reason": reason, "temp_c": temp}
