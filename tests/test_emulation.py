@@ -196,7 +196,7 @@ def test_an_older_store_gets_the_emulated_column_in_place(tmp_path):
     with sqlite3.connect(tmp_path / "r.db") as old:  # as a store made before emulation existed
         old.execute("ALTER TABLE trials DROP COLUMN emulated")
         old.execute("ALTER TABLE devices DROP COLUMN emulated")
-        old.execute("DROP TABLE alembic_version")  # nor did it record a schema revision
+        old.execute("DROP TABLE edgebench_schema_version")  # nor did it record a schema revision
     upgraded = Store("sqlite:///%s" % (tmp_path / "r.db"))
     assert list(results_frame(upgraded)["emulated"]) == [False]  # NULL there: read as not emulated
     emulated_trial(upgraded)

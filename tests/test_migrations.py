@@ -292,8 +292,14 @@ def test_the_chain_from_nothing_makes_exactly_the_tables_of_schema_py(db_url):
     with migrations.locked(engine) as conn:
         command.upgrade(config(conn), migrations.HEAD)  # from an empty database: 0001 makes the tables
     with engine.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
-        assert MigrationContext.configure(conn).get_current_revision() == migrations.HEAD
+        assert (
+            compare_metadata(MigrationContext.configure(conn, opts=migrations.ALEMBIC_OPTS), Base.metadata)
+            == []
+        )
+        assert (
+            MigrationContext.configure(conn, opts=migrations.ALEMBIC_OPTS).get_current_revision()
+            == migrations.HEAD
+        )
     engine.dispose()
 
 
@@ -304,8 +310,14 @@ def test_a_new_store_is_made_at_the_head_and_alembic_reads_its_revision(db_url):
     Store(db_url).close()
     engine = sa.create_engine(db_url)
     with engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == migrations.HEAD
-        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        assert (
+            MigrationContext.configure(conn, opts=migrations.ALEMBIC_OPTS).get_current_revision()
+            == migrations.HEAD
+        )
+        assert (
+            compare_metadata(MigrationContext.configure(conn, opts=migrations.ALEMBIC_OPTS), Base.metadata)
+            == []
+        )
     engine.dispose()
     assert state_of(db_url) == (migrations.HEAD, True)
 
@@ -314,6 +326,37 @@ def test_a_new_store_is_made_at_the_head_and_alembic_reads_its_revision(db_url):
 def test_a_store_that_recorded_no_revision_is_placed_by_its_tables(sqlite_url, revision):
     make_older_store(sqlite_url, revision)
     assert state_of(sqlite_url) == (revision, False)
+
+
+def test_another_applications_alembic_version_is_neither_read_nor_touched(db_url):
+    """A PostgreSQL database shared with an application Alembic also migrates: its version table
+    is its own. edgebench records its revision in edgebench_schema_version."""
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+        conn.exec_driver_sql("INSERT INTO alembic_version VALUES ('0099')")  # would read as newer
+    Store(db_url).close()
+    assert state_of(db_url) == (migrations.HEAD, True)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == ["0099"]
+        assert conn.execute(sa.select(migrations.VERSION_TABLE.c.version_num)).scalars().all() == [
+            migrations.HEAD
+        ]
+    engine.dispose()
+
+
+def test_a_store_that_recorded_its_revision_in_alembic_version_is_placed_by_its_tables(sqlite_url):
+    """The edgebench of issue 13's first landing recorded the revision in Alembic's default
+    table: such a store is read by its tables, and a writer records it in its own table."""
+    make_older_store(sqlite_url, "0005")
+    engine = sa.create_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+        conn.exec_driver_sql("INSERT INTO alembic_version VALUES ('0005')")
+    engine.dispose()
+    assert state_of(sqlite_url) == ("0005", False)
+    Store(sqlite_url).close()
+    assert state_of(sqlite_url) == (migrations.HEAD, True)
 
 
 def test_a_store_holding_tables_edgebench_did_not_make_is_refused(sqlite_url):

@@ -160,7 +160,7 @@ def older_store(tmp_path, samples_ms: list) -> tuple:
     store.close()
     with sqlite3.connect(tmp_path / "old.db") as conn:
         conn.execute("drop table latency_samples")
-        conn.execute("drop table alembic_version")  # nor did it record a schema revision
+        conn.execute("drop table edgebench_schema_version")  # nor did it record a schema revision
     return url, trial_id
 
 

@@ -188,7 +188,7 @@ def test_an_older_store_in_a_read_only_folder_says_why_it_cannot_be_read(tmp_pat
     store.close()
     old = sqlite3.connect(str(tmp_path / "r.db"))
     old.execute("ALTER TABLE trials DROP COLUMN run")  # as a store made before repeats existed,
-    old.execute("DROP TABLE alembic_version")  # which recorded no schema revision
+    old.execute("DROP TABLE edgebench_schema_version")  # which recorded no schema revision
     old.close()
     monkeypatch.setattr(db, "_writable", lambda path: False)
     with pytest.raises(

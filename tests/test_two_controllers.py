@@ -1,7 +1,8 @@
 """Two controllers sweeping into one PostgreSQL store at the same time, as two people in a lab
 would from their own machines: real `edgebench sweep` processes (each with its own cache) on
-real `local`-connection devices, first on different devices, then both on the same one (its
-lock takes them in turns: --on-busy wait, the default). Every run of every cell is stored once,
+real `local`-connection devices, first on different devices, then both on the same one while a
+third controller's trial holds it (both say who holds it and wait, --on-busy wait, the default;
+then its lock takes them in turns). Every run of every cell is stored once,
 ok, with its metrics and raw samples: nothing lost, nothing doubled; `results` and `report` read
 the shared store back, and the password in its URL is never printed."""
 
@@ -10,22 +11,32 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from collections import Counter
 
 import pandas as pd
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from edgebench.agent.lock import DeviceLock
 from edgebench.orchestrator.store import Store
 from edgebench.orchestrator.store.schema import LatencySamples, Metrics, Sweep, Trial
 
-from .conftest import MODELS, THREAD_ENV
+from .conftest import MODELS, THREAD_ENV, wait_for
 
 RUNS = 2
 PASSWORD = "lab-secret-0042"
 DEVICES = ("bench-a", "bench-b")
 SWEEP_DONE = re.compile(r"sweep ([0-9a-f]+): (\d+) run\(s\) ok, 0 failed, 0 not run")
 GUARD_S = 600  # a guard against a hang, not a time limit
+CAROL = {
+    "host": "lab-pc",
+    "user": "carol",
+    "pid": 4242,
+    "sweep": "c4r01",
+    "trial": "c1",
+    "deadline_s": 3600.0,
+}
 
 
 @pytest.fixture
@@ -44,37 +55,58 @@ def lab(tmp_path, pg_url):
     return tmp_path, inventory, pg_url.replace("edgebench@", "edgebench:%s@" % PASSWORD)
 
 
-def controller(lab, name: str, *args) -> subprocess.Popen:
-    """`edgebench ARGS` as one person's controller: its own folder and cache, the shared store."""
-    root, inventory, url = lab
-    home = root / name
-    home.mkdir(exist_ok=True)
-    env = dict(
-        os.environ,
-        EDGEBENCH_INVENTORY=str(inventory),
-        EDGEBENCH_DB=url,
-        XDG_CACHE_HOME=str(home / "cache"),
-        COLUMNS="200",
-        **THREAD_ENV,
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "edgebench.orchestrator.cli", *map(str, args)],
-        cwd=home,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+class Controller:
+    """`edgebench ARGS` as one person's controller: its own folder and cache, the shared store;
+    what it prints is read as it comes (`said`)."""
+
+    def __init__(self, lab, name: str, *args):
+        root, inventory, url = lab
+        home = root / name
+        home.mkdir(exist_ok=True)
+        env = dict(
+            os.environ,
+            EDGEBENCH_INVENTORY=str(inventory),
+            EDGEBENCH_DB=url,
+            XDG_CACHE_HOME=str(home / "cache"),
+            COLUMNS="200",
+            **THREAD_ENV,
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "edgebench.orchestrator.cli", *map(str, args)],
+            cwd=home,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.out, self.err = [], []
+        self._readers = [self._reader(self.proc.stdout, self.out), self._reader(self.proc.stderr, self.err)]
+
+    @staticmethod
+    def _reader(stream, lines: list) -> threading.Thread:
+        thread = threading.Thread(target=lambda: lines.extend(iter(stream.readline, "")), daemon=True)
+        thread.start()
+        return thread
+
+    def said(self, text: str) -> bool:
+        return any(text in line for line in list(self.err))
+
+    def ended(self) -> tuple:
+        """(exit status, stdout, stderr) once it has ended."""
+        self.proc.wait(timeout=GUARD_S)
+        for reader in self._readers:
+            reader.join(GUARD_S)
+        return self.proc.returncode, "".join(self.out), "".join(self.err)
 
 
-def sweep_on(lab, name: str, device: str) -> subprocess.Popen:
-    return controller(lab, name, "sweep", MODELS, "--device", device, "--quick", "--repeats", RUNS)
+def sweep_on(lab, name: str, device: str) -> Controller:
+    return Controller(lab, name, "sweep", MODELS, "--device", device, "--quick", "--repeats", RUNS)
 
 
-def finished(proc: subprocess.Popen) -> str:
+def finished(controller: Controller) -> str:
     """The sweep's id, once its process ended well having run every run."""
-    out, err = proc.communicate(timeout=GUARD_S)
-    assert proc.returncode == 0, "controller failed (%d): %s" % (proc.returncode, err[-3000:])
+    code, out, err = controller.ended()
+    assert code == 0, "controller failed (%d): %s" % (code, err[-3000:])
     assert PASSWORD not in out + err
     done = SWEEP_DONE.search(err)
     assert done, "no summary line in: %s" % err[-3000:]
@@ -116,29 +148,15 @@ def expected_runs(device: str) -> Counter:
     return Counter((device, model, "onnxruntime", 1, run) for model in models for run in range(1, RUNS + 1))
 
 
-def trial_spans_overlap(url: str, sweep_ids) -> bool:
-    """Whether the sweeps' trials, first created to last finished, overlapped in time."""
-    spans = stored(
-        url,
-        select(func.min(Trial.created_at), func.max(Trial.finished_at))
-        .where(Trial.sweep_id.in_(list(sweep_ids)))
-        .group_by(Trial.sweep_id),
-    )
-    (start_a, end_a), (start_b, end_b) = spans
-    return start_a < end_b and start_b < end_a
-
-
 def read_back(lab, sweep_ids) -> None:
     """`results` and `report` of the shared store, as a third person would read it."""
-    results = controller(lab, "carol", "results", "--format", "csv")
-    out, err = results.communicate(timeout=GUARD_S)
-    assert results.returncode == 0, err
+    code, out, err = Controller(lab, "carol", "results", "--format", "csv").ended()
+    assert code == 0, err
     frame = pd.read_csv(io.StringIO(out))
     assert set(frame["sweep_id"]) == set(sweep_ids) and set(frame["status"]) == {"ok"}
     assert frame["runs"].eq(RUNS).all()
-    report = controller(lab, "carol", "report", "--table", "device")
-    out, err = report.communicate(timeout=GUARD_S)
-    assert report.returncode == 0, err
+    code, out, err = Controller(lab, "carol", "report", "--table", "device").ended()
+    assert code == 0, err
     assert all(device in out for device in DEVICES) and PASSWORD not in out + err
 
 
@@ -154,11 +172,18 @@ def test_two_controllers_on_different_devices_then_on_the_same_device(lab):
         assert runs[sweep_id] == expected_runs(device)  # each run of each cell exactly once
     read_back(lab, first)
 
-    # (b) Both on bench-a, at once: the device's lock takes their trials in turns.
-    alice, bob = sweep_on(lab, "alice", "bench-a"), sweep_on(lab, "bob", "bench-a")
+    # (b) Both on bench-a while Carol's trial holds it: both say so and wait, then the device's
+    # lock takes their trials in turns.
+    carol = DeviceLock(str(lab[0] / "bench-a"), holder=CAROL).acquire()
+    try:
+        alice, bob = sweep_on(lab, "alice", "bench-a"), sweep_on(lab, "bob", "bench-a")
+        busy = "bench-a: busy with sweep c4r01 from carol@lab-pc (pid 4242)"
+        wait_for(lambda: alice.said(busy) and bob.said(busy), what="both controllers to find bench-a busy")
+        assert alice.proc.poll() is None and bob.proc.poll() is None  # waiting, not given up
+    finally:
+        carol.__exit__()
     second = {finished(alice): "bench-a", finished(bob): "bench-a"}
     assert len(second) == 2 and not set(second) & set(first)
-    assert trial_spans_overlap(url, second)  # at once, not one after the other
     runs = stored_runs(url, {**first, **second})
     for sweep_id, device in {**first, **second}.items():
         assert runs[sweep_id] == expected_runs(device)

@@ -2,8 +2,11 @@
 edgebench itself, with no alembic.ini: `edgebench db upgrade`, or a writing command that finds
 an older store.
 
-Every store records its revision in Alembic's `alembic_version` table. A store made before
-revisions were recorded (by an edgebench before them) is placed on the chain by what it holds:
+Every store records its revision in a table of its own, `edgebench_schema_version` (Alembic's
+version table under another name: a PostgreSQL database shared with an application that Alembic
+also migrates keeps that application's `alembic_version` to itself, and edgebench never reads
+or touches it). A store made before revisions were recorded, or by the edgebench that recorded
+them in `alembic_version`, is placed on the chain by what it holds:
 REVISIONS names, for each revision, what it added. A new revision is a file in versions/ whose
 `down_revision` is the last one, plus its line in REVISIONS; tests/test_migrations.py checks the
 chain against schema.py and this list against the chain.
@@ -23,14 +26,17 @@ from sqlalchemy.engine import Connection, Engine
 from ..schema import Base
 
 FOLDER = Path(__file__).resolve().parent
-# Alembic's own table, as Alembic defines it (alembic.ddl.impl.version_table_impl): a store
-# made at HEAD is recorded without importing Alembic, and Alembic reads it as its own.
+# Alembic's version table as Alembic defines it (alembic.ddl.impl.version_table_impl), under
+# edgebench's name (env.py gives Alembic the same): a store made at HEAD is recorded without
+# importing Alembic, and Alembic reads it as its own.
+VERSION_TABLE_NAME = "edgebench_schema_version"
 VERSION_TABLE = sa.Table(
-    "alembic_version",
+    VERSION_TABLE_NAME,
     sa.MetaData(),
     sa.Column("version_num", sa.String(32), nullable=False),
-    sa.PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+    sa.PrimaryKeyConstraint("version_num", name=VERSION_TABLE_NAME + "_pkc"),
 )
+ALEMBIC_OPTS = {"version_table": VERSION_TABLE_NAME}  # for Alembic's MigrationContext
 FIRST_TABLES = ("devices", "models", "sweeps", "trials", "metrics")
 # Each revision in order, with what it added ("table" or "table.column"): an unrecorded store
 # is at the last revision whose additions, and every earlier one's, it holds.

@@ -3,11 +3,12 @@ gives (apply.config), inside its transaction; there is no offline (SQL script) m
 
 from alembic import context
 
+from edgebench.orchestrator.store.migrations import VERSION_TABLE_NAME
 from edgebench.orchestrator.store.schema import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:
     raise RuntimeError("edgebench runs its store's revisions itself: edgebench db upgrade --db URL")
-context.configure(connection=connection, target_metadata=Base.metadata)
+context.configure(connection=connection, target_metadata=Base.metadata, version_table=VERSION_TABLE_NAME)
 with context.begin_transaction():
     context.run_migrations()
