@@ -8,7 +8,10 @@ the best of a few runs of the whole command, as a user types it:
   2. a fabric `ThreadingGroup` running a small `python3 -c` probe (hostname, OS, arch, CPUs,
      memory, Python: what a hand-written fan-out would ask) with the same interpreter;
   3. Ansible `ansible all -m setup` and `ansible all -m command -a "uname -a"` (forks 64,
-     otherwise Ansible's defaults).
+     otherwise Ansible's defaults);
+  4. (no target) a whole sweep of one `--quick` trial of the `null` backend on every device
+     (`--parallel 32`): connection, workdir lookup, `agent serve`, trial, sampler and store for
+     each, about 0.35 s of it the trial's own timed loop.
 Targets: edgebench within 1.3x of the fabric probe and at least 8x faster than `-m setup`.
 Before the timed runs: edgebench's sources are compiled to bytecode (as `pip install` does for
 an installed package; an editable checkout under PYTHONDONTWRITEBYTECODE=1 would compile them
@@ -37,6 +40,19 @@ from edgebench.orchestrator import testfleet
 BENCH_VENV = Path(os.path.expanduser("~/.cache/edgebench/bench-venv"))
 BENCH_PACKAGES = ("fabric", "ansible-core")
 EDGEBENCH = Path(sys.executable).with_name("edgebench")
+EXAMPLES = Path(__file__).resolve().parents[1] / "models" / "examples"  # the null backend runs no model
+SWEEP = (
+    "sweep",
+    str(EXAMPLES),
+    "--all",
+    "--backend",
+    "null",
+    "--quick",
+    "--repeats",
+    "1",
+    "--parallel",
+    "32",
+)
 FABRIC_TARGET = 1.3  # edgebench / fabric at most this
 ANSIBLE_TARGET = 8.0  # ansible -m setup / edgebench at least this
 
@@ -162,10 +178,12 @@ def figures(args, python: Path, root: Path, devices, tmp: Path) -> None:
     fabric = best(
         args.runs, [str(python), "-c", FABRIC_SCRIPT, key, sys.executable, PROBE, *hosts], what="fabric"
     )
+    sweep = best(args.runs, [str(EDGEBENCH), *SWEEP], env, "edgebench sweep")
     print()
     print("%d devices, best of %d runs of each whole command:" % (len(devices), args.runs))
     print("   edgebench probe --all                   %6.2f s" % ours)
     print("   fabric ThreadingGroup, python3 -c probe %6.2f s" % fabric)
+    print("   edgebench sweep, a quick null trial each %6.2f s" % sweep)
     if not args.no_ansible:
         setup = ansible_figures(args, python, root, devices, tmp)
     met = ours <= FABRIC_TARGET * fabric

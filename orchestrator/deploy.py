@@ -24,18 +24,32 @@ from .modelinfo import sha256_of
 from .transport import Connection
 
 # Small programs run by the device's own Python (3.6+, standard library).
+# UNPACK: the agent's zipapp `a` unpacked once beside it into the folder `d` (into a temporary
+# folder, then renamed: a folder there is whole). The agent runs from the folder, where Python
+# caches what it compiles; from the zip it compiles every module in every process (the serve,
+# each trial, its sampler), tens of milliseconds each here and several times that on a Nano.
+UNPACK = (
+    "if not os.path.isdir(d):\n"
+    " import zipfile; t='%s.tmp-%d' % (d, os.getpid()); zipfile.ZipFile(a).extractall(t)\n"
+    " try: os.rename(t, d)\n"
+    " except OSError: import shutil; shutil.rmtree(t)\n"  # another process unpacked it first
+)
 # OPEN: resolve the workdir, report which files are there, and, when the agent is (argv[3] is
-# its size), become `agent serve` in the same process: a session costs one command, not two.
-# An emulated device's python is a wrapper that names itself in EDGEBENCH_PYTHON: exec that, as
-# the emulated interpreter cannot exec another aarch64 binary (agent/child.py).
+# its size), become `agent serve` from its unpacked folder in the same process: a session
+# costs one command, not two. An emulated device's python is a wrapper that names itself in
+# EDGEBENCH_PYTHON: exec that, as the emulated interpreter cannot exec another aarch64 binary
+# (agent/child.py).
 OPEN = (
-    "import json,os,sys; w=os.path.abspath(os.path.expanduser(sys.argv[1])); os.makedirs(w, exist_ok=True); "
-    "s=lambda p: (os.path.isfile(p) and not os.path.islink(p)) and os.path.getsize(p); "
-    "f={r: s(os.path.join(w, r)) for r in sys.argv[2:3] + sys.argv[4:]}; "
-    "print(json.dumps({'workdir': w, 'files': f})); sys.stdout.flush(); "
-    "x=os.environ.get('EDGEBENCH_PYTHON') or sys.executable; "
-    "f[sys.argv[2]] == int(sys.argv[3]) and "
-    "os.execv(x, [x, os.path.join(w, sys.argv[2]), '--workdir', w, 'serve'])"
+    "import json,os,sys\n"
+    "w=os.path.abspath(os.path.expanduser(sys.argv[1])); os.makedirs(w, exist_ok=True)\n"
+    "s=lambda p: (os.path.isfile(p) and not os.path.islink(p)) and os.path.getsize(p)\n"
+    "f={r: s(os.path.join(w, r)) for r in sys.argv[2:3] + sys.argv[4:]}\n"
+    "print(json.dumps({'workdir': w, 'files': f})); sys.stdout.flush()\n"
+    "if f[sys.argv[2]] != int(sys.argv[3]): sys.exit(0)\n"
+    "a=os.path.join(w, sys.argv[2]); d=a[:-4]\n"
+    + UNPACK
+    + "x=os.environ.get('EDGEBENCH_PYTHON') or sys.executable\n"
+    "os.execv(x, [x, d, '--workdir', w, 'serve'])\n"
 )
 SHA256 = (
     "import hashlib,sys\nh=hashlib.sha256()\nwith open(sys.argv[1],'rb') as f:\n"

@@ -14,7 +14,7 @@ from edgebench.agent.protocol import ProtocolError, decode_record
 
 from . import backends
 from .agent_build import build_agent
-from .deploy import DeviceFiles, agent_relpath, artifacts_for, prepare
+from .deploy import UNPACK, DeviceFiles, agent_relpath, artifacts_for, prepare
 from .errors import DeviceError
 from .transport import connect
 
@@ -35,11 +35,8 @@ PROBE = (
     "w=os.path.abspath(os.path.expanduser(sys.argv[1])); a=os.path.join(w, sys.argv[2]); d=a[:-4]\n"
     "if not (os.path.isfile(a) and not os.path.islink(a) and os.path.getsize(a) == int(sys.argv[3])):\n"
     " import json; os.makedirs(w, exist_ok=True); print(json.dumps({'workdir': w, 'files': {}})); sys.exit(0)\n"
-    "if not os.path.isdir(d):\n"
-    " import zipfile; t='%s.tmp-%d' % (d, os.getpid()); zipfile.ZipFile(a).extractall(t)\n"
-    " try: os.rename(t, d)\n"
-    " except OSError: import shutil; shutil.rmtree(t)\n"  # another probe unpacked it first
-    "sys.path.insert(0, d); from edgebench_agent.probe import main; sys.exit(main(w, sys.argv[4]))\n"
+    + UNPACK
+    + "sys.path.insert(0, d); from edgebench_agent.probe import main; sys.exit(main(w, sys.argv[4]))\n"
 )
 
 

@@ -2,8 +2,8 @@
 
 Without network namespaces every device listens on its own 127.0.0.1 port. With
 `netns=True` (root only) every device gets its own network namespace and address
-(10.231.N.2, reached through a veth pair), so a test can cut one device's link with
-`ip link set ebhN down`. `jump_hosts=N` adds N more sshd on 127.0.0.1, jump1..jumpN, named in
+(10.231.N.2, reached through a veth pair; N the first slot no other fleet on the machine
+holds), so a test can cut one device's link with `ip link set ebhN down`. `jump_hosts=N` adds N more sshd on 127.0.0.1, jump1..jumpN, named in
 DIR/ssh_config, to reach devices through a ProxyJump chain. `emulate=["rpi4"]` makes devices
 emulated: their python is an aarch64 CPython under qemu-user (`emulation.py`). Everything
 started is recorded in DIR/fleet.json and stopped by PID.
@@ -30,6 +30,7 @@ READY_DEADLINE_S = 15.0
 # onnxruntime's aarch64 wheel segfaults at import under qemu: an emulated device runs TVM.
 EMULATED_BACKENDS = "tvm, null"
 NETNS_PREFIX = "eb"
+NETNS_SLOTS = 250  # eb1..eb250, each with its 10.231.N.0/24
 
 
 @dataclass
@@ -154,16 +155,44 @@ def _wait_ready(host: str, port: int, proc: subprocess.Popen, log: Path) -> None
 
 
 def _make_netns(index: int) -> tuple:
-    ns, host_veth, dev_veth = "%s%d" % (NETNS_PREFIX, index), "ebh%d" % index, "ebd%d" % index
-    host_ip, dev_ip = "10.231.%d.1" % index, "10.231.%d.2" % index
-    _run(["ip", "netns", "add", ns])
+    """A namespace, veth pair and /24 of a free slot (the first from `index` up): names and
+    addresses are the whole machine's, and another fleet (a second test run) may hold some.
+    `ip netns add` fails on a name already taken, so it is what reserves a slot."""
+    for slot in range(index, NETNS_SLOTS + 1):
+        ns = "%s%d" % (NETNS_PREFIX, slot)
+        added = subprocess.run(
+            ["ip", "netns", "add", ns], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        if added.returncode != 0:
+            if "exists" in added.stderr:
+                continue  # another fleet's
+            raise UserError("test fleet: ip netns add %s failed: %s" % (ns, added.stderr.strip()))
+        try:
+            return _link_netns(ns, slot)
+        except UserError as exc:
+            subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
+            if "exists" not in str(exc):
+                raise
+    raise UserError(
+        "test fleet: no free network namespace slot (%s1..%s%d all taken)"
+        % ((NETNS_PREFIX,) * 2 + (NETNS_SLOTS,))
+    )
+
+
+def _link_netns(ns: str, slot: int) -> tuple:
+    host_veth, dev_veth = "ebh%d" % slot, "ebd%d" % slot
+    host_ip, dev_ip = "10.231.%d.1" % slot, "10.231.%d.2" % slot
     _run(["ip", "link", "add", host_veth, "type", "veth", "peer", "name", dev_veth])
-    _run(["ip", "link", "set", dev_veth, "netns", ns])
-    _run(["ip", "addr", "add", host_ip + "/24", "dev", host_veth])
-    _run(["ip", "link", "set", host_veth, "up"])
-    _run(["ip", "-n", ns, "addr", "add", dev_ip + "/24", "dev", dev_veth])
-    _run(["ip", "-n", ns, "link", "set", dev_veth, "up"])
-    _run(["ip", "-n", ns, "link", "set", "lo", "up"])
+    try:
+        _run(["ip", "link", "set", dev_veth, "netns", ns])
+        _run(["ip", "addr", "add", host_ip + "/24", "dev", host_veth])
+        _run(["ip", "link", "set", host_veth, "up"])
+        _run(["ip", "-n", ns, "addr", "add", dev_ip + "/24", "dev", dev_veth])
+        _run(["ip", "-n", ns, "link", "set", dev_veth, "up"])
+        _run(["ip", "-n", ns, "link", "set", "lo", "up"])
+    except UserError:
+        subprocess.run(["ip", "link", "del", host_veth], stderr=subprocess.DEVNULL)
+        raise
     return ns, host_veth, dev_ip
 
 

@@ -3,6 +3,7 @@
 
 import csv
 import io
+import json
 import os
 import shutil
 import signal
@@ -218,6 +219,40 @@ def test_controller_killed_mid_sweep_then_resume_stores_every_cell_once(fleet_en
     with sqlite3.connect(db) as conn:
         assert conn.execute("select count(distinct sweep_id) from trials").fetchone()[0] == 1
         assert conn.execute("pragma integrity_check").fetchone()[0] == "ok"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+def test_a_fleet_in_namespaces_takes_slots_another_fleet_does_not_hold(tmp_path):
+    """Namespace names and addresses are the machine's: a second test run's fleet holds some."""
+    held = None
+    for slot in range(1, testfleet.NETNS_SLOTS + 1):  # hold the first free slot, as another run would
+        name = "%s%d" % (testfleet.NETNS_PREFIX, slot)
+        if subprocess.run(["ip", "netns", "add", name], stderr=subprocess.DEVNULL).returncode == 0:
+            held = name
+            break
+    assert held, "no free namespace slot on this machine"
+    root = tmp_path / "nsfleet"
+    try:
+        devices = testfleet.start(root, 1, netns=True)
+        try:
+            (device,) = devices
+            assert device.netns != held and device.netns.startswith(testfleet.NETNS_PREFIX)
+            env = dict(
+                os.environ,
+                EDGEBENCH_INVENTORY=str(root / "inventory.yaml"),
+                EDGEBENCH_KNOWN_HOSTS=str(root / "known_hosts"),
+                XDG_CACHE_HOME=str(tmp_path / "cache"),
+                EDGEBENCH_DB="sqlite:///%s" % (tmp_path / "ns.db"),
+            )
+            proc = edgebench("probe", "--device", device.name, "--json", env=env)
+            assert proc.returncode == 0, proc.stderr
+            assert json.loads(proc.stdout)["python"]
+        finally:
+            testfleet.stop(root)
+        listed = subprocess.run(["ip", "netns", "list"], stdout=subprocess.PIPE, text=True).stdout.split()
+        assert device.netns not in listed and held in listed  # its own stopped, the other's kept
+    finally:
+        subprocess.run(["ip", "netns", "del", held], stderr=subprocess.DEVNULL)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
