@@ -119,7 +119,21 @@ class _Parsed:
         key = key_node.value
         if _looks_like_password(key):
             self.fail(key_node, "%s: %s: %s" % (context, key, eb.PASSWORD_MESSAGE))
+        self._refuse_nested_passwords(value_node, "%s: %s" % (context, key))
         target[key] = (key_node, value_node)
+
+    def _refuse_nested_passwords(self, node: Node, path: str) -> None:
+        """A password under a variable's value (`edgebench_telemetry: {ina219: {password: x}}`)
+        is refused as one at the top."""
+        if isinstance(node, MappingNode):
+            for key_node, value_node in node.value:
+                where = "%s.%s" % (path, key_node.value)
+                if isinstance(key_node, ScalarNode) and _looks_like_password(str(key_node.value)):
+                    self.fail(key_node, "%s: %s" % (where, eb.PASSWORD_MESSAGE))
+                self._refuse_nested_passwords(value_node, where)
+        elif isinstance(node, SequenceNode):
+            for index, item in enumerate(node.value):
+                self._refuse_nested_passwords(item, "%s[%d]" % (path, index))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -395,7 +409,10 @@ def _range_values(start: str, end: str, stride: int) -> List[str]:
             raise ValueError("a zero-padded range needs start and end of the same width")
         if int(start) > int(end):
             raise ValueError("the start is after the end")
-        return [str(i).zfill(width) for i in range(int(start), int(end) + 1, stride)]
+        numbers = range(int(start), int(end) + 1, stride)
+        if len(numbers) > MAX_RANGE_HOSTS:  # counted before any name is made: [1:99999999999]
+            raise ValueError("more than %d hosts" % MAX_RANGE_HOSTS)
+        return [str(i).zfill(width) for i in numbers]
     letters = string.ascii_letters
     if len(start) == 1 and len(end) == 1 and start in letters and end in letters:
         first, last = letters.index(start), letters.index(end)

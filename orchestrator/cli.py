@@ -629,14 +629,26 @@ def _resume(sweep_id: Optional[str], fleet: "FleetOptions", inventory, db) -> No
     from .store import Store
     from .sweep import resume_plan
 
+    from .session import resumable_here
+
     store = Store(db, create=False, write=True)
-    stored = store.sweep(sweep_id)
+    stored = store.sweep(sweep_id, eligible=resumable_here)
     if stored is None and sweep_id:
         raise UserError(
             "no sweep %r to resume in %s (see edgebench results for sweep ids)" % (sweep_id, store.where)
         )
     if stored is None:  # e.g. the controller was killed right after the end: not a mistake
-        _say("nothing to resume: every sweep in %s finished" % store.where)
+        others = store.unfinished_sweeps()
+        _say(
+            "nothing to resume: every sweep started here in %s finished%s"
+            % (
+                store.where,
+                "; %d other unfinished sweep(s) (running, or another user's or host's): "
+                "give the id to resume one" % others
+                if others
+                else "",
+            )
+        )
         return
     cells, settings = resume_plan(store, stored, load_inventory(inventory), inspect_model)
     err.print("resuming sweep %s: %d run(s) without a successful trial" % (stored.id, len(cells)))

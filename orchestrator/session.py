@@ -160,9 +160,39 @@ def _user() -> str:
         return str(os.getuid())
 
 
+def controller() -> dict:
+    """This controller: recorded with each sweep it starts and in each device lock it takes."""
+    return {"host": socket.gethostname(), "user": _user(), "pid": os.getpid()}
+
+
 def claim(sweep_id: str, on_busy: str = "wait") -> dict:
     """What a run request adds about this controller: the agent writes it into the device's
     lock, so that another controller finding the device busy can say who holds it; and
     whether to wait for a busy device or skip the trial."""
-    controller = {"host": socket.gethostname(), "user": _user(), "pid": os.getpid(), "sweep": sweep_id}
-    return {"controller": controller, "on_busy": on_busy}
+    return {"controller": dict(controller(), sweep=sweep_id), "on_busy": on_busy}
+
+
+def resumable_here(settings: dict, status: str) -> bool:
+    """Whether `sweep --resume` without an id may take a sweep that did not finish: one this
+    user started on this host (or one stored before sweeps named who started them), and not
+    one still running in a live process here (another terminal's). On a shared store the
+    others' sweeps are theirs to resume, by id."""
+    started_by = (settings or {}).get("controller")
+    if not isinstance(started_by, dict):
+        return True
+    here = controller()
+    if (started_by.get("host"), started_by.get("user")) != (here["host"], here["user"]):
+        return False
+    return not (status == "running" and _alive(started_by.get("pid")))
+
+
+def _alive(pid) -> bool:
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

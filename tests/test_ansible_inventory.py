@@ -120,6 +120,12 @@ def test_sixty_four_nodes_from_one_line(tmp_path):
     assert inventory.devices["node64"].source == "%s:2" % path
 
 
+def test_a_huge_range_is_refused_before_its_names_are_made(tmp_path):
+    # Thirty billion names would take this process's memory and hours; the count is known at once.
+    path = write(tmp_path, "fleet.ini", "[fleet]\nnode[1:30000000000]\n")
+    assert error_of(path).startswith("%s:2: " % path) and "more than 100000 hosts" in error_of(path)
+
+
 @pytest.mark.parametrize(
     "key", ["ansible_password", "ansible_ssh_pass", "ansible_become_pass", "ansible_become_password"]
 )
@@ -139,6 +145,17 @@ def test_password_refused_in_yaml_with_its_line(tmp_path):
     text = "all:\n  children:\n    web:\n      hosts:\n        web1:\n          ansible_become_pass: x\n"
     path = write(tmp_path, "hosts.yml", text)
     assert error_of(path).startswith("%s:6: host 'web1': ansible_become_pass: passwords" % path)
+
+
+def test_a_password_nested_in_a_variable_is_refused_with_its_line(tmp_path):
+    text = (
+        "all:\n  hosts:\n    nano1:\n      edgebench_telemetry:\n        power: ina219_i2c\n"
+        "        secrets:\n          - {ssh_password: x}\n"
+    )
+    path = write(tmp_path, "hosts.yaml", text)
+    assert error_of(path).startswith(
+        "%s:7: host 'nano1': edgebench_telemetry.secrets[0].ssh_password: passwords are not allowed" % path
+    )
 
 
 def test_password_refused_even_in_a_group_without_hosts(tmp_path):

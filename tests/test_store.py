@@ -1,6 +1,7 @@
 """The results store: WAL mode, idempotent ingest on the trial id, null stays null. The tests
 taking `db_url` run on SQLite and on PostgreSQL (tests/conftest.py)."""
 
+import os
 import sqlite3
 
 import pytest
@@ -223,3 +224,43 @@ def test_a_lock_held_past_the_busy_timeout_is_one_line_and_later_writes_do_not_w
         holder.execute("ROLLBACK")
         holder.close()
     store.close()
+
+
+def test_resume_without_an_id_takes_the_latest_sweep_this_controller_left_unfinished(tmp_path):
+    """On a store shared by several controllers, the others' sweeps are theirs to resume."""
+    import time as clock
+
+    from edgebench.orchestrator import session
+
+    store = make_store(tmp_path)
+    here = session.controller()
+    started = {}
+    for name, who, status in (
+        ("mine, interrupted", dict(here, pid=2**22 + 17), "interrupted"),  # a pid no process has
+        ("before sweeps named their controller", None, "partial"),
+        ("mine, killed mid-run", dict(here, pid=2**22 + 19), "running"),
+        ("another terminal's, running", dict(here, pid=os.getppid()), "running"),
+        ("bob's", dict(here, user="bob-%s" % here["user"]), "partial"),
+        ("another host's", dict(here, host="elsewhere-%s" % here["host"]), "running"),
+    ):
+        settings = {"quick": True, **({"controller": who} if who else {})}
+        started[name] = store.create_sweep(settings)
+        if status != "running":
+            store.finish_sweep(started[name], status)
+        clock.sleep(0.002)  # created_at orders them
+    chosen = store.sweep(eligible=session.resumable_here)
+    assert chosen.id == started["mine, killed mid-run"]
+    assert store.sweep().id == started["another host's"]  # without the rule: someone else's
+    store.close()
+
+
+def test_resume_says_whose_sweeps_are_left_when_none_is_this_controllers(workspace):
+    from edgebench.orchestrator import session
+
+    store = Store(workspace.db_url)
+    store.create_sweep({"quick": True, "controller": dict(session.controller(), host="lab-pc-of-bob")})
+    store.close()
+    proc = workspace.edgebench("sweep", "--resume")
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing to resume: every sweep started here in" in proc.stderr
+    assert "1 other unfinished sweep(s) (running, or another user's or host's): give the id" in proc.stderr

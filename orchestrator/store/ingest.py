@@ -201,14 +201,20 @@ class Store:
             )
             return {tuple(row) for row in rows}
 
-    def sweep(self, sweep_id: Optional[str] = None) -> Optional[Sweep]:
-        """The sweep with this id, or (None) the latest one that did not finish ok."""
+    def sweep(self, sweep_id: Optional[str] = None, eligible=None) -> Optional[Sweep]:
+        """The sweep with this id, or (None) the latest one that did not finish ok, of those
+        `eligible(settings, status)` accepts (default: any)."""
         with self.Session() as s:
             if sweep_id:
                 return s.get(Sweep, sweep_id)
-            return s.scalars(
+            unfinished = s.scalars(
                 select(Sweep).where(Sweep.status != "ok").order_by(Sweep.created_at.desc())
-            ).first()
+            )
+            return next((w for w in unfinished if eligible is None or eligible(w.settings, w.status)), None)
+
+    def unfinished_sweeps(self) -> int:
+        with self.Session() as s:
+            return s.scalar(select(func.count()).select_from(Sweep).where(Sweep.status != "ok"))
 
     def trial_error(self, trial_id: str) -> Optional[str]:
         with self.Session() as s:

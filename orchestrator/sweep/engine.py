@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import List, Optional
 
 from ..errors import DeviceError, UserError
+from ..session import controller
 from .plan import Cell, FleetOptions, Settings, group_by_device
 from .progress import Outcome, Progress
 from .recovery import recover_open_trials
@@ -115,7 +116,7 @@ def run_sweep(
     for model in {c.model for c in cells if c.model}:
         store.upsert_model(model)
     sweep_id = resume_id or store.create_sweep(
-        dict(sweep_settings or settings.as_dict(), plan=[c.to_plan() for c in cells])
+        dict(sweep_settings or settings.as_dict(), plan=[c.to_plan() for c in cells], controller=controller())
     )
     status = "failed"
     pool = ThreadPoolExecutor(max_workers=max(1, options.parallel))
