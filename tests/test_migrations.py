@@ -8,6 +8,7 @@ a recorded revision (edgebench recorded none before). Tests taking `db_url` run 
 PostgreSQL (tests/conftest.py).
 """
 
+import sys
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -488,7 +489,8 @@ def test_reading_an_empty_database_says_there_are_no_results(db_url):
 # -- writing commands upgrade, whole or not at all, once -------------------------------------------
 
 
-def test_a_writing_command_upgrades_an_older_store_and_says_so(db_url, capsys):
+def test_a_writing_command_upgrades_an_older_sqlite_store_and_says_so(sqlite_url, capsys):
+    db_url = sqlite_url
     rows = make_older_store(db_url, "0005")
     Store(db_url).close()
     [line] = capsys.readouterr().err.splitlines()
@@ -500,6 +502,22 @@ def test_a_writing_command_upgrades_an_older_store_and_says_so(db_url, capsys):
     assert comparable(dump(db_url, "0005")) == comparable(rows)
     Store(db_url).close()
     assert capsys.readouterr().err == ""  # at the head: nothing more to say
+
+
+def test_a_writing_command_leaves_an_older_shared_store_to_db_upgrade(pg_url):
+    """A teammate's newer edgebench must not lock the others out of the team's store as a side
+    effect of a sweep: a server store is upgraded by `edgebench db upgrade` only."""
+    rows = make_older_store(pg_url, "0005")
+    before = snapshot(pg_url, "0005")
+    message = (
+        r"revision 0005 .*, this edgebench needs %s; a shared store is upgraded on purpose" % migrations.HEAD
+    )
+    with pytest.raises(StoreOutdated, match=message + r".*run edgebench db upgrade --db postgresql"):
+        Store(pg_url)
+    assert snapshot(pg_url, "0005") == before
+    assert db.upgrade_store(pg_url).applied
+    Store(pg_url).close()  # at the head: writers go on
+    assert comparable(dump(pg_url, "0005")) == comparable(rows)
 
 
 def test_an_upgrade_that_fails_leaves_the_store_as_it_was(db_url, monkeypatch):
@@ -523,17 +541,23 @@ def test_an_upgrade_that_fails_leaves_the_store_as_it_was(db_url, monkeypatch):
     assert db.upgrade_store(db_url).before == ("0004", False)
 
 
-def test_two_writers_opening_an_older_store_at_once_upgrade_it_once(db_url, capsys):
+def test_two_upgrades_of_an_older_store_at_once_upgrade_it_once(db_url, capsys):
+    """Two writers on an SQLite file; two `edgebench db upgrade` on a server store."""
     rows = make_older_store(db_url, "0002")
     errors = []
 
-    def open_for_writing():
+    def upgrade():
         try:
-            Store(db_url).close()
+            if sqlite_file(db_url):
+                Store(db_url).close()
+            else:
+                change = db.upgrade_store(db_url)
+                if change.applied:
+                    sys.stderr.write("upgraded\n")
         except Exception as exc:  # reported below, with the other thread's
             errors.append(exc)
 
-    threads = [threading.Thread(target=open_for_writing) for _ in range(2)]
+    threads = [threading.Thread(target=upgrade) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:

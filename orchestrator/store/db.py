@@ -321,8 +321,10 @@ def _prepared(engine: Engine, where: str, write: bool, check_schema: bool, upgra
 
 def _check_schema(engine: Engine, where: str, write: bool, upgradable: bool) -> None:
     """A command that writes brings the store to this edgebench's revision (an empty store made
-    at it, an older one upgraded, saying so); one that reads only never changes a schema: it
-    reads a store at this revision, recorded or not, and refuses any other."""
+    at it, an older SQLite file upgraded, saying so); one that reads only never changes a
+    schema: it reads a store at this revision, recorded or not, and refuses any other. An older
+    server store (PostgreSQL, shared by a team) is upgraded only by `edgebench db upgrade`: a
+    teammate's newer edgebench does not lock the others' out of it as a side effect of a sweep."""
     state = schema_state(engine, where)
     if state.current and (state.recorded or not write):
         return
@@ -333,6 +335,12 @@ def _check_schema(engine: Engine, where: str, write: bool, upgradable: bool) -> 
                 "results store %s holds no results yet (run a sweep first, or pass another --db)" % where
             )
         raise StoreOutdated(_outdated(state, where, upgradable))
+    if state.older and engine.dialect.name != "sqlite":
+        raise StoreOutdated(
+            "%s; a shared store is upgraded on purpose, not by a sweep: run edgebench db upgrade --db %s "
+            "(every controller using it then needs an edgebench that knows %s)"
+            % (_revisions_said(state, where), db_option(where), migrations.HEAD)
+        )
     change = _brought_to_head(engine, where)
     if change.applied:
         _notice(
@@ -373,9 +381,16 @@ def _refuse_newer(state: "migrations.SchemaState", where: str) -> None:
         )
 
 
+def _revisions_said(state: "migrations.SchemaState", where: str) -> str:
+    return "the store %s has schema revision %s, this edgebench needs %s" % (
+        where,
+        state.describe(),
+        migrations.HEAD,
+    )
+
+
 def _outdated(state: "migrations.SchemaState", where: str, upgradable: bool) -> str:
-    found, needed = state.describe(), migrations.HEAD
-    said = "the store %s has schema revision %s, this edgebench needs %s" % (where, found, needed)
+    said = _revisions_said(state, where)
     if not upgradable:
         return (
             "%s, and it cannot be upgraded where it is (read-only): copy it to a folder you can write "
