@@ -22,13 +22,29 @@ def agent_sources() -> list:
     return sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
 
 
+# The last hash worked out, with the sources' (path, size, mtime) it was worked out from: the
+# fan-out asks once per device, and a stat of each source is cheaper than reading it.
+_last_hash = (None, None)
+
+
 def agent_hash() -> str:
+    global _last_hash
+    sources = agent_sources()
+    stamps = tuple((str(p), *_size_and_time(p)) for p in sources)
+    if _last_hash[0] == stamps:
+        return _last_hash[1]
     root = Path(agent_package.__file__).parent
     digest = hashlib.sha256()
-    for path in agent_sources():
+    for path in sources:
         digest.update(path.relative_to(root).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()
+    _last_hash = (stamps, digest.hexdigest())
+    return _last_hash[1]
+
+
+def _size_and_time(path: Path) -> tuple:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
 
 
 def agent_filename() -> str:

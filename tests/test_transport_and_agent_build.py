@@ -60,6 +60,25 @@ def test_agent_zipapp_is_named_by_content_and_rebuilt_only_when_missing(tmp_path
     assert build_agent(tmp_path).stat().st_mtime_ns == mtime
 
 
+def test_the_agents_name_follows_its_sources_when_they_change_in_one_process(tmp_path, monkeypatch):
+    import shutil
+    import types
+
+    from edgebench import agent
+    from edgebench.orchestrator import agent_build
+
+    copy = tmp_path / "agent"
+    shutil.copytree(Path(agent.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(
+        agent_build, "agent_package", types.SimpleNamespace(__file__=str(copy / "__init__.py"))
+    )
+    before = agent_filename()
+    assert agent_filename() == before  # nothing changed: the same name (from the stamps)
+    probe = copy / "probe.py"
+    probe.write_text(probe.read_text().replace("Device facts", "Device-facts"))  # same size
+    assert agent_filename() != before
+
+
 @pytest.mark.parametrize("python", [sys.executable, str(PY36)])
 def test_agent_zipapp_probes_under_each_python(tmp_path, python):
     if not Path(python).exists():
