@@ -85,7 +85,7 @@ def devices(
     out.print(table)
 
 
-ParallelOpt = typer.Option(8, "--parallel", help="Devices worked on at once.")
+ParallelOpt = typer.Option(32, "--parallel", help="Devices worked on at once.")
 AcceptNewOpt = typer.Option(
     False, "--accept-new", help="Record unknown SSH host keys (changed keys are still refused)."
 )

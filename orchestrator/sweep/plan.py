@@ -100,7 +100,9 @@ class Settings:
 
 @dataclass
 class FleetOptions:
-    parallel: int = 8
+    # Devices worked on at once (each measures on its own hardware; the controller streams
+    # and stores): as many as probe and deploy use, so that a 64-device sweep is 2 rounds, not 8.
+    parallel: int = 32
     retries: int = 0
     fail_fast: bool = False
     accept_new: bool = False
