@@ -8,7 +8,6 @@ import importlib
 import importlib.util
 import json
 import os
-import platform
 import re
 import sys
 
@@ -68,6 +67,21 @@ def cpu_model(root="/"):
     return None
 
 
+# `platform` is not imported: on Python 3.6 it imports subprocess, and the probe runs on every
+# device of a fleet at once. os.uname() and sys say the same.
+IMPLEMENTATIONS = {"cpython": "CPython", "pypy": "PyPy", "ironpython": "IronPython", "jython": "Jython"}
+
+
+def python_version():
+    """As platform.python_version(): '3.6.9', '3.13.0rc1'."""
+    return sys.version.split()[0]
+
+
+def python_implementation():
+    name = sys.implementation.name
+    return IMPLEMENTATIONS.get(name, name)
+
+
 def runtime_info(module_name):
     """Version (and providers, for onnxruntime) of a runtime, or None when absent."""
     try:
@@ -94,7 +108,7 @@ def _runtime_key(module_name):
         return None
     if spec is None or not spec.origin or not os.path.exists(spec.origin):
         return None
-    return "%s|%s|%s" % (platform.python_version(), spec.origin, os.stat(spec.origin).st_mtime)
+    return "%s|%s|%s" % (python_version(), spec.origin, os.stat(spec.origin).st_mtime)
 
 
 def runtime_cache(workdir):
@@ -151,17 +165,17 @@ def collect_facts(root="/", cache_path=None, telemetry=None):
     memory = meminfo_mb(os.path.join(root, "proc"))
     facts = {
         "agent_version": AGENT_VERSION,
-        "hostname": platform.node(),
+        "hostname": os.uname().nodename,
         "board": board_model(root),
         "l4t": l4t_release(root),
         "os": os_name(root),
-        "kernel": platform.release(),
-        "arch": platform.machine(),
+        "kernel": os.uname().release,
+        "arch": os.uname().machine,
         "cpu_model": cpu_model(root),
         "cpus": os.cpu_count(),
         "memory_total_mb": memory["total_mb"],
-        "python": platform.python_version(),
-        "python_implementation": platform.python_implementation(),
+        "python": python_version(),
+        "python_implementation": python_implementation(),
         "runtimes": cached_runtime_info(cache_path)
         if cache_path
         else dict((name, runtime_info(module)) for name, module in RUNTIME_MODULES),

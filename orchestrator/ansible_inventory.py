@@ -409,10 +409,9 @@ def _range_values(start: str, end: str, stride: int) -> List[str]:
             raise ValueError("a zero-padded range needs start and end of the same width")
         if int(start) > int(end):
             raise ValueError("the start is after the end")
-        numbers = range(int(start), int(end) + 1, stride)
-        if len(numbers) > MAX_RANGE_HOSTS:  # counted before any name is made: [1:99999999999]
+        if (int(end) - int(start)) // stride + 1 > MAX_RANGE_HOSTS:  # counted before any name is made
             raise ValueError("more than %d hosts" % MAX_RANGE_HOSTS)
-        return [str(i).zfill(width) for i in numbers]
+        return [str(i).zfill(width) for i in range(int(start), int(end) + 1, stride)]
     letters = string.ascii_letters
     if len(start) == 1 and len(end) == 1 and start in letters and end in letters:
         first, last = letters.index(start), letters.index(end)

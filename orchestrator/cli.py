@@ -152,7 +152,8 @@ def probe(
         payload = {r.device.name: r.value if r.ok else {"error": r.error} for r in results}
         _print_json(payload[devices_[0].name] if len(devices_) == 1 else payload)
     elif len(results) > MANY_DEVICES:
-        out.print(_fleet_facts_table([r for r in results if r.ok]))
+        if any(r.ok for r in results):  # none answered: the reasons below say all there is
+            out.print(_fleet_facts_table([r for r in results if r.ok]))
     else:
         for r in (r for r in results if r.ok):
             table = Table(title="device %s" % r.device.name, show_header=False)
@@ -629,7 +630,7 @@ def _resume(sweep_id: Optional[str], fleet: "FleetOptions", inventory, db) -> No
     from .store import Store
     from .sweep import resume_plan
 
-    from .session import resumable_here
+    from .session import controller, resumable_here, running_here
 
     store = Store(db, create=False, write=True)
     stored = store.sweep(sweep_id, eligible=resumable_here)
@@ -650,6 +651,12 @@ def _resume(sweep_id: Optional[str], fleet: "FleetOptions", inventory, db) -> No
             )
         )
         return
+    running = store.claim_sweep(stored.id, controller(), running_here)
+    if running is not None:
+        raise UserError(
+            "sweep %s is running now in pid %s (%s@%s): let it finish, or stop it, then resume it"
+            % (stored.id, running.get("pid"), running.get("user"), running.get("host"))
+        )
     cells, settings = resume_plan(store, stored, load_inventory(inventory), inspect_model)
     err.print("resuming sweep %s: %d run(s) without a successful trial" % (stored.id, len(cells)))
     _execute(cells, settings, fleet, db, {}, resume_id=stored.id, store=store)

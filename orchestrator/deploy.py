@@ -1,6 +1,7 @@
 """Content-addressed push of the agent and of model artifacts into a device's workdir.
 
 Layout on the device:  WORKDIR/agents/edgebench-agent-HASH.pyz
+                       WORKDIR/agents/edgebench-agent-HASH/   (it unpacked: the agent runs from it)
                        WORKDIR/models/HASH.SUFFIX   (a backend's artifact, see backends.py)
                        WORKDIR/spool/TRIAL.jsonl        (written by the agent)
 Names come from content hashes, never from user input, so nothing can escape the workdir.
@@ -30,9 +31,11 @@ from .transport import Connection
 # each trial, its sampler), tens of milliseconds each here and several times that on a Nano.
 UNPACK = (
     "if not os.path.isdir(d):\n"
-    " import zipfile; t='%s.tmp-%d' % (d, os.getpid()); zipfile.ZipFile(a).extractall(t)\n"
-    " try: os.rename(t, d)\n"
-    " except OSError: import shutil; shutil.rmtree(t)\n"  # another process unpacked it first
+    " import shutil,zipfile; t='%s.tmp-%d' % (d, os.getpid())\n"
+    " try: zipfile.ZipFile(a).extractall(t); os.rename(t, d)\n"
+    " except Exception:\n"
+    "  shutil.rmtree(t, True)\n"
+    "  if not os.path.isdir(d): raise\n"  # else another process unpacked it first
 )
 # OPEN: resolve the workdir, report which files are there, and, when the agent is (argv[3] is
 # its size), become `agent serve` from its unpacked folder in the same process: a session

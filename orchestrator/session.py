@@ -183,7 +183,18 @@ def resumable_here(settings: dict, status: str) -> bool:
     here = controller()
     if (started_by.get("host"), started_by.get("user")) != (here["host"], here["user"]):
         return False
-    return not (status == "running" and _alive(started_by.get("pid")))
+    return not running_here(settings, status)
+
+
+def running_here(settings: dict, status: str) -> bool:
+    """Whether a live process on this host runs the sweep now (it started or resumed it)."""
+    by = (settings or {}).get("controller")
+    return (
+        status == "running"
+        and isinstance(by, dict)
+        and by.get("host") == socket.gethostname()
+        and _alive(by.get("pid"))
+    )
 
 
 def _alive(pid) -> bool:

@@ -31,6 +31,7 @@ READY_DEADLINE_S = 15.0
 EMULATED_BACKENDS = "tvm, null"
 NETNS_PREFIX = "eb"
 NETNS_SLOTS = 250  # eb1..eb250, each with its 10.231.N.0/24
+C_LOCALE = dict(os.environ, LC_ALL="C")  # `ip` says "File exists" in English: a taken slot is read from it
 
 
 @dataclass
@@ -50,7 +51,7 @@ class SimDevice:
 
 
 def _run(argv: List[str]) -> None:
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=C_LOCALE)
     if proc.returncode != 0:
         raise UserError("test fleet: %s failed: %s" % (" ".join(argv), proc.stderr.strip()))
 
@@ -161,7 +162,11 @@ def _make_netns(index: int) -> tuple:
     for slot in range(index, NETNS_SLOTS + 1):
         ns = "%s%d" % (NETNS_PREFIX, slot)
         added = subprocess.run(
-            ["ip", "netns", "add", ns], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            ["ip", "netns", "add", ns],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=C_LOCALE,
         )
         if added.returncode != 0:
             if "exists" in added.stderr:
@@ -233,12 +238,17 @@ def _start_device(
     argv = [SSHD, "-D", "-e", "-f", str(config)]
     if ns:
         argv = ["ip", "netns", "exec", ns] + argv
-    with open(log, "w") as log_file:
-        proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
-    device = SimDevice(name, host, port, proc.pid, str(dev_dir), ns, host_veth, board, telemetry, role)
-    _wait_ready(host, port, proc, log)
-    if also_v6:
-        _wait_ready("::1", port, proc, log)
+    device = SimDevice(name, host, port, -1, str(dev_dir), ns, host_veth, board, telemetry, role)
+    try:
+        with open(log, "w") as log_file:
+            proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        device.pid = proc.pid
+        _wait_ready(host, port, proc, log)
+        if also_v6:
+            _wait_ready("::1", port, proc, log)
+    except BaseException:  # not recorded in fleet.json yet: stopped here, its namespace with it
+        stop_device(device)
+        raise
     return device
 
 

@@ -233,25 +233,24 @@ def test_a_fleet_in_namespaces_takes_slots_another_fleet_does_not_hold(tmp_path)
     assert held, "no free namespace slot on this machine"
     root = tmp_path / "nsfleet"
     try:
-        devices = testfleet.start(root, 1, netns=True)
-        try:
-            (device,) = devices
-            assert device.netns != held and device.netns.startswith(testfleet.NETNS_PREFIX)
-            env = dict(
-                os.environ,
-                EDGEBENCH_INVENTORY=str(root / "inventory.yaml"),
-                EDGEBENCH_KNOWN_HOSTS=str(root / "known_hosts"),
-                XDG_CACHE_HOME=str(tmp_path / "cache"),
-                EDGEBENCH_DB="sqlite:///%s" % (tmp_path / "ns.db"),
-            )
-            proc = edgebench("probe", "--device", device.name, "--json", env=env)
-            assert proc.returncode == 0, proc.stderr
-            assert json.loads(proc.stdout)["python"]
-        finally:
-            testfleet.stop(root)
+        (device,) = testfleet.start(root, 1, netns=True)
+        assert device.netns != held and device.netns.startswith(testfleet.NETNS_PREFIX)
+        env = dict(
+            os.environ,
+            EDGEBENCH_INVENTORY=str(root / "inventory.yaml"),
+            EDGEBENCH_KNOWN_HOSTS=str(root / "known_hosts"),
+            XDG_CACHE_HOME=str(tmp_path / "cache"),
+            EDGEBENCH_DB="sqlite:///%s" % (tmp_path / "ns.db"),
+        )
+        proc = edgebench("probe", "--device", device.name, "--json", env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["python"]
+        testfleet.stop(root)
         listed = subprocess.run(["ip", "netns", "list"], stdout=subprocess.PIPE, text=True).stdout.split()
         assert device.netns not in listed and held in listed  # its own stopped, the other's kept
     finally:
+        if (root / "fleet.json").exists():  # a fleet started, even partly, is stopped
+            testfleet.stop(root)
         subprocess.run(["ip", "netns", "del", held], stderr=subprocess.DEVNULL)
 
 

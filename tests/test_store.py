@@ -1,8 +1,9 @@
 """The results store: WAL mode, idempotent ingest on the trial id, null stays null. The tests
 taking `db_url` run on SQLite and on PostgreSQL (tests/conftest.py)."""
 
-import os
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 from sqlalchemy import func, select
@@ -226,7 +227,16 @@ def test_a_lock_held_past_the_busy_timeout_is_one_line_and_later_writes_do_not_w
     store.close()
 
 
-def test_resume_without_an_id_takes_the_latest_sweep_this_controller_left_unfinished(tmp_path):
+@pytest.fixture
+def live_pid():
+    """The pid of a live process of ours (another terminal's controller), stopped after."""
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    yield child.pid
+    child.stdin.close()
+    child.wait()
+
+
+def test_resume_without_an_id_takes_the_latest_sweep_this_controller_left_unfinished(tmp_path, live_pid):
     """On a store shared by several controllers, the others' sweeps are theirs to resume."""
     import time as clock
 
@@ -239,7 +249,7 @@ def test_resume_without_an_id_takes_the_latest_sweep_this_controller_left_unfini
         ("mine, interrupted", dict(here, pid=2**22 + 17), "interrupted"),  # a pid no process has
         ("before sweeps named their controller", None, "partial"),
         ("mine, killed mid-run", dict(here, pid=2**22 + 19), "running"),
-        ("another terminal's, running", dict(here, pid=os.getppid()), "running"),
+        ("another terminal's, running", dict(here, pid=live_pid), "running"),
         ("bob's", dict(here, user="bob-%s" % here["user"]), "partial"),
         ("another host's", dict(here, host="elsewhere-%s" % here["host"]), "running"),
     ):
@@ -254,6 +264,21 @@ def test_resume_without_an_id_takes_the_latest_sweep_this_controller_left_unfini
     store.close()
 
 
+def test_a_sweep_being_resumed_is_not_resumed_again_from_another_terminal(tmp_path, live_pid):
+    from edgebench.orchestrator import session
+
+    store = make_store(tmp_path)
+    here = session.controller()
+    sweep_id = store.create_sweep({"quick": True, "controller": dict(here, pid=2**22 + 17)})
+    store.finish_sweep(sweep_id, "interrupted")
+    other_terminal = dict(here, pid=live_pid)
+    assert store.claim_sweep(sweep_id, other_terminal, session.running_here) is None  # it resumes it
+    assert store.sweep(eligible=session.resumable_here) is None  # so this terminal finds nothing
+    assert store.claim_sweep(sweep_id, here, session.running_here) == other_terminal  # nor can take it
+    assert store.sweep(sweep_id).status == "running"
+    store.close()
+
+
 def test_resume_says_whose_sweeps_are_left_when_none_is_this_controllers(workspace):
     from edgebench.orchestrator import session
 
@@ -264,3 +289,14 @@ def test_resume_says_whose_sweeps_are_left_when_none_is_this_controllers(workspa
     assert proc.returncode == 0, proc.stderr
     assert "nothing to resume: every sweep started here in" in proc.stderr
     assert "1 other unfinished sweep(s) (running, or another user's or host's): give the id" in proc.stderr
+
+
+def test_resuming_by_id_a_sweep_another_live_controller_runs_is_refused(workspace, live_pid):
+    from edgebench.orchestrator import session
+
+    store = Store(workspace.db_url)
+    sweep_id = store.create_sweep({"quick": True, "controller": dict(session.controller(), pid=live_pid)})
+    store.close()
+    proc = workspace.edgebench("sweep", "--resume", sweep_id)
+    assert proc.returncode == 2
+    assert "sweep %s is running now in pid %d" % (sweep_id, live_pid) in proc.stderr

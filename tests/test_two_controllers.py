@@ -175,11 +175,17 @@ def test_two_controllers_on_different_devices_then_on_the_same_device(lab):
     # (b) Both on bench-a while Carol's trial holds it: both say so and wait, then the device's
     # lock takes their trials in turns.
     carol = DeviceLock(str(lab[0] / "bench-a"), holder=CAROL).acquire()
+    alice = bob = None
     try:
         alice, bob = sweep_on(lab, "alice", "bench-a"), sweep_on(lab, "bob", "bench-a")
         busy = "bench-a: busy with sweep c4r01 from carol@lab-pc (pid 4242)"
         wait_for(lambda: alice.said(busy) and bob.said(busy), what="both controllers to find bench-a busy")
         assert alice.proc.poll() is None and bob.proc.poll() is None  # waiting, not given up
+    except BaseException:
+        for started in (alice, bob):  # ours, by PID
+            if started is not None and started.proc.poll() is None:
+                started.proc.kill()
+        raise
     finally:
         carol.__exit__()
     second = {finished(alice): "bench-a", finished(bob): "bench-a"}

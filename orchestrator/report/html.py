@@ -32,8 +32,9 @@ from . import scenarios, tables
 
 PAGE = "index.html"
 GENERATOR = "edgebench report --html"
-# Settings that are shown elsewhere on the page, or too long for a row.
-HIDDEN_SETTINGS = ("device_facts", "plan")
+# Settings that are shown elsewhere on the page, too long for a row, or not for publishing
+# (the controller's host, user and pid: for `sweep --resume`).
+HIDDEN_SETTINGS = ("device_facts", "plan", "controller")
 # A cell of the provenance: the sweep it was measured in and what identifies it.
 PROVENANCE_KEY = ["sweep_id", "device", "model", "backend", "precision", "batch", "scenario"]
 

@@ -212,6 +212,21 @@ class Store:
             )
             return next((w for w in unfinished if eligible is None or eligible(w.settings, w.status)), None)
 
+    def claim_sweep(self, sweep_id: str, controller: dict, still_running) -> Optional[dict]:
+        """Marks the sweep as running under `controller` (who resumes it), unless
+        `still_running(settings, status)` says a live controller runs it: then returns that
+        controller and changes nothing. Under the write lock (a row lock on a server store):
+        of two resumes at once, one runs the sweep, the other is told who does."""
+        with self.writing() as s:
+            sweep = s.get(Sweep, sweep_id, with_for_update=True)
+            if still_running(sweep.settings, sweep.status):
+                return dict(sweep.settings.get("controller") or {})
+            sweep.settings = dict(
+                sweep.settings, controller=controller
+            )  # a new dict: JSON is not tracked in place
+            sweep.status, sweep.finished_at = "running", None
+        return None
+
     def unfinished_sweeps(self) -> int:
         with self.Session() as s:
             return s.scalar(select(func.count()).select_from(Sweep).where(Sweep.status != "ok"))
