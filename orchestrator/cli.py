@@ -640,16 +640,14 @@ def _resume(sweep_id: Optional[str], fleet: "FleetOptions", inventory, db) -> No
         )
     if stored is None:  # e.g. the controller was killed right after the end: not a mistake
         others = store.unfinished_sweeps()
-        _say(
-            "nothing to resume: every sweep started here in %s finished%s"
-            % (
-                store.where,
-                "; %d other unfinished sweep(s) (running, or another user's or host's): "
-                "give the id to resume one" % others
-                if others
-                else "",
+        if not others:
+            _say("nothing to resume: every sweep in %s finished" % store.where)
+        else:
+            _say(
+                "nothing to resume: every sweep started here in %s finished; %d other unfinished "
+                "sweep(s) (running, or another user's or host's): give the id to resume one"
+                % (store.where, others)
             )
-        )
         return
     running = store.claim_sweep(stored.id, controller(), running_here)
     if running is not None:
