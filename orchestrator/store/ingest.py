@@ -221,9 +221,8 @@ class Store:
             sweep = s.get(Sweep, sweep_id, with_for_update=True)
             if still_running(sweep.settings, sweep.status):
                 return dict(sweep.settings.get("controller") or {})
-            sweep.settings = dict(
-                sweep.settings, controller=controller
-            )  # a new dict: JSON is not tracked in place
+            # A new dict: SQLAlchemy does not see a JSON value changed in place.
+            sweep.settings = dict(sweep.settings, controller=controller)
             sweep.status, sweep.finished_at = "running", None
         return None
 
