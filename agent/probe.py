@@ -163,14 +163,15 @@ def power_facts(root, settings=None):
 
 def collect_facts(root="/", cache_path=None, telemetry=None):
     memory = meminfo_mb(os.path.join(root, "proc"))
+    uname = os.uname()
     facts = {
         "agent_version": AGENT_VERSION,
-        "hostname": os.uname().nodename,
+        "hostname": uname.nodename,
         "board": board_model(root),
         "l4t": l4t_release(root),
         "os": os_name(root),
-        "kernel": os.uname().release,
-        "arch": os.uname().machine,
+        "kernel": uname.release,
+        "arch": uname.machine,
         "cpu_model": cpu_model(root),
         "cpus": os.cpu_count(),
         "memory_total_mb": memory["total_mb"],
